@@ -1,0 +1,17 @@
+"""Source formats, one module each, resolved by a source's `format:` name.
+
+Names map to modules so that config validation needs no heavy import.
+"""
+import importlib
+
+FORMATS = {
+    "genki4k": "data_prep.formats.genki4k",
+    "imdb_wiki": "data_prep.formats.imdb_wiki",
+    "folder": "data_prep.formats.folder",
+}
+
+
+def get_format(name: str):
+    if name not in FORMATS:
+        raise ValueError(f"unknown source format {name!r}; valid: {', '.join(sorted(FORMATS))}")
+    return importlib.import_module(FORMATS[name])

@@ -1,0 +1,1 @@
+"""The pipeline definition: typed config and `create_pipeline`."""

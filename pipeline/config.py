@@ -1,0 +1,350 @@
+"""Typed run configuration: one YAML file chooses a run.
+
+Every key a user can write is declared here and validated on load, so a bad
+config fails in one line that names the key, what was received and what is
+valid, before any heavy import or Beam job starts. Components receive the
+config as JSON (``to_json`` / ``from_json``) through their exec properties.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import yaml
+
+TASK_TYPES = ("multiclass", "binary", "multilabel", "regression")
+SAMPLERS = ("natural", "uniform", "temperature", "weights")
+
+
+class ConfigError(ValueError):
+    """A config value is wrong. The message names the key path."""
+
+
+def _fail(key: str, msg: str) -> None:
+    raise ConfigError(f"config key '{key}': {msg}")
+
+
+def _check_keys(where: str, raw: Mapping[str, Any], allowed: set[str], required: set[str] = frozenset()):
+    if not isinstance(raw, Mapping):
+        _fail(where, f"expected a mapping, received {type(raw).__name__}: {raw!r}")
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        _fail(f"{where}.{unknown[0]}" if where else unknown[0],
+              f"unknown key; valid keys here: {', '.join(sorted(allowed))}")
+    for k in sorted(required):
+        if k not in raw:
+            _fail(f"{where}.{k}" if where else k, "required key is missing")
+
+
+def _num(key: str, value: Any, kind=float, lo=None, hi=None, lo_open=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        _fail(key, f"expected {'an integer' if kind is int else 'a number'}, received {value!r}")
+    if lo is not None and (value <= lo if lo_open else value < lo):
+        _fail(key, f"must be {'>' if lo_open else '>='} {lo}, received {value!r}")
+    if hi is not None and value > hi:
+        _fail(key, f"must be <= {hi}, received {value!r}")
+    return kind(value)
+
+
+def label_key(task: str) -> str:
+    """Name of the transformed feature holding one task's label."""
+    return f"label_{task}"
+
+
+def weight_key(task: str) -> str:
+    """Name of the transformed feature that is 1.0 on this task's examples, else 0.0."""
+    return f"weight_{task}"
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str
+    type: str
+    classes: tuple[str, ...] = ()
+    loss_weight: float = 1.0
+    # Blessing: metric name -> lower bound (higher-is-better metrics) checked
+    # by the Evaluator on this task's own examples.
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def width(self) -> int:
+        """Slots this task uses in the padded ``label`` vector."""
+        return 1 if self.type == "regression" else len(self.classes)
+
+    @property
+    def is_classification(self) -> bool:
+        return self.type in ("multiclass", "binary")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    format: str
+    path: str
+    tasks: tuple[str, ...]
+    # Format-specific settings, validated by the format's own module.
+    options: Mapping[str, Any] = field(default_factory=dict)
+    # Settings for the bundled sample-data generator; when present and `path`
+    # does not exist, runners generate sample data there first.
+    sample: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    size: tuple[int, int] = (48, 48)
+    channels: int = 1
+    # How pixels are scaled before the model: seed 000's (x - 128) / 255
+    # ("centered") or x / 255 ("unit").
+    normalization: str = "centered"
+    encoding: str = "png"
+
+
+@dataclass(frozen=True)
+class SplitsConfig:
+    eval: float = 0.2
+    salt: str = ""
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    type: str = "natural"
+    temperature: float = 1.0
+    weights: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 200
+    batch_size: int = 32
+    eval_steps: int = 10
+    learning_rate: float = 1e-3
+    seed: int = 42
+    sampling: SamplingConfig = SamplingConfig()
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "bknet"
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BeamConfig:
+    # Extra Beam pipeline args for every component (e.g. a distributed runner).
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    image: ImageConfig
+    tasks: tuple[TaskConfig, ...]
+    sources: tuple[SourceConfig, ...]
+    splits: SplitsConfig = SplitsConfig()
+    train: TrainConfig = TrainConfig()
+    model: ModelConfig = ModelConfig()
+    beam: BeamConfig = BeamConfig()
+
+    @property
+    def label_width(self) -> int:
+        """Length of the padded ``label`` vector: the widest task's width."""
+        return max(t.width for t in self.tasks)
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tasks)
+
+    def task(self, name: str) -> TaskConfig:
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise KeyError(f"no task named {name!r}; tasks: {', '.join(self.task_names)}")
+
+    def task_index(self, name: str) -> int:
+        return self.task_names.index(name)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @staticmethod
+    def from_json(text: str) -> "Config":
+        return parse(json.loads(text), base_dir=None)
+
+
+def _parse_task(i: int, raw: Any) -> TaskConfig:
+    where = f"tasks[{i}]"
+    _check_keys(where, raw, {"name", "type", "classes", "loss_weight", "thresholds"}, {"name", "type"})
+    name = raw["name"]
+    if not isinstance(name, str) or not name.isidentifier():
+        _fail(f"{where}.name", f"expected an identifier-like string (letters, digits, _), received {name!r}")
+    ttype = raw["type"]
+    if ttype not in TASK_TYPES:
+        _fail(f"{where}.type", f"received {ttype!r}; valid: {', '.join(TASK_TYPES)}")
+    classes = raw.get("classes", [])
+    if not isinstance(classes, list) or not all(isinstance(c, (str, int)) for c in classes):
+        _fail(f"{where}.classes", f"expected a list of class names, received {classes!r}")
+    classes = tuple(str(c) for c in classes)
+    if ttype == "regression":
+        if classes:
+            _fail(f"{where}.classes", f"a regression task has no classes, received {list(classes)!r}")
+    elif ttype == "binary" and len(classes) != 2:
+        _fail(f"{where}.classes", f"a binary task needs exactly 2 classes (negative, positive), received {list(classes)!r}")
+    elif len(classes) < 2:
+        _fail(f"{where}.classes", f"a {ttype} task needs at least 2 classes, received {list(classes)!r}")
+    if len(set(classes)) != len(classes):
+        _fail(f"{where}.classes", f"duplicate class names in {list(classes)!r}")
+    thresholds = raw.get("thresholds", {}) or {}
+    _check_keys(f"{where}.thresholds", thresholds, set(thresholds))
+    thresholds = {k: _num(f"{where}.thresholds.{k}", v) for k, v in thresholds.items()}
+    return TaskConfig(
+        name=name, type=ttype, classes=classes,
+        loss_weight=_num(f"{where}.loss_weight", raw.get("loss_weight", 1.0), lo=0),
+        thresholds=thresholds,
+    )
+
+
+def _parse_source(i: int, raw: Any, task_names: tuple[str, ...], base_dir: str | None) -> SourceConfig:
+    where = f"sources[{i}]"
+    _check_keys(where, raw, {"name", "format", "path", "tasks", "options", "sample"}, {"name", "format", "path", "tasks"})
+    name = raw["name"]
+    if not isinstance(name, str) or not name.isidentifier():
+        _fail(f"{where}.name", f"expected an identifier-like string (letters, digits, _), received {name!r}")
+    from data_prep.formats import FORMATS  # local import: the registry imports format modules
+
+    if raw["format"] not in FORMATS:
+        _fail(f"{where}.format", f"received {raw['format']!r}; valid: {', '.join(sorted(FORMATS))}")
+    tasks = raw["tasks"]
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    if not isinstance(tasks, list) or not tasks:
+        _fail(f"{where}.tasks", f"expected a non-empty list of task names, received {tasks!r}")
+    for t in tasks:
+        if t not in task_names:
+            _fail(f"{where}.tasks", f"received unknown task {t!r}; tasks in this config: {', '.join(task_names)}")
+    path = raw["path"]
+    if not isinstance(path, str) or not path:
+        _fail(f"{where}.path", f"expected a path, received {path!r}")
+    # Relative paths are relative to the config file, so a config and its data
+    # travel together; URLs (gs://, s3://) are left alone.
+    if base_dir and "://" not in path and not os.path.isabs(path):
+        path = os.path.normpath(os.path.join(base_dir, path))
+    options = raw.get("options", {}) or {}
+    _check_keys(f"{where}.options", options, set(options))
+    sample = raw.get("sample")
+    if sample is not None:
+        _check_keys(f"{where}.sample", sample, set(sample))
+    return SourceConfig(name=name, format=raw["format"], path=path, tasks=tuple(tasks),
+                        options=dict(options), sample=None if sample is None else dict(sample))
+
+
+def parse(raw: Any, base_dir: str | None) -> Config:
+    """Validates a config mapping (as read from YAML) into a ``Config``."""
+    _check_keys("", raw, {"name", "image", "tasks", "sources", "splits", "train", "model", "beam"},
+                {"name", "tasks", "sources"})
+    if not isinstance(raw["name"], str) or not raw["name"]:
+        _fail("name", f"expected a non-empty string, received {raw['name']!r}")
+
+    img = raw.get("image", {}) or {}
+    _check_keys("image", img, {"size", "channels", "normalization", "encoding"})
+    size = img.get("size", [48, 48])
+    if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)):
+        _fail("image.size", f"expected [height, width] of positive integers, received {size!r}")
+    if img.get("channels", 1) not in (1, 3):
+        _fail("image.channels", f"received {img.get('channels')!r}; valid: 1, 3")
+    if img.get("normalization", "centered") not in ("centered", "unit"):
+        _fail("image.normalization", f"received {img.get('normalization')!r}; valid: centered, unit")
+    if img.get("encoding", "png") not in ("png", "jpeg"):
+        _fail("image.encoding", f"received {img.get('encoding')!r}; valid: png, jpeg")
+    image = ImageConfig(size=tuple(size), channels=img.get("channels", 1),
+                        normalization=img.get("normalization", "centered"), encoding=img.get("encoding", "png"))
+
+    if not isinstance(raw["tasks"], list) or not raw["tasks"]:
+        _fail("tasks", f"expected a non-empty list of tasks, received {raw['tasks']!r}")
+    tasks = tuple(_parse_task(i, t) for i, t in enumerate(raw["tasks"]))
+    names = tuple(t.name for t in tasks)
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        _fail("tasks", f"duplicate task names: {', '.join(dup)}")
+
+    if not isinstance(raw["sources"], list) or not raw["sources"]:
+        _fail("sources", f"expected a non-empty list of sources, received {raw['sources']!r}")
+    sources = tuple(_parse_source(i, s, names, base_dir) for i, s in enumerate(raw["sources"]))
+    snames = [s.name for s in sources]
+    dup = sorted({n for n in snames if snames.count(n) > 1})
+    if dup:
+        _fail("sources", f"duplicate source names: {', '.join(dup)}")
+    unlabelled = [t for t in names if not any(t in s.tasks for s in sources)]
+    if unlabelled:
+        _fail("tasks", f"task(s) {', '.join(unlabelled)} have no source labelling them")
+
+    sp = raw.get("splits", {}) or {}
+    _check_keys("splits", sp, {"eval", "salt"})
+    splits = SplitsConfig(eval=_num("splits.eval", sp.get("eval", 0.2), lo=0, hi=0.9, lo_open=True),
+                          salt=str(sp.get("salt", "")))
+
+    tr = raw.get("train", {}) or {}
+    _check_keys("train", tr, {"steps", "batch_size", "eval_steps", "learning_rate", "seed", "sampling"})
+    sm = tr.get("sampling", {}) or {}
+    _check_keys("train.sampling", sm, {"type", "temperature", "weights"})
+    if sm.get("type", "natural") not in SAMPLERS:
+        _fail("train.sampling.type", f"received {sm.get('type')!r}; valid: {', '.join(SAMPLERS)}")
+    weights = sm.get("weights", {}) or {}
+    _check_keys("train.sampling.weights", weights, set(snames))
+    if sm.get("type") == "weights" and not weights:
+        _fail("train.sampling.weights", "sampling type 'weights' needs a weight per source name")
+    sampling = SamplingConfig(
+        type=sm.get("type", "natural"),
+        temperature=_num("train.sampling.temperature", sm.get("temperature", 1.0), lo=0, lo_open=True),
+        weights={k: _num(f"train.sampling.weights.{k}", v, lo=0) for k, v in weights.items()},
+    )
+    train = TrainConfig(
+        steps=_num("train.steps", tr.get("steps", 200), int, lo=1),
+        batch_size=_num("train.batch_size", tr.get("batch_size", 32), int, lo=1),
+        eval_steps=_num("train.eval_steps", tr.get("eval_steps", 10), int, lo=1),
+        learning_rate=_num("train.learning_rate", tr.get("learning_rate", 1e-3), lo=0, lo_open=True),
+        seed=_num("train.seed", tr.get("seed", 42), int),
+        sampling=sampling,
+    )
+
+    md = raw.get("model", {}) or {}
+    _check_keys("model", md, {"name", "params"})
+    from models import MODELS  # local import: keeps config loading free of TF
+
+    if md.get("name", "bknet") not in MODELS:
+        _fail("model.name", f"received {md.get('name')!r}; valid: {', '.join(sorted(MODELS))}")
+    params = md.get("params", {}) or {}
+    _check_keys("model.params", params, set(params))
+    model = ModelConfig(name=md.get("name", "bknet"), params=dict(params))
+
+    bm = raw.get("beam", {}) or {}
+    _check_keys("beam", bm, {"args"})
+    args = bm.get("args", []) or []
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        _fail("beam.args", f"expected a list of strings, received {args!r}")
+    return Config(name=raw["name"], image=image, tasks=tasks, sources=sources, splits=splits,
+                  train=train, model=model, beam=BeamConfig(args=tuple(args)))
+
+
+def load(path: str) -> Config:
+    """Reads and validates a YAML config file. Raises ConfigError."""
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f)
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file not found: {path}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
+    return parse(raw, base_dir=os.path.dirname(os.path.abspath(path)))
+
+
+def split_name(split: str, source: str) -> str:
+    """ExampleGen split holding one source's examples of one split (`train_genki4k`)."""
+    return f"{split}_{source}"
+
+
+def split_names(config: Config, split: str) -> list[str]:
+    """All per-source split names of one split, in source order."""
+    return [split_name(split, s.name) for s in config.sources]
