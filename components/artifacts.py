@@ -1,0 +1,20 @@
+"""Artifact types this project adds to the standard TFX ones."""
+from tfx.types.artifact import Artifact
+
+
+class PrepReport(Artifact):
+    """Conversion accounting: `prep_stats.json` and the dead-letter records."""
+
+    TYPE_NAME = "PrepReport"
+
+
+class PipelineGate(Artifact):
+    """Proof that a check passed; consumers wait for it."""
+
+    TYPE_NAME = "PipelineGate"
+
+
+class Report(Artifact):
+    """The per-task report (`report.json`, `index.html`)."""
+
+    TYPE_NAME = "MultitaskReport"

@@ -1,0 +1,129 @@
+"""The one pipeline definition; runners (local, Kubeflow) only configure it."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from tfx import v1 as tfx
+
+from pipeline.config import Config, split_names
+
+# Code the components call, referenced as importable functions so that the
+# same definition compiles for Kubeflow without building wheels of local files.
+PREPROCESSING_FN = "components.transform.preprocessing_fn"
+RUN_FN = "components.trainer.run_fn"
+
+
+@dataclass(frozen=True)
+class PipelinePaths:
+    """Where a run reads and writes; runners work these out."""
+
+    pipeline_root: str
+    schema_file: str  # written by schemas.contract.write_schema
+    serving_model_dir: str  # the Pusher's destination
+    report_dir: str  # the per-task report a person opens
+    metadata_path: str | None = None  # sqlite file for local runs
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    beam_args: tuple[str, ...] = ()
+    enable_cache: bool = True
+    source_fingerprint: str = ""
+
+
+def create_components(config: Config, paths: PipelinePaths, options: RunOptions) -> list:
+    # Imported here: they pull in TFMA/TFT, which the config-only callers
+    # (validation, docs) do not need.
+    from components.anomaly_gate import AnomalyGate
+    from components.eval_config import build_eval_config
+    from components.example_gen import DataPrepExampleGen
+    from components.report import ReportGen
+
+    config_json = config.to_json()
+    train_splits = split_names(config, "train")
+    eval_splits = split_names(config, "eval")
+
+    example_gen = DataPrepExampleGen(
+        config_json=config_json,
+        source_fingerprint=options.source_fingerprint,
+        beam_args_json=json.dumps(list(options.beam_args)),
+    )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=paths.schema_file)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        splits_config=tfx.proto.SplitsConfig(analyze=train_splits, transform=train_splits + eval_splits),
+        custom_config={"config": config_json},
+    )
+    transform.add_upstream_node(anomaly_gate)
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=train_splits, num_steps=config.train.steps),
+        eval_args=tfx.proto.EvalArgs(splits=eval_splits, num_steps=config.train.eval_steps),
+        custom_config={"config": config_json},
+    )
+
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        eval_config=build_eval_config(config),
+        example_splits=eval_splits,
+    )
+
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=paths.serving_model_dir)),
+    )
+
+    report = ReportGen(
+        evaluation=evaluator.outputs["evaluation"],
+        model=trainer.outputs["model"],
+        examples=example_gen.outputs["examples"],
+        blessing=evaluator.outputs["blessing"],
+        config_json=config_json,
+        report_dir=paths.report_dir,
+    )
+    report.add_upstream_node(pusher)
+
+    return [example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform,
+            trainer, model_resolver, evaluator, pusher, report]
+
+
+def create_pipeline(config: Config, paths: PipelinePaths, options: RunOptions = RunOptions(),
+                    metadata_connection_config=None) -> tfx.dsl.Pipeline:
+    """Builds the whole DAG for one config.
+
+    Local runs pass a sqlite `metadata_connection_config`; Kubeflow leaves it
+    None (the cluster's MLMD is used).
+    """
+    if metadata_connection_config is None and paths.metadata_path:
+        metadata_connection_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            paths.metadata_path)
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.name,
+        pipeline_root=paths.pipeline_root,
+        components=create_components(config, paths, options),
+        enable_cache=options.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(options.beam_args),
+    )

@@ -1,0 +1,1 @@
+"""The data contract's schema (see docs/data_contract.md)."""

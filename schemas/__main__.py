@@ -1,0 +1,28 @@
+"""python -m schemas --config FILE [--output PATH]: print or write the contract schema."""
+import argparse
+import sys
+
+from pipeline.config import ConfigError, load
+from schemas.contract import schema_text
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m schemas", description=__doc__)
+    ap.add_argument("--config", default="configs/default.yaml")
+    ap.add_argument("--output", help="file to write (default: stdout)")
+    args = ap.parse_args(argv)
+    try:
+        text = schema_text(load(args.config))
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
