@@ -1,0 +1,50 @@
+"""python -m benchmarks [--only NAME ...] [--output bench-results.json]
+
+Runs each benchmark module, prints every figure beside its goal and merges
+them into the JSON file as {figure: {value, goal, unit, better}}.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import argparse
+import importlib
+import json
+import sys
+
+# module name -> what it measures; each exposes run() -> list[Figure]
+BENCHMARKS = {
+    "pipeline_run": "wall time of the default local run, and of a cached rerun",
+}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    ap.add_argument("--only", action="append", choices=sorted(BENCHMARKS), help="run only these")
+    ap.add_argument("--output", default="bench-results.json")
+    args = ap.parse_args(argv)
+
+    results = {}
+    if os.path.exists(args.output):
+        with open(args.output) as f:
+            results = json.load(f)
+    missed = []
+    for name in args.only or BENCHMARKS:
+        print(f"== {name}: {BENCHMARKS[name]}", flush=True)
+        for fig in importlib.import_module(f"benchmarks.{name}").run():
+            mark = "ok " if fig.met else "MISS"
+            sign = ">=" if fig.better == "higher" else "<="
+            print(f"  [{mark}] {fig.name:32s} {fig.value:12.3f} {fig.unit:10s} goal {sign} {fig.goal}", flush=True)
+            results[fig.name] = fig.as_json()
+            if not fig.met:
+                missed.append(fig.name)
+            with open(args.output, "w") as f:
+                json.dump(results, f, indent=2, sort_keys=True)
+    print(f"wrote {args.output}; goals missed: {', '.join(missed) or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

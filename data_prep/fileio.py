@@ -1,0 +1,68 @@
+"""File access through tf.io.gfile (local paths, gs://, s3://), imported lazily.
+
+Importing TensorFlow costs seconds; config checks and the CLI's error paths
+must not pay it, so every helper imports it on first use.
+"""
+from __future__ import annotations
+
+import os
+
+
+def _gfile():
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
+def exists(path: str) -> bool:
+    return _gfile().exists(path)
+
+
+def isdir(path: str) -> bool:
+    return _gfile().isdir(path)
+
+
+def listdir(path: str) -> list[str]:
+    """Sorted entry names (directory names without the trailing '/' some filesystems add)."""
+    return sorted(name.rstrip("/") for name in _gfile().listdir(path))
+
+
+def walk_files(root: str) -> list[str]:
+    """Sorted paths of all files under `root`, relative to it, with '/' separators."""
+    out = []
+    for dirpath, _, files in _gfile().walk(root):
+        rel = dirpath[len(root):].strip("/")
+        out.extend(f"{rel}/{f}" if rel else f for f in files)
+    return sorted(out)
+
+
+def read_bytes(path: str) -> bytes:
+    with _gfile().GFile(path, "rb") as f:
+        return f.read()
+
+
+def read_text(path: str) -> str:
+    return read_bytes(path).decode("utf-8")
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    _gfile().makedirs(os.path.dirname(path))
+    with _gfile().GFile(path, "wb") as f:
+        f.write(data)
+
+
+def makedirs(path: str) -> None:
+    _gfile().makedirs(path)
+
+
+def glob(pattern: str) -> list[str]:
+    return sorted(_gfile().glob(pattern))
+
+
+def rmtree(path: str) -> None:
+    if _gfile().exists(path):
+        if _gfile().isdir(path):
+            _gfile().rmtree(path)
+        else:
+            _gfile().remove(path)
+

@@ -1,0 +1,83 @@
+"""Shared record types, errors and the data-contract encoding.
+
+Kept free of heavy imports at module level (TensorFlow is imported only when
+an example is serialized) so config validation and the CLI fail fast.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from pipeline.config import TaskConfig
+
+
+class Reject(Exception):
+    """One raw record cannot be converted; it goes to the dead-letter output.
+
+    `reason` is a short stable code (`bad_image`, `missing_label`, ...) that
+    stats count by; `detail` says what was received.
+    """
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class SourceError(ValueError):
+    """A whole source is unusable (missing path, no records, unreadable index)."""
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One raw record as enumerated cheaply on the driver: an id, the image
+    path and the format's raw label fields (parsed later, on workers)."""
+
+    raw_id: str
+    path: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A raw record's labels, decided before the image is read.
+
+    `labels`: task name -> class index (binary/multiclass), list of class
+    indices (multilabel) or float (regression). `missing`: task name ->
+    reason code for tasks this source labels but this record does not.
+    `crop_box`: (left, top, right, bottom) in source pixels, or None.
+    """
+
+    group_id: str
+    labels: Mapping[str, Any]
+    missing: Mapping[str, str] = field(default_factory=dict)
+    crop_box: tuple[float, float, float, float] | None = None
+
+
+def encode_label(task: TaskConfig, value: Any, width: int) -> list[float]:
+    """The padded `label` vector of the data contract for one task's value."""
+    out = [0.0] * width
+    if task.type == "regression":
+        out[0] = float(value)
+        return out
+    indices = list(value) if task.type == "multilabel" else [value]
+    for idx in indices:
+        if isinstance(idx, bool) or not isinstance(idx, int) or not 0 <= idx < task.width:
+            raise ValueError(f"task {task.name!r}: class index must be an int in [0, {task.width}), "
+                             f"received {idx!r}")
+        out[idx] = 1.0
+    return out
+
+
+def make_example(image: bytes, task_index: int, label: Sequence[float], source: str, example_id: str) -> bytes:
+    """Serializes one tf.train.Example with exactly the data-contract features."""
+    import tensorflow as tf  # local: keeps this module importable without TF start-up cost
+
+    feature = {
+        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
+        "task_index": tf.train.Feature(int64_list=tf.train.Int64List(value=[task_index])),
+        "label": tf.train.Feature(float_list=tf.train.FloatList(value=list(label))),
+        "source": tf.train.Feature(bytes_list=tf.train.BytesList(value=[source.encode()])),
+        "example_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[example_id.encode()])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()

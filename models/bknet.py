@@ -1,0 +1,88 @@
+"""BKNet (seed 000): a shared 4-block VGG trunk and one small branch per task.
+
+Trunk: blocks of 32, 64, 128, 256 filters with 2, 2, 2, 3 convolutions
+(3x3, same padding), each convolution followed by batch norm and ReLU; each
+block ends with a 2x2 max-pool and dropout (`conv_dropout`). Branch per
+task, from the flattened trunk: FC 256 -> FC 256 (ReLU then dropout, no
+batch norm, as the seed's `utils.FC`) -> an output layer named exactly the
+task: softmax (binary, 2 slots / multiclass), sigmoid per label
+(multilabel) or linear 1 (regression). Every kernel carries L2 weight decay,
+the seed's `l2_loss` term.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tf_keras as keras  # noqa: E402
+
+from pipeline.config import Config, TaskConfig  # noqa: E402
+
+# params (config.model.params) and their defaults. The seed feeds keep_prob
+# 0.5 to its FC layers; the block dropout and decay are this project's.
+DEFAULT_PARAMS: dict[str, float] = {
+    "dropout": 0.5,        # after each FC layer of a branch
+    "conv_dropout": 0.2,   # after each trunk block's max-pool
+    "l2": 5e-4,            # L2 factor on every kernel (keras L2: l2 * sum(w^2))
+    "bn_momentum": 0.9,    # moving statistics settle within a few hundred steps
+}
+BLOCKS: tuple[tuple[int, int], ...] = ((32, 2), (64, 2), (128, 2), (256, 3))  # (filters, convolutions)
+FC_UNITS = 256
+
+
+def resolve_params(params: Mapping[str, Any]) -> dict[str, float]:
+    """Defaults overlaid with config.model.params; unknown or bad values fail by name."""
+    unknown = sorted(set(params) - set(DEFAULT_PARAMS))
+    if unknown:
+        raise ValueError(f"config key 'model.params.{unknown[0]}': unknown BKNet parameter; "
+                         f"valid: {', '.join(sorted(DEFAULT_PARAMS))}")
+    out = dict(DEFAULT_PARAMS)
+    for key, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"config key 'model.params.{key}': expected a number, received {value!r}")
+        if key in ("dropout", "conv_dropout", "bn_momentum") and not 0 <= value < 1:
+            raise ValueError(f"config key 'model.params.{key}': must be in [0, 1), received {value!r}")
+        if key == "l2" and value < 0:
+            raise ValueError(f"config key 'model.params.l2': must be >= 0, received {value!r}")
+        out[key] = float(value)
+    return out
+
+
+def output_layer(task: TaskConfig, regularizer) -> keras.layers.Dense:
+    """The task's output layer, named exactly the task (the Keras output name)."""
+    activation = {"binary": "softmax", "multiclass": "softmax", "multilabel": "sigmoid",
+                  "regression": "linear"}[task.type]
+    return keras.layers.Dense(task.width, activation=activation, kernel_regularizer=regularizer,
+                              name=task.name)
+
+
+def build(config: Config) -> keras.Model:
+    """BKNet for `config`: input `image` [H, W, C] -> {task name: [width]}."""
+    p = resolve_params(config.model.params)
+    reg = keras.regularizers.L2(p["l2"]) if p["l2"] > 0 else None
+    height, width = config.image.size
+    image = keras.Input(shape=(height, width, config.image.channels), name="image")
+
+    x = image
+    for b, (filters, convs) in enumerate(BLOCKS, start=1):
+        for c in range(1, convs + 1):
+            x = keras.layers.Conv2D(filters, 3, padding="same", kernel_initializer="he_normal",
+                                    kernel_regularizer=reg, name=f"block{b}_conv{c}")(x)
+            x = keras.layers.BatchNormalization(momentum=p["bn_momentum"], epsilon=1e-3,
+                                                name=f"block{b}_bn{c}")(x)
+            x = keras.layers.ReLU(name=f"block{b}_relu{c}")(x)
+        x = keras.layers.MaxPool2D(2, padding="same", name=f"block{b}_pool")(x)
+        x = keras.layers.Dropout(p["conv_dropout"], name=f"block{b}_dropout")(x)
+    features = keras.layers.Flatten(name="flatten")(x)
+
+    outputs = {}
+    for task in config.tasks:
+        y = features
+        for i in (1, 2):
+            y = keras.layers.Dense(FC_UNITS, activation="relu", kernel_initializer="he_normal",
+                                   kernel_regularizer=reg, name=f"{task.name}_fc{i}")(y)
+            y = keras.layers.Dropout(p["dropout"], name=f"{task.name}_dropout{i}")(y)
+        outputs[task.name] = output_layer(task, reg)(y)
+    return keras.Model(inputs=image, outputs=outputs, name="bknet")

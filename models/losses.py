@@ -1,0 +1,65 @@
+"""Per-task masked losses: each task's loss sees only that task's examples.
+
+A batch mixes examples of every task; `weight_<task>` (1.0 on the task's
+examples, 0.0 elsewhere) arrives as the output's sample weight. The loss is
+the mean over the task's own examples, sum(w * l) / max(sum(w), 1), so a
+task's loss does not shrink when its examples are a small part of the batch
+(the seed's reduce_mean over the whole batch does), and a batch with none of
+its examples gives exactly 0 instead of 0 / 0.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+from pipeline.config import TASK_TYPES, TaskConfig  # noqa: E402
+
+
+def per_example_loss(task_type: str, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """Unreduced loss, [batch], for one task type (y_pred are the model's outputs)."""
+    y_true = tf.cast(y_true, y_pred.dtype)
+    if task_type in ("binary", "multiclass"):
+        # Outputs are softmax probabilities; keras clips them to [1e-7, 1 - 1e-7]
+        # (the seed clips to [1e-10, 1]) so log() stays finite.
+        return keras.losses.categorical_crossentropy(y_true, y_pred)
+    if task_type == "multilabel":
+        return keras.losses.binary_crossentropy(y_true, y_pred)  # mean over labels
+    if task_type == "regression":
+        return tf.reduce_mean(tf.square(y_true - y_pred), axis=-1)
+    raise ValueError(f"unknown task type {task_type!r}; valid: {', '.join(TASK_TYPES)}")
+
+
+@keras.saving.register_keras_serializable(package="multitask")
+class MaskedTaskLoss(keras.losses.Loss):
+    """sum(w * l) / max(sum(w), 1) over the batch, l the task type's per-example loss."""
+
+    def __init__(self, task_type: str, name: str | None = None, **kwargs):
+        if task_type not in TASK_TYPES:
+            raise ValueError(f"unknown task type {task_type!r}; valid: {', '.join(TASK_TYPES)}")
+        super().__init__(name=name or f"masked_{task_type}", **kwargs)
+        self.task_type = task_type
+
+    def call(self, y_true, y_pred):
+        return per_example_loss(self.task_type, y_true, y_pred)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        with keras.backend.name_scope(self._name_scope):
+            y_pred = tf.convert_to_tensor(y_pred)
+            losses = tf.reshape(self.call(y_true, y_pred), [-1])
+            if sample_weight is None:
+                weights = tf.ones_like(losses)
+            else:
+                weights = tf.reshape(tf.cast(sample_weight, losses.dtype), [-1])
+            total = tf.reduce_sum(weights * losses)
+            return total / tf.maximum(tf.reduce_sum(weights), 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "task_type": self.task_type}
+
+
+def task_loss(task: TaskConfig) -> MaskedTaskLoss:
+    return MaskedTaskLoss(task.type, name=f"{task.name}_loss")

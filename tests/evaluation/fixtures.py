@@ -1,0 +1,147 @@
+"""Tiny data and a tiny saved model that follow the project's contracts.
+
+The model follows the saved-model contract of docs/helpers/COMMON.md
+(input `image`, one output per task named by the task, `serving_default` and
+`transform_features` over serialized raw tf.Examples) without TFT, so the
+evaluation code is tested in seconds instead of through a whole TFX run.
+"""
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from PIL import Image
+
+from pipeline.config import Config, label_key, parse, weight_key
+
+SIZE = 8
+
+# Default-like tasks plus a regression and a multilabel task; 5-class age.
+RAW_CONFIG = {
+    "name": "eval_test",
+    "image": {"size": [SIZE, SIZE], "channels": 1, "normalization": "unit"},
+    "tasks": [
+        {"name": "smile", "type": "binary", "classes": ["no_smile", "smile"],
+         "thresholds": {"accuracy": 0.0}},
+        {"name": "gender", "type": "binary", "classes": ["female", "male"]},
+        {"name": "age", "type": "multiclass", "classes": ["0-19", "20-29", "30-39", "40-54", "55+"],
+         "thresholds": {"accuracy": 1.01}},  # impossible: validation must fail on age/accuracy
+        {"name": "score", "type": "regression"},
+        {"name": "attrs", "type": "multilabel", "classes": ["red", "coat", "long"]},
+    ],
+    "sources": [
+        {"name": "genki4k", "format": "genki4k", "path": "/nonexistent", "tasks": ["smile"]},
+        {"name": "wiki", "format": "imdb_wiki", "path": "/nonexistent", "tasks": ["gender", "age"]},
+        {"name": "extra", "format": "folder", "path": "/nonexistent", "tasks": ["score", "attrs"]},
+    ],
+}
+
+# Examples per task in the eval data (72 in all), and the source of each task.
+COUNTS = {"smile": 16, "gender": 14, "age": 20, "score": 12, "attrs": 10}
+SOURCE_OF = {"smile": "genki4k", "gender": "wiki", "age": "wiki", "score": "extra", "attrs": "extra"}
+
+
+def make_config(**overrides) -> Config:
+    raw = dict(RAW_CONFIG, **overrides)
+    return parse(raw, base_dir=None)
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels.reshape(SIZE, SIZE), mode="L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def make_examples(config: Config, seed: int = 0) -> list[dict]:
+    """Raw examples as dicts: image bytes, task_index, label, source, example_id."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for task in config.tasks:
+        for j in range(COUNTS[task.name]):
+            label = np.zeros(config.label_width, np.float32)
+            if task.type == "regression":
+                label[0] = round(float(rng.normal(30.0, 10.0)), 2)
+            elif task.type == "multilabel":
+                label[:task.width] = rng.integers(0, 2, task.width)
+            else:
+                label[int(rng.integers(0, task.width))] = 1.0
+            out.append({
+                "image": _png(rng.integers(0, 256, SIZE * SIZE, dtype=np.uint8)),
+                "task_index": config.task_index(task.name),
+                "label": label,
+                "source": SOURCE_OF[task.name],
+                "example_id": f"{task.name}-{j}",
+            })
+    return out
+
+
+def serialize(ex: dict) -> bytes:
+    f = tf.train.Feature
+    return tf.train.Example(features=tf.train.Features(feature={
+        "image": f(bytes_list=tf.train.BytesList(value=[ex["image"]])),
+        "task_index": f(int64_list=tf.train.Int64List(value=[ex["task_index"]])),
+        "label": f(float_list=tf.train.FloatList(value=list(ex["label"]))),
+        "source": f(bytes_list=tf.train.BytesList(value=[ex["source"].encode()])),
+        "example_id": f(bytes_list=tf.train.BytesList(value=[ex["example_id"].encode()])),
+    })).SerializeToString()
+
+
+def write_examples_artifact(root: str, examples: list[dict]) -> list[str]:
+    """Writes ExampleGen-like `Split-eval_<source>/data_tfrecord-*.gz`; returns the files."""
+    files = []
+    for source in sorted({e["source"] for e in examples}):
+        d = os.path.join(root, f"Split-eval_{source}")
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, "data_tfrecord-00000-of-00001.gz")
+        with tf.io.TFRecordWriter(path, options="GZIP") as w:
+            for e in examples:
+                if e["source"] == source:
+                    w.write(serialize(e))
+        files.append(path)
+    return files
+
+
+def save_model(config: Config, path: str, seed: int = 0) -> None:
+    """A random multi-output model with the project's two signatures."""
+    keras.utils.set_random_seed(seed)
+    image = keras.Input((SIZE, SIZE, 1), name="image")
+    x = keras.layers.Flatten()(image)
+    x = keras.layers.Dense(8, activation="tanh")(x)
+    outputs = {}
+    for t in config.tasks:
+        act = {"binary": "softmax", "multiclass": "softmax", "multilabel": "sigmoid", "regression": None}[t.type]
+        # Regression bias near the label mean so errors are of a sensible size.
+        init = keras.initializers.Constant(30.0) if t.type == "regression" else "zeros"
+        outputs[t.name] = keras.layers.Dense(t.width, activation=act, name=t.name, bias_initializer=init)(x)
+    model = keras.Model(image, outputs)
+    # Compiled with unmasked metrics on purpose: EvalConfig must not use them.
+    model.compile(optimizer="sgd", loss={t.name: "mse" for t in config.tasks}, metrics=["accuracy"])
+
+    spec = {
+        "image": tf.io.FixedLenFeature([], tf.string),
+        "task_index": tf.io.FixedLenFeature([], tf.int64),
+        "label": tf.io.FixedLenFeature([config.label_width], tf.float32),
+    }
+
+    def decode(images):
+        imgs = tf.map_fn(lambda b: tf.io.decode_png(b, channels=1), images, fn_output_signature=tf.uint8)
+        return tf.reshape(tf.cast(imgs, tf.float32) / 255.0, [-1, SIZE, SIZE, 1])
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(examples):
+        parsed = tf.io.parse_example(examples, spec)
+        return model(decode(parsed["image"]))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform(examples):
+        parsed = tf.io.parse_example(examples, spec)
+        out = {"image": decode(parsed["image"]), "task_index": parsed["task_index"]}
+        for i, t in enumerate(config.tasks):
+            out[label_key(t.name)] = parsed["label"][:, :t.width]
+            out[weight_key(t.name)] = tf.cast(tf.equal(parsed["task_index"], i), tf.float32)
+        return out
+
+    model.save(path, save_format="tf", signatures={"serving_default": serve, "transform_features": transform})
