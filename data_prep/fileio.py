@@ -14,12 +14,18 @@ def _gfile():
     return tf.io.gfile
 
 
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+# Existence checks on local paths skip TensorFlow, so a CLI run with a missing
+# source fails in a second, with nothing but its own error on stderr.
 def exists(path: str) -> bool:
-    return _gfile().exists(path)
+    return os.path.exists(path) if _is_local(path) else _gfile().exists(path)
 
 
 def isdir(path: str) -> bool:
-    return _gfile().isdir(path)
+    return os.path.isdir(path) if _is_local(path) else _gfile().isdir(path)
 
 
 def listdir(path: str) -> list[str]:
@@ -46,7 +52,8 @@ def read_text(path: str) -> str:
 
 
 def write_bytes(path: str, data: bytes) -> None:
-    _gfile().makedirs(os.path.dirname(path))
+    if os.path.dirname(path):
+        _gfile().makedirs(os.path.dirname(path))
     with _gfile().GFile(path, "wb") as f:
         f.write(data)
 

@@ -35,13 +35,16 @@ RAW_CONFIG = {
     "sources": [
         {"name": "genki4k", "format": "genki4k", "path": "/nonexistent", "tasks": ["smile"]},
         {"name": "wiki", "format": "imdb_wiki", "path": "/nonexistent", "tasks": ["gender", "age"]},
-        {"name": "extra", "format": "folder", "path": "/nonexistent", "tasks": ["score", "attrs"]},
+        {"name": "extra", "format": "folder", "path": "/nonexistent", "tasks": ["smile", "score", "attrs"]},
     ],
 }
 
-# Examples per task in the eval data (72 in all), and the source of each task.
+# Examples per task in the eval data: 16 + 14 + 20 + 12 + 10 = 72. smile comes
+# from two sources (even j: genki4k, odd j: extra, 8 each) so that a source
+# slice differs from the task's overall numbers.
 COUNTS = {"smile": 16, "gender": 14, "age": 20, "score": 12, "attrs": 10}
-SOURCE_OF = {"smile": "genki4k", "gender": "wiki", "age": "wiki", "score": "extra", "attrs": "extra"}
+SOURCES_OF = {"smile": ("genki4k", "extra"), "gender": ("wiki",), "age": ("wiki",),
+              "score": ("extra",), "attrs": ("extra",)}
 
 
 def make_config(**overrides) -> Config:
@@ -72,7 +75,7 @@ def make_examples(config: Config, seed: int = 0) -> list[dict]:
                 "image": _png(rng.integers(0, 256, SIZE * SIZE, dtype=np.uint8)),
                 "task_index": config.task_index(task.name),
                 "label": label,
-                "source": SOURCE_OF[task.name],
+                "source": SOURCES_OF[task.name][j % len(SOURCES_OF[task.name])],
                 "example_id": f"{task.name}-{j}",
             })
     return out
@@ -114,8 +117,10 @@ def save_model(config: Config, path: str, seed: int = 0) -> None:
     for t in config.tasks:
         act = {"binary": "softmax", "multiclass": "softmax", "multilabel": "sigmoid", "regression": None}[t.type]
         # Regression bias near the label mean so errors are of a sensible size.
+        # Wide random heads so argmax predictions spread over the classes.
         init = keras.initializers.Constant(30.0) if t.type == "regression" else "zeros"
-        outputs[t.name] = keras.layers.Dense(t.width, activation=act, name=t.name, bias_initializer=init)(x)
+        outputs[t.name] = keras.layers.Dense(t.width, activation=act, name=t.name, bias_initializer=init,
+                                             kernel_initializer=keras.initializers.RandomNormal(stddev=1.5))(x)
     model = keras.Model(image, outputs)
     # Compiled with unmasked metrics on purpose: EvalConfig must not use them.
     model.compile(optimizer="sgd", loss={t.name: "mse" for t in config.tasks}, metrics=["accuracy"])
@@ -140,8 +145,12 @@ def save_model(config: Config, path: str, seed: int = 0) -> None:
         parsed = tf.io.parse_example(examples, spec)
         out = {"image": decode(parsed["image"]), "task_index": parsed["task_index"]}
         for i, t in enumerate(config.tasks):
-            out[label_key(t.name)] = parsed["label"][:, :t.width]
-            out[weight_key(t.name)] = tf.cast(tf.equal(parsed["task_index"], i), tf.float32)
+            weight = tf.cast(tf.equal(parsed["task_index"], i), tf.float32)
+            # Zeroed off-task: another task's label (a regression value of 37.7)
+            # in this task's slots makes TFMA's AUC/calibration raise
+            # "label must be within [0, 1]" even at weight 0.
+            out[label_key(t.name)] = parsed["label"][:, :t.width] * weight[:, None]
+            out[weight_key(t.name)] = weight
         return out
 
     model.save(path, save_format="tf", signatures={"serving_default": serve, "transform_features": transform})

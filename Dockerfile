@@ -1,0 +1,39 @@
+# The image every Kubeflow task of this pipeline runs in: the pinned TFX 1.16
+# stack plus this repo at /pipeline, so the module paths the compiled spec
+# names (components.trainer.run_fn, components.transform.preprocessing_fn,
+# components.example_gen..., schemas/<name>.pbtxt) import and open in the pod.
+#
+#   docker build -t REGISTRY/multitask-tfx:$(git rev-parse --short HEAD) .
+#
+# Written without a Docker daemon: it has not been built here (docs/kubeflow.md).
+
+# bookworm = Debian 12, the system the project's stack was measured on; the
+# plain 3.10-slim tag has moved on to newer Debian releases.
+FROM python:3.10-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /pipeline
+
+# Dependencies before the code: this layer is rebuilt only when
+# requirements.txt changes. requirements.txt is the fully pinned lock compiled
+# for x86_64 manylinux / Python 3.10 (make lock), so --no-deps installs exactly
+# it, and pip check fails the build if the lock is incomplete.
+COPY requirements.txt /pipeline/requirements.txt
+RUN pip install --no-deps -r /pipeline/requirements.txt && pip check
+
+# The project itself (.dockerignore keeps out .venv, outputs, sample data).
+COPY . /pipeline
+
+ENV PYTHONPATH=/pipeline \
+    TF_USE_LEGACY_KERAS=1 \
+    TF_CPP_MIN_LOG_LEVEL=2
+
+# Fail the build, not the first pod, when a module the spec names is missing.
+RUN python -c "import components.example_gen, components.anomaly_gate, components.transform, components.trainer, components.report, pipeline.pipeline"
+
+# No ENTRYPOINT: the compiled spec sets each task's command
+# (python -m tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor).

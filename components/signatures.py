@@ -1,0 +1,79 @@
+"""The saved model's three signatures (the penguin template's pattern).
+
+  serving_default     examples: tf.string [None] serialized raw tf.Example
+                      -> {task: float32 [None, width]}
+  transform_features  examples -> the transformed features (what TFMA reads
+                      through `preprocessing_function_names`)
+  serving_image       image_bytes: tf.string [None] encoded images
+                      -> the same outputs as serving_default
+
+Raw examples go through Transform's own graph (`transform_features_layer`);
+`serving_image` calls components.preprocess directly, the same function the
+Transform graph was built from, so both paths give the same pixels.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+from components.preprocess import preprocess_image_batch  # noqa: E402
+from pipeline.config import Config  # noqa: E402
+
+EXAMPLES = "examples"
+IMAGE_BYTES = "image_bytes"
+
+
+def _serving_spec(raw_spec: dict) -> dict:
+    """The raw spec with defaults for everything but `image`: a client asking for
+    predictions sends only the image, and `label`/`task_index` then parse as zeros
+    (they only feed the label/weight outputs, which serving ignores)."""
+    spec = {}
+    for name, f in raw_spec.items():
+        if name != "image" and isinstance(f, tf.io.FixedLenFeature) and f.default_value is None:
+            n = 1
+            for d in f.shape:
+                n *= d
+            zero = b"" if f.dtype == tf.string else 0
+            f = tf.io.FixedLenFeature(f.shape, f.dtype, default_value=[zero] * n if f.shape else zero)
+        spec[name] = f
+    return spec
+
+
+def _outputs(model: keras.Model, image: tf.Tensor, config: Config) -> dict[str, tf.Tensor]:
+    out = model({"image": image}, training=False)
+    return {t: tf.identity(out[t], name=t) for t in config.task_names}
+
+
+def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput,
+                    config: Config) -> dict[str, Callable]:
+    """Concrete functions for model.save(..., signatures=...)."""
+    # Attached to the model so the saved model tracks the Transform graph's assets.
+    model.tft_layer = tf_transform_output.transform_features_layer()
+    raw_spec = tf_transform_output.raw_feature_spec()
+    serving_spec = _serving_spec(raw_spec)
+    image_cfg = config.image
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES)])
+    def serve_examples(examples):
+        transformed = model.tft_layer(tf.io.parse_example(examples, serving_spec))
+        return _outputs(model, transformed["image"], config)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES)])
+    def transform_features(examples):
+        return model.tft_layer(tf.io.parse_example(examples, raw_spec))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES)])
+    def serve_image(image_bytes):
+        return _outputs(model, preprocess_image_batch(image_bytes, image_cfg), config)
+
+    return {
+        "serving_default": serve_examples.get_concrete_function(),
+        "transform_features": transform_features.get_concrete_function(),
+        "serving_image": serve_image.get_concrete_function(),
+    }

@@ -1,0 +1,102 @@
+"""The Trainer's run_fn (TFX 1.16 generic executor), referenced by name as
+`components.trainer.run_fn`.
+
+fn_args.train_files / eval_files hold one file pattern per split, in the
+order of TrainArgs / EvalArgs splits: `train_<source>` / `eval_<source>` in
+config.sources order. fn_args.custom_config['config'] is the Config JSON.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
+import tf_keras as keras  # noqa: E402
+from absl import logging  # noqa: E402
+
+from components.input_pipeline import count_records, make_dataset  # noqa: E402
+from components.samplers import sampling_weights  # noqa: E402
+from components.signatures import make_signatures  # noqa: E402
+from components.transform import config_from_custom_config  # noqa: E402
+from models import get_builder  # noqa: E402
+from models.losses import task_loss  # noqa: E402
+from pipeline.config import Config  # noqa: E402
+
+MAX_EPOCHS = 10        # validation / TensorBoard / backup points per run
+MIN_STEPS_PER_EPOCH = 10
+
+
+def patterns_by_source(files: list[str], config: Config, split: str) -> dict[str, str]:
+    """Pairs the per-split file patterns with the config's sources (same order)."""
+    sources = [s.name for s in config.sources]
+    if len(files) != len(sources):
+        raise ValueError(f"{split} files: expected one pattern per source {sources} "
+                         f"(splits {[f'{split}_{s}' for s in sources]}), received {len(files)}: {files}")
+    return dict(zip(sources, files))
+
+
+def epochs_for(steps: int) -> int:
+    """Splits `steps` into equal epochs (so exactly `steps` are run): the largest
+    divisor <= MAX_EPOCHS leaving >= MIN_STEPS_PER_EPOCH steps each, else 1."""
+    return max(d for d in range(1, MAX_EPOCHS + 1)
+               if steps % d == 0 and (d == 1 or steps // d >= MIN_STEPS_PER_EPOCH))
+
+
+def metrics_for(task) -> list[keras.metrics.Metric]:
+    """Per-task metrics; compiled as weighted_metrics so they count only the task's examples."""
+    if task.is_classification:
+        return [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    if task.type == "multilabel":
+        return [keras.metrics.BinaryAccuracy(name="accuracy")]
+    return [keras.metrics.MeanAbsoluteError(name="mae")]
+
+
+def compile_model(model: keras.Model, config: Config) -> keras.Model:
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.train.learning_rate),
+        loss={t.name: task_loss(t) for t in config.tasks},
+        loss_weights={t.name: t.loss_weight for t in config.tasks},
+        weighted_metrics={t.name: metrics_for(t) for t in config.tasks},
+    )
+    return model
+
+
+def run_fn(fn_args) -> None:
+    """Trains the configured model on the transformed examples and saves it with
+    the serving_default / transform_features / serving_image signatures."""
+    config = config_from_custom_config(fn_args.custom_config)
+    keras.utils.set_random_seed(config.train.seed)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    feature_spec = tf_transform_output.transformed_feature_spec()
+
+    train_patterns = patterns_by_source(list(fn_args.train_files), config, "train")
+    eval_patterns = patterns_by_source(list(fn_args.eval_files), config, "eval")
+    train_counts = {s: count_records(p, s) for s, p in train_patterns.items()}
+    eval_counts = {s: count_records(p, s) for s, p in eval_patterns.items()}
+    logging.info("records per source: train %s, eval %s", train_counts, eval_counts)
+    logging.info("sampling %r shares: %s", config.train.sampling.type, sampling_weights(config, train_counts))
+
+    batch_size = config.train.batch_size
+    train_ds = make_dataset(train_patterns, feature_spec, config, batch_size, train_counts, training=True)
+    eval_ds = make_dataset(eval_patterns, feature_spec, config, batch_size, eval_counts, training=False)
+
+    model = compile_model(get_builder(config.model.name)(config), config)
+    steps = int(fn_args.train_steps)
+    epochs = epochs_for(steps)
+    callbacks = [
+        keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
+        # A restarted Trainer resumes from the last finished epoch.
+        keras.callbacks.BackupAndRestore(backup_dir=os.path.join(fn_args.model_run_dir, "backup")),
+    ]
+    # The eval stream is read once per validation; asking for more batches than it
+    # holds only makes Keras warn, so cap at what the eval splits hold.
+    eval_batches = -(-sum(eval_counts.values()) // batch_size)
+    eval_steps = min(int(fn_args.eval_steps), eval_batches) if fn_args.eval_steps else eval_batches
+    model.fit(train_ds, epochs=epochs, steps_per_epoch=steps // epochs, validation_data=eval_ds,
+              validation_steps=eval_steps, callbacks=callbacks, verbose=2)
+
+    signatures = make_signatures(model, tf_transform_output, config)
+    model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
+    logging.info("saved model to %s", fn_args.serving_model_dir)

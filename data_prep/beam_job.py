@@ -1,0 +1,186 @@
+"""The Beam job: every source's raw records -> data-contract TFRecords, dead letters, stats.
+
+Layout written (one file set per source inside each split, as ImportExampleGen
+reads it with input splits `train_<source>` / `eval_<source>`):
+  <examples_dir>/Split-<split>_<source>/data_tfrecord-SSSSS-of-NNNNN.gz
+  <dead_letter_dir>/<source>-SSSSS-of-NNNNN.jsonl   {source, id, reason, detail}
+  <stats_path>                                       see `run_conversion`
+Counts come from the job's own outputs (a CombinePerKey written next to the
+stats and read back), not from runner metrics, so they are exact on every
+runner; Beam counters are also emitted for monitoring UIs.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+from collections import defaultdict
+from typing import Any, Iterator, Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from data_prep import fileio
+from data_prep.convert import convert_record, list_source_records, validate_sources
+from data_prep.records import RawRecord, Reject, SourceError
+from data_prep.splits import SPLITS
+from pipeline.config import Config, split_name
+
+REJECTED = "rejected"
+COUNTS = "counts"
+_SEP = "\t"  # joins count-key parts; never part of a source, task, split or reason name
+
+
+def examples_prefix(examples_dir: str, split: str, source: str) -> str:
+    return os.path.join(examples_dir, f"Split-{split_name(split, source)}", "data_tfrecord")
+
+
+class ConvertRecordFn(beam.DoFn):
+    """Raw record -> examples tagged by split, dead letters, and count events.
+
+    Holds only the config as JSON and the source name, so it pickles small.
+    """
+
+    def __init__(self, config_json: str, source_name: str):
+        self._config_json = config_json
+        self._source_name = source_name
+
+    def setup(self) -> None:
+        self._config = Config.from_json(self._config_json)
+        self._source = next(s for s in self._config.sources if s.name == self._source_name)
+
+    def _count(self, *key: str) -> beam.pvalue.TaggedOutput:
+        Metrics.counter(f"data_prep.{self._source_name}", "/".join(key)).inc()
+        return beam.pvalue.TaggedOutput(COUNTS, (_SEP.join((self._source_name,) + key), 1))
+
+    def process(self, record: RawRecord) -> Iterator[Any]:
+        yield self._count("read")
+        try:
+            out = convert_record(record, self._source, self._config)
+        except Reject as r:
+            reason, detail = r.reason, r.detail
+        except Exception as e:  # a bug or an odd record must not kill a long job: dead-letter it
+            logging.exception("unexpected error converting %s/%s", self._source_name, record.raw_id)
+            reason, detail = "unexpected_error", f"{type(e).__name__}: {e}"
+        else:
+            yield self._count("written")
+            for task, example in out.examples:
+                yield beam.pvalue.TaggedOutput(out.split, example)
+                yield self._count("examples", out.split)
+                yield self._count("examples_by_task", task)
+                yield self._count("examples_by_split_task", out.split, task)
+            for reason in out.missing.values():
+                yield self._count("missing_labels_by_reason", reason)
+            return
+        yield self._count("rejected")
+        yield self._count("rejected_by_reason", reason)
+        yield beam.pvalue.TaggedOutput(REJECTED, json.dumps(
+            {"source": self._source_name, "id": record.raw_id, "reason": reason, "detail": detail},
+            sort_keys=True))
+
+
+def format_count(kv: tuple[str, int]) -> str:
+    return json.dumps([kv[0].split(_SEP), kv[1]])
+
+
+def _empty_stats(config: Config) -> dict[str, Any]:
+    return {"read": 0, "written": 0, "rejected": 0, "rejected_by_reason": {},
+            "missing_labels_by_reason": {}, "examples": {s: 0 for s in SPLITS},
+            "examples_by_task": {}, "examples_by_split_task": {s: {} for s in SPLITS}}
+
+
+def build_stats(config: Config, count_lines: Sequence[str]) -> dict[str, Any]:
+    """Folds the job's count lines into per-source stats (zeros where nothing was counted)."""
+    sources = {s.name: _empty_stats(config) for s in config.sources}
+    for line in count_lines:
+        key, n = json.loads(line)
+        node = sources[key[0]]
+        for part in key[1:-1]:
+            node = node.setdefault(part, {})
+        node[key[-1]] = node.get(key[-1], 0) + n
+    total = defaultdict(int)
+    for st in sources.values():
+        for k in ("read", "written", "rejected"):
+            total[k] += st[k]
+        for s in SPLITS:
+            total[f"examples_{s}"] += st["examples"][s]
+    return {"sources": sources, "total": dict(total)}
+
+
+def _check_counts(stats: dict[str, Any], listed: dict[str, int]) -> None:
+    for name, st in stats["sources"].items():
+        if st["read"] != listed[name] or st["read"] != st["written"] + st["rejected"]:
+            raise RuntimeError(f"source {name!r}: counts do not add up: listed {listed[name]} records, "
+                               f"read {st['read']}, written {st['written']} + rejected {st['rejected']}")
+
+
+def _ensure_split_dirs(config: Config, examples_dir: str) -> None:
+    """Sinks write an empty shard for an empty split on the runners we know; make sure anyway,
+    since ExampleGen consumers fail on a missing split directory."""
+    for source in config.sources:
+        for split in SPLITS:
+            prefix = examples_prefix(examples_dir, split, source.name)
+            if not fileio.glob(prefix + "-*"):
+                fileio.write_bytes(prefix + "-00000-of-00001.gz", gzip.compress(b""))
+
+
+def run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stats_path: str,
+                   beam_args: Sequence[str] | None = None) -> dict[str, Any]:
+    """Converts every source of `config`; returns (and writes to `stats_path`) the stats.
+
+    stats = {"sources": {name: {read, written, rejected, rejected_by_reason,
+    missing_labels_by_reason, examples: {train, eval}, examples_by_task,
+    examples_by_split_task}}, "total": {...}} with read == written + rejected
+    (records; `examples` count tf.Examples, one per labelled task).
+    Beam args: config.beam.args, then `beam_args`; DirectRunner unless a
+    `--runner` is given. Raises ConfigError / SourceError before Beam starts.
+    """
+    validate_sources(config)
+    records = {s.name: list_source_records(s, config) for s in config.sources}
+    for out_dir in (examples_dir, dead_letter_dir):
+        if fileio.exists(out_dir) and fileio.listdir(out_dir):
+            raise SourceError(f"output directory {out_dir} is not empty; stale shards would mix with new ones")
+    counts_prefix = stats_path + ".counts/part"
+    fileio.rmtree(stats_path + ".counts")
+
+    options = PipelineOptions(["--runner=DirectRunner", *config.beam.args, *(beam_args or [])])
+    config_json = config.to_json()
+    pipeline = beam.Pipeline(options=options)
+    all_counts = []
+    for source in config.sources:
+        name = source.name
+        outputs = (pipeline
+                   | f"List[{name}]" >> beam.Create(records[name])
+                   | f"Convert[{name}]" >> beam.ParDo(ConvertRecordFn(config_json, name)).with_outputs(
+                       *SPLITS, REJECTED, COUNTS))
+        for split in SPLITS:
+            _ = outputs[split] | f"Write[{split}_{name}]" >> beam.io.WriteToTFRecord(
+                examples_prefix(examples_dir, split, name), file_name_suffix=".gz",
+                compression_type=CompressionTypes.GZIP)
+        _ = outputs[REJECTED] | f"DeadLetter[{name}]" >> beam.io.WriteToText(
+            os.path.join(dead_letter_dir, name), file_name_suffix=".jsonl")
+        all_counts.append(outputs[COUNTS])
+    _ = (all_counts | "FlattenCounts" >> beam.Flatten()
+         | "SumCounts" >> beam.CombinePerKey(sum)
+         | "FormatCounts" >> beam.Map(format_count)
+         | "WriteCounts" >> beam.io.WriteToText(counts_prefix, file_name_suffix=".jsonl"))
+    result = pipeline.run()
+    state = result.wait_until_finish()
+    if state not in (None, "DONE", beam.runners.runner.PipelineState.DONE):
+        raise RuntimeError(f"Beam conversion job ended in state {state}")
+
+    lines = [line for path in fileio.glob(counts_prefix + "*")
+             for line in fileio.read_text(path).splitlines() if line.strip()]
+    stats = build_stats(config, lines)
+    _check_counts(stats, {n: len(r) for n, r in records.items()})
+    _ensure_split_dirs(config, examples_dir)
+    fileio.write_bytes(stats_path, (json.dumps(stats, indent=2, sort_keys=True) + "\n").encode())
+    fileio.rmtree(stats_path + ".counts")
+    for name, st in stats["sources"].items():
+        logging.info("data_prep %s: read %d, written %d, rejected %d %s, examples train %d eval %d",
+                     name, st["read"], st["written"], st["rejected"], st["rejected_by_reason"],
+                     st["examples"]["train"], st["examples"]["eval"])
+    return stats

@@ -1,0 +1,71 @@
+"""Format-independent conversion: validate sources, list records, record -> examples.
+
+Everything here runs without Beam so it is testable directly; beam_job wraps
+`convert_record` in a DoFn.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from data_prep import fileio
+from data_prep.formats import get_format
+from data_prep.image_prep import prep_image
+from data_prep.records import RawRecord, Reject, SourceError, encode_label, make_example
+from data_prep.splits import assign_split
+from pipeline.config import Config, SourceConfig
+
+
+@dataclass(frozen=True)
+class Converted:
+    """One raw record's output: the examples of its labelled tasks, all in one split."""
+
+    group_id: str
+    split: str
+    examples: tuple[tuple[str, bytes], ...]  # (task name, serialized tf.Example)
+    missing: Mapping[str, str] = field(default_factory=dict)  # task -> reason, labels the record lacks
+
+
+def validate_sources(config: Config) -> None:
+    """Runs every source format's option checks; raises ConfigError naming the key."""
+    for source in config.sources:
+        get_format(source.format).validate_options(source, config)
+
+
+def list_source_records(source: SourceConfig, config: Config) -> list[RawRecord]:
+    """Enumerates one source's raw records; SourceError if its path is missing or it has none."""
+    if not fileio.exists(source.path):
+        hint = " (set `sample:` on the source to generate sample data there)" if source.sample is None else ""
+        raise SourceError(f"source {source.name!r}: path {source.path} does not exist{hint}")
+    records = get_format(source.format).list_records(source, config)
+    if not records:
+        raise SourceError(f"source {source.name!r} ({source.format}): no records found under {source.path}")
+    return records
+
+
+def example_id(source: str, raw_id: str, task: str) -> str:
+    return f"{source}/{raw_id}/{task}"
+
+
+def convert_record(record: RawRecord, source: SourceConfig, config: Config) -> Converted:
+    """Parses labels, reads and preps the image, builds one example per labelled task.
+
+    Raises Reject for anything wrong with this record; labels are checked
+    before the image is read so metadata rejects cost no I/O.
+    """
+    parsed = get_format(source.format).parse_record(record, source, config)
+    try:
+        data = fileio.read_bytes(record.path)
+    except Exception as e:  # NotFoundError on every filesystem tf.io.gfile supports
+        if not fileio.exists(record.path):
+            raise Reject("missing_image", f"{record.path} does not exist") from e
+        raise Reject("unreadable_image", f"{record.path}: {type(e).__name__}: {e}") from e
+    image = prep_image(data, config.image, parsed.crop_box)
+    examples = []
+    for task_name in config.task_names:  # config order: stable output order
+        if task_name in parsed.labels:
+            label = encode_label(config.task(task_name), parsed.labels[task_name], config.label_width)
+            examples.append((task_name, make_example(image, config.task_index(task_name), label, source.name,
+                                                     example_id(source.name, record.raw_id, task_name))))
+    split = assign_split(parsed.group_id, config.splits.eval, config.splits.salt)
+    return Converted(group_id=parsed.group_id, split=split, examples=tuple(examples), missing=dict(parsed.missing))

@@ -1,0 +1,204 @@
+"""IMDB-WIKI: `<path>/<mat_file>` (wiki.mat or imdb.mat) plus the images it lists.
+
+The .mat holds one struct named after the file stem (`wiki`, `imdb`) whose
+fields are 1xN arrays: `dob` (MATLAB datenum of birth), `photo_taken` (year),
+`full_path` (cell of paths relative to `<path>`), `gender` (1 male, 0 female,
+NaN unknown), `name` (cell), `face_location` (cell of [x1 y1 x2 y2]),
+`face_score` (-inf: no face found) and `second_face_score` (NaN: none).
+
+age = photo_taken - year of birth, birth = fromordinal(dob) - 366 days
+(MATLAB counts from year 0, Python from year 1; e.g. datenum 719529 ->
+fromordinal(719529) = 1971-01-02, minus 366 days = 1970-01-01).
+Group id = `name`, so one person's photos never straddle train and eval.
+"""
+from __future__ import annotations
+
+import datetime
+import io
+import math
+import os
+from typing import Any
+
+from data_prep import fileio
+from data_prep.formats._options import check_option_keys, fail, task_option
+from data_prep.records import Parsed, RawRecord, Reject, SourceError
+from pipeline.config import Config, SourceConfig
+
+OPTIONS = ("mat_file", "age_task", "gender_task", "age_bins", "age_range", "min_face_score",
+           "drop_second_face", "crop_face")
+DEFAULTS = {"mat_file": "wiki.mat", "age_range": [0, 100], "min_face_score": None,
+            "drop_second_face": False, "crop_face": False}
+FIELDS = ("dob", "photo_taken", "full_path", "gender", "name", "face_location", "face_score",
+          "second_face_score")
+
+
+def option(source: SourceConfig, key: str) -> Any:
+    return source.options.get(key, DEFAULTS.get(key))
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def validate_options(source: SourceConfig, config: Config) -> None:
+    check_option_keys(source, config, OPTIONS)
+    mat = option(source, "mat_file")
+    if not isinstance(mat, str) or not mat.endswith(".mat") or "/" in mat:
+        fail(source, config, "options.mat_file", f"expected a file name like wiki.mat or imdb.mat, received {mat!r}")
+    age_task = source.options.get("age_task")
+    gender_task = source.options.get("gender_task")
+    if age_task is None and gender_task is None:
+        fail(source, config, "options.age_task",
+             "set age_task and/or gender_task to the task(s) this source labels")
+    if gender_task is not None:
+        task_option(source, config, "options.gender_task", gender_task, ("binary", "multiclass"))
+        if config.task(gender_task).width != 2:
+            fail(source, config, "options.gender_task", f"task {gender_task!r} needs 2 classes (female, male), "
+                                                        f"received {list(config.task(gender_task).classes)!r}")
+    if age_task is not None:
+        task_option(source, config, "options.age_task", age_task, ("binary", "multiclass", "regression"))
+        bins = source.options.get("age_bins")
+        task = config.task(age_task)
+        if task.type == "regression":
+            if bins is not None:
+                fail(source, config, "options.age_bins", f"task {age_task!r} is a regression task (label = age "
+                                                         f"in years); remove age_bins, received {bins!r}")
+        else:
+            if not (isinstance(bins, list) and all(_is_number(b) for b in bins)
+                    and all(a < b for a, b in zip(bins, bins[1:]))):
+                fail(source, config, "options.age_bins",
+                     f"expected a strictly increasing list of ages (upper edges, exclusive, of all groups but "
+                     f"the last), received {bins!r}")
+            if len(bins) + 1 != task.width:
+                fail(source, config, "options.age_bins",
+                     f"{len(bins)} edges make {len(bins) + 1} age groups but task {age_task!r} has "
+                     f"{task.width} classes {list(task.classes)!r}; give {task.width - 1} edges")
+    labelled = {t for t in (age_task, gender_task) if t is not None}
+    unlabelled = [t for t in source.tasks if t not in labelled]
+    if unlabelled:
+        fail(source, config, "tasks", f"task(s) {', '.join(unlabelled)} get no labels from this source; "
+                                      f"map them with options.age_task / options.gender_task")
+    rng = option(source, "age_range")
+    if not (isinstance(rng, list) and len(rng) == 2 and all(_is_number(v) for v in rng) and rng[0] <= rng[1]):
+        fail(source, config, "options.age_range", f"expected [min_age, max_age] (inclusive), received {rng!r}")
+    score = option(source, "min_face_score")
+    if score is not None and not _is_number(score):
+        fail(source, config, "options.min_face_score", f"expected a number or null, received {score!r}")
+    for key in ("drop_second_face", "crop_face"):
+        if not isinstance(option(source, key), bool):
+            fail(source, config, f"options.{key}", f"expected true or false, received {option(source, key)!r}")
+
+
+def _cell_str(cell: Any) -> str:
+    """A MATLAB cell entry holding a string: loadmat gives array(['x']) or an empty array."""
+    return str(cell[0]) if len(cell) else ""
+
+
+def read_mat(mat_path: str) -> dict[str, list]:
+    """The struct's fields as plain Python lists, one entry per row."""
+    import numpy as np
+    import scipy.io
+
+    stem = os.path.splitext(os.path.basename(mat_path))[0]
+    try:
+        mat = scipy.io.loadmat(io.BytesIO(fileio.read_bytes(mat_path)))
+    except Exception as e:
+        raise SourceError(f"{mat_path} is not a readable MATLAB file: {type(e).__name__}: {e}") from e
+    if stem not in mat:
+        keys = sorted(k for k in mat if not k.startswith("__"))
+        raise SourceError(f"{mat_path} has no struct {stem!r} (named after the file); it holds: {keys}")
+    meta = mat[stem][0, 0]
+    missing = [f for f in FIELDS if f not in meta.dtype.names]
+    if missing:
+        raise SourceError(f"{mat_path}: struct {stem!r} lacks field(s) {missing}; has {list(meta.dtype.names)}")
+    n = meta["full_path"].size
+    cols = {
+        "dob": [float(v) for v in np.ravel(meta["dob"])],
+        "photo_taken": [float(v) for v in np.ravel(meta["photo_taken"])],
+        "gender": [float(v) for v in np.ravel(meta["gender"])],
+        "face_score": [float(v) for v in np.ravel(meta["face_score"])],
+        "second_face_score": [float(v) for v in np.ravel(meta["second_face_score"])],
+        "full_path": [_cell_str(c) for c in np.ravel(meta["full_path"])],
+        "name": [_cell_str(c) for c in np.ravel(meta["name"])],
+        "face_location": [[float(v) for v in np.ravel(c)] for c in np.ravel(meta["face_location"])],
+    }
+    bad = {k: len(v) for k, v in cols.items() if len(v) != n}
+    if bad:
+        raise SourceError(f"{mat_path}: fields must all have {n} entries (as full_path), received lengths {bad}")
+    return cols
+
+
+def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
+    mat_path = os.path.join(source.path, option(source, "mat_file"))
+    if not fileio.exists(mat_path):
+        raise SourceError(f"source {source.name!r} (imdb_wiki): {mat_path} does not exist "
+                          f"(options.mat_file = {option(source, 'mat_file')!r})")
+    cols = read_mat(mat_path)
+    records = []
+    for i, rel in enumerate(cols["full_path"]):
+        fields = {k: cols[k][i] for k in FIELDS if k != "full_path"}
+        records.append(RawRecord(raw_id=rel or f"row{i}", path=os.path.join(source.path, rel) if rel else "",
+                                 fields=fields))
+    return records
+
+
+def age_of(dob: float, photo_taken: float) -> int:
+    """photo_taken - birth year; raises ValueError for NaN / out-of-calendar datenums."""
+    if math.isnan(dob) or math.isnan(photo_taken):
+        raise ValueError("dob or photo_taken is NaN")
+    birth = datetime.datetime.fromordinal(int(dob)) - datetime.timedelta(days=366)
+    return int(photo_taken) - birth.year
+
+
+def age_class(age: int, bins: list[float]) -> int:
+    """Index of the age group: the number of upper edges <= age (edges are exclusive)."""
+    return sum(1 for edge in bins if age >= edge)
+
+
+def parse_record(record: RawRecord, source: SourceConfig, config: Config) -> Parsed:
+    f = record.fields
+    if not record.path:
+        raise Reject("missing_image", "full_path is empty")
+    if f["face_score"] == -math.inf:
+        raise Reject("no_face", "face_score is -inf (no face detected)")
+    min_score = option(source, "min_face_score")
+    if min_score is not None and not f["face_score"] >= min_score:  # `not >=` also rejects NaN
+        raise Reject("low_face_score", f"face_score {f['face_score']:.3f} < min_face_score {min_score}")
+    if option(source, "drop_second_face") and not math.isnan(f["second_face_score"]):
+        raise Reject("second_face", f"second_face_score {f['second_face_score']:.3f} (another face in the photo)")
+
+    labels, missing = {}, {}
+    gender_task = source.options.get("gender_task")
+    if gender_task is not None:
+        g = f["gender"]
+        if g in (0.0, 1.0):
+            classes = [c.lower() for c in config.task(gender_task).classes]
+            male = classes.index("male") if sorted(classes) == ["female", "male"] else 1
+            labels[gender_task] = male if g == 1.0 else 1 - male
+        else:
+            missing[gender_task] = "missing_gender"
+    age_task = source.options.get("age_task")
+    if age_task is not None:
+        lo, hi = option(source, "age_range")
+        try:
+            age = age_of(f["dob"], f["photo_taken"])
+        except (ValueError, OverflowError):
+            age = None
+        if age is None or not lo <= age <= hi:
+            missing[age_task] = "bad_age"
+        elif config.task(age_task).type == "regression":
+            labels[age_task] = float(age)
+        else:
+            labels[age_task] = age_class(age, source.options["age_bins"])
+    if not labels:
+        reasons = sorted(set(missing.values()))
+        detail = f"gender={f['gender']!r}, dob={f['dob']!r}, photo_taken={f['photo_taken']!r}"
+        raise Reject(reasons[0] if len(reasons) == 1 else "no_labels", detail)
+
+    crop = None
+    if option(source, "crop_face"):
+        loc = f["face_location"]
+        if len(loc) != 4:
+            raise Reject("bad_face_location", f"expected [x1, y1, x2, y2], received {loc!r}")
+        crop = tuple(loc)
+    return Parsed(group_id=f["name"] or record.raw_id, labels=labels, missing=missing, crop_box=crop)

@@ -1,0 +1,81 @@
+"""Synthetic 'faces' whose every task cue survives a 48x48 grayscale resize.
+
+Cues (drawn on every image; random where a source has no such label, so the
+trunk sees them all): smile = mouth arc with corners up, versus a flat line
+or a frown; long hair = dark bands down both sides of the face, versus hair
+on top only; age group k = k horizontal forehead lines (0..4), an ordinal
+cue whose dark-pixel mass grows with k. Position, size, brightness, colour
+and pixel noise are jittered so only the cue carries the label.
+"""
+from __future__ import annotations
+
+import io
+import random
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+MAX_WRINKLES = 4
+
+
+def draw_face(rng: random.Random, *, smile: bool, long_hair: bool, wrinkles: int,
+              size: int = 96) -> tuple[Image.Image, tuple[float, float, float, float]]:
+    """Returns an RGB image and the face box (x1, y1, x2, y2) in its pixels."""
+    if not 0 <= wrinkles <= MAX_WRINKLES:
+        raise ValueError(f"wrinkles must be in [0, {MAX_WRINKLES}], received {wrinkles}")
+    s = size / 96.0  # the layout below is in 96-pixel units
+
+    def px(v: float) -> float:
+        return v * s
+
+    bg = rng.randint(40, 210)
+    img = Image.new("RGB", (size, size), tuple(min(255, max(0, bg + rng.randint(-25, 25))) for _ in range(3)))
+    d = ImageDraw.Draw(img)
+    cx, cy = px(48 + rng.uniform(-5, 5)), px(50 + rng.uniform(-4, 4))
+    rx, ry = px(29 + rng.uniform(-2, 2)), px(38 + rng.uniform(-2, 2))
+    hair = tuple([rng.randint(10, 60)] * 3)
+    ink = rng.randint(0, 50)
+    skin_level = rng.randint(165, 235)
+    skin = (skin_level, max(0, skin_level - rng.randint(10, 40)), max(0, skin_level - rng.randint(20, 60)))
+
+    if long_hair:  # bands from the temples down past the chin, both sides
+        for side in (-1, 1):
+            x_out = cx + side * (rx + px(9))
+            d.rectangle([min(x_out, cx + side * (rx - px(4))), cy - ry + px(6),
+                         max(x_out, cx + side * (rx - px(4))), size], fill=hair)
+    d.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=skin)
+    d.chord([cx - rx, cy - ry - px(2), cx + rx, cy - ry + px(14)], 180, 360, fill=hair)  # hair on top
+
+    for k in range(wrinkles):  # forehead lines, top down
+        y = cy - px(26) + px(5.5) * k
+        d.line([cx - px(16), y, cx + px(16), y], fill=(ink,) * 3, width=max(1, round(px(3))))
+    for side in (-1, 1):  # eyes
+        ex, ey, er = cx + side * px(12), cy, px(4)
+        d.ellipse([ex - er, ey - er, ex + er, ey + er], fill=(ink,) * 3)
+    d.line([cx, cy + px(3), cx, cy + px(12)], fill=(ink,) * 3, width=max(1, round(px(2))))  # nose
+    mouth_w = max(1, round(px(4)))
+    if smile:  # lower half of an ellipse: corners up
+        d.arc([cx - px(15), cy + px(8), cx + px(15), cy + px(28)], 15, 165, fill=(ink,) * 3, width=mouth_w)
+    elif rng.random() < 0.5:  # flat
+        d.line([cx - px(14), cy + px(23), cx + px(14), cy + px(23)], fill=(ink,) * 3, width=mouth_w)
+    else:  # frown: upper half, corners down
+        d.arc([cx - px(15), cy + px(20), cx + px(15), cy + px(38)], 195, 345, fill=(ink,) * 3, width=mouth_w)
+
+    arr = np.asarray(img, dtype=np.float32)
+    arr = arr * rng.uniform(0.8, 1.2) + rng.uniform(-15, 15)
+    arr += np.random.default_rng(rng.getrandbits(32)).normal(0, 6, arr.shape)
+    img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+    return img, (cx - rx, cy - ry, cx + rx, cy + ry)
+
+
+def jpeg_bytes(img: Image.Image, quality: int = 90) -> bytes:
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=quality)
+    return out.getvalue()
+
+
+def ordinal_cue(index: int, n_groups: int) -> int:
+    """Wrinkle count for group `index` of `n_groups`: the index itself up to 5 groups, spread over 0..4 beyond."""
+    if n_groups <= MAX_WRINKLES + 1:
+        return index
+    return round(index * MAX_WRINKLES / (n_groups - 1))

@@ -1,0 +1,45 @@
+"""`python -m data_prep`: one-line errors with exit status 2 before any Beam work."""
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _cli(*args):
+    env = {**os.environ, "PYTHONPATH": REPO, "TF_USE_LEGACY_KERAS": "1"}
+    return subprocess.run([sys.executable, "-m", "data_prep", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _write(tmp_path, raw):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+BASE = {"name": "t", "tasks": [{"name": "smile", "type": "binary", "classes": ["no", "yes"]}],
+        "sources": [{"name": "g", "format": "genki4k", "path": "nowhere", "tasks": ["smile"]}]}
+
+
+@pytest.mark.parametrize("raw,message", [
+    ({**BASE, "image": {"channels": 2}}, "error: config key 'image.channels': received 2; valid: 1, 3"),
+    ({**BASE, "sources": [{**BASE["sources"][0], "options": {"smile": 1}}]},
+     "error: config key 'sources[0].options.smile' (source 'g', format genki4k): unknown option; "
+     "valid options for format genki4k: smile_task"),
+    (BASE, "error: source 'g': path {tmp}/nowhere does not exist (set `sample:` on the source to "
+           "generate sample data there)"),
+])
+def test_exit_2_with_one_line(tmp_path, raw, message):
+    res = _cli("--config", _write(tmp_path, raw), "--output-dir", str(tmp_path / "out"))
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().splitlines() == [message.format(tmp=tmp_path)]
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_config_file(tmp_path):
+    res = _cli("--config", str(tmp_path / "none.yaml"), "--output-dir", str(tmp_path / "out"))
+    assert (res.returncode, res.stderr.strip()) == (2, f"error: config file not found: {tmp_path}/none.yaml")

@@ -1,0 +1,83 @@
+"""The Dockerfile's essentials, read as text (no Docker daemon here: never built)."""
+import os
+import re
+
+from docker_context import ROOT, context_files
+
+# Files the compiled spec or the task pods need inside the image.
+NEEDED = ["components/__init__.py", "components/trainer.py", "components/transform.py",
+          "components/example_gen.py", "components/anomaly_gate.py", "components/report.py",
+          "components/eval_config.py", "components/artifacts.py", "pipeline/config.py",
+          "pipeline/pipeline.py", "data_prep/beam_job.py", "models/__init__.py",
+          "schemas/contract.py", "schemas/bknet_smile_gender_age.pbtxt", "configs/default.yaml",
+          "requirements.txt"]
+
+
+def instructions():
+    """(INSTRUCTION, argument) pairs, continuation lines joined, comments dropped."""
+    with open(os.path.join(ROOT, "Dockerfile")) as f:
+        text = re.sub(r"\\\n\s*", " ", f.read())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def index(instrs, word, pred=lambda arg: True):
+    hits = [i for i, (w, a) in enumerate(instrs) if w == word and pred(a)]
+    assert hits, f"no {word} matching in Dockerfile: {instrs}"
+    return hits[0]
+
+
+def env_values(instrs):
+    env = {}
+    for word, arg in instrs:
+        if word == "ENV":
+            env.update(re.findall(r"(\w+)=(\S+)", arg))
+    return env
+
+
+def test_base_image_is_python_310_on_debian_12():
+    instrs = instructions()
+    assert instrs[0] == ("FROM", "python:3.10-slim-bookworm")
+    assert [w for w, _ in instrs].count("FROM") == 1
+
+
+def test_pinned_requirements_installed_before_the_code_is_copied():
+    instrs = instructions()
+    copy_req = index(instrs, "COPY", lambda a: a.split()[0] == "requirements.txt")
+    install = index(instrs, "RUN", lambda a: "pip install" in a)
+    copy_all = index(instrs, "COPY", lambda a: a.split() == [".", "/pipeline"])
+    assert copy_req < install < copy_all
+    assert re.search(r"pip install --no-deps -r /pipeline/requirements.txt", instrs[install][1])
+    # Every requirement line of the lock is pinned with ==, so --no-deps installs exactly it.
+    with open(os.path.join(ROOT, "requirements.txt")) as f:
+        reqs = [ln.split("#")[0].strip() for ln in f]
+    reqs = [r for r in reqs if r]
+    assert len(reqs) > 100  # the compiled lock, not requirements.in
+    unpinned = [r for r in reqs if not re.fullmatch(r"[A-Za-z0-9_.\-\[\],]+==[^\s=]+(\s*;.*)?", r)]
+    assert unpinned == []
+    assert any(r.startswith("tfx==1.16.0") for r in reqs) and any(r.startswith("kfp==") for r in reqs)
+
+
+def test_workdir_and_env_make_the_repo_importable_with_keras_2():
+    instrs = instructions()
+    assert ("WORKDIR", "/pipeline") in instrs
+    env = env_values(instrs)
+    assert env["PYTHONPATH"] == "/pipeline"
+    assert env["TF_USE_LEGACY_KERAS"] == "1"
+    smoke = instrs[index(instrs, "RUN", lambda a: a.startswith("python -c"))][1]
+    for module in ("components.trainer", "components.transform", "components.report", "pipeline.pipeline"):
+        assert module in smoke
+
+
+def test_build_context_holds_the_code_and_leaves_out_local_state():
+    files = context_files()
+    missing = [p for p in NEEDED if p not in files]
+    assert missing == []
+    for prefix in (".venv/", ".git/", "outputs/", "data/sample/"):
+        assert not any(p.startswith(prefix) for p in files), prefix
+    assert not any("__pycache__/" in p for p in files)

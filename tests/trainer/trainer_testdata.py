@@ -1,0 +1,122 @@
+"""Configs and tiny data for the Trainer-side tests (preprocess, Transform, input, run_fn).
+
+A plain module (not conftest) so tests can import it by a unique name."""
+import io
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from pipeline.config import parse  # noqa: E402
+
+
+def config_dict(size=(48, 48), channels=1, normalization="centered", sampling=None, batch_size=8):
+    """The default config's tasks and sources (smile on genki4k; gender, age on wiki)."""
+    return {
+        "name": "test",
+        "image": {"size": list(size), "channels": channels, "normalization": normalization},
+        "tasks": [
+            {"name": "smile", "type": "binary", "classes": ["no_smile", "smile"]},
+            {"name": "gender", "type": "binary", "classes": ["female", "male"]},
+            {"name": "age", "type": "multiclass", "classes": ["0-19", "20-29", "30-39", "40-54", "55+"]},
+        ],
+        "sources": [
+            {"name": "genki4k", "format": "genki4k", "path": "/nonexistent/genki4k", "tasks": ["smile"]},
+            {"name": "wiki", "format": "imdb_wiki", "path": "/nonexistent/wiki", "tasks": ["gender", "age"]},
+        ],
+        "train": {"batch_size": batch_size, "seed": 7, "sampling": sampling or {"type": "natural"}},
+        "model": {"name": "bknet"},
+    }
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """PNG of a uint8 [H, W] (gray) or [H, W, 3] (RGB) array."""
+    buf = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def raw_example(image: bytes, task_index: int, label: list, source: str, example_id: str) -> bytes:
+    """A serialized raw tf.Example as data_prep writes it (the data contract)."""
+    import tensorflow as tf
+
+    f = tf.train.Feature
+    return tf.train.Example(features=tf.train.Features(feature={
+        "image": f(bytes_list=tf.train.BytesList(value=[image])),
+        "task_index": f(int64_list=tf.train.Int64List(value=[task_index])),
+        "label": f(float_list=tf.train.FloatList(value=label)),
+        "source": f(bytes_list=tf.train.BytesList(value=[source.encode()])),
+        "example_id": f(bytes_list=tf.train.BytesList(value=[example_id.encode()])),
+    })).SerializeToString()
+
+
+def make_config(**kw):
+    return parse(config_dict(**kw), base_dir=None)
+
+
+def raw_feature_spec(config):
+    """The raw spec Transform gets: from the contract's schema (schemas.contract)."""
+    from tensorflow_transform.tf_metadata import schema_utils
+
+    from schemas.contract import build_schema
+
+    return schema_utils.schema_as_feature_spec(build_schema(config)).feature_spec
+
+
+def analyze_and_transform(instances: list, config, temp_dir: str, transform_fn_dir: str | None = None):
+    """Runs the real preprocessing_fn through tft_beam on in-memory raw instances.
+
+    Without transform_fn_dir: returns the transformed instances (a list of
+    dicts). With it: writes the transform graph there, as Transform does,
+    and returns None.
+    """
+    import functools
+
+    import apache_beam as beam
+    import tensorflow_transform.beam as tft_beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+    from components.transform import preprocessing_fn
+
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_feature_spec(config)))
+    fn = functools.partial(preprocessing_fn, custom_config={"config": config.to_json()})
+    if transform_fn_dir is None:
+        with tft_beam.Context(temp_dir=temp_dir, force_tf_compat_v1=False):
+            (transformed, _), _ = (instances, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
+        return transformed
+    with beam.Pipeline(options=PipelineOptions([])) as pipeline:
+        with tft_beam.Context(temp_dir=temp_dir, force_tf_compat_v1=False):
+            raw = pipeline | beam.Create(instances, reshuffle=False)
+            transform_fn = (raw, metadata) | tft_beam.AnalyzeDataset(fn)
+            _ = transform_fn | tft_beam.WriteTransformFn(transform_fn_dir)
+            # Transform's executor also writes the raw metadata (raw_feature_spec() reads it).
+            _ = metadata | "WriteRawMetadata" >> tft_beam.WriteMetadata(
+                os.path.join(transform_fn_dir, "metadata"), pipeline)
+    return None
+
+
+def transformed_example(features: dict) -> bytes:
+    """A serialized tf.Example of transformed features (floats flattened, ints as int64)."""
+    import tensorflow as tf
+
+    feature = {}
+    for name, value in features.items():
+        arr = np.asarray(value).reshape(-1)
+        if arr.dtype.kind in "iu":
+            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=arr.tolist()))
+        else:
+            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=arr.astype(np.float32).tolist()))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def write_gzip_tfrecords(path: str, records: list) -> str:
+    import tensorflow as tf
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path, options="GZIP") as w:
+        for r in records:
+            w.write(r)
+    return path
