@@ -4,7 +4,6 @@ ExampleValidator only records anomalies; downstream components would train
 on data that breaks the schema. Transform waits on this gate, so a run with
 anomalies stops here with a message that lists them.
 """
-from __future__ import annotations
 
 import os
 

@@ -5,16 +5,16 @@ from tfx.types.artifact import Artifact
 class PrepReport(Artifact):
     """Conversion accounting: `prep_stats.json` and the dead-letter records."""
 
-    TYPE_NAME = "PrepReport"
+    TYPE_NAME = "components.PrepReport"
 
 
 class PipelineGate(Artifact):
     """Proof that a check passed; consumers wait for it."""
 
-    TYPE_NAME = "PipelineGate"
+    TYPE_NAME = "components.PipelineGate"
 
 
 class Report(Artifact):
     """The per-task report (`report.json`, `index.html`)."""
 
-    TYPE_NAME = "MultitaskReport"
+    TYPE_NAME = "components.Report"

@@ -4,7 +4,6 @@ It keeps one split per (split, source) pair (`train_genki4k`, `eval_wiki`,
 ...) so that the Trainer can read each source on its own and mix them, and
 so that statistics and validation are per source.
 """
-from __future__ import annotations
 
 import json
 import os

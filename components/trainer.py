@@ -8,6 +8,7 @@ config.sources order. fn_args.custom_config['config'] is the Config JSON.
 from __future__ import annotations
 
 import os
+import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -66,6 +67,7 @@ def compile_model(model: keras.Model, config: Config) -> keras.Model:
 def run_fn(fn_args) -> None:
     """Trains the configured model on the transformed examples and saves it with
     the serving_default / transform_features / serving_image signatures."""
+    start = time.monotonic()
     config = config_from_custom_config(fn_args.custom_config)
     keras.utils.set_random_seed(config.train.seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
@@ -94,9 +96,13 @@ def run_fn(fn_args) -> None:
     # holds only makes Keras warn, so cap at what the eval splits hold.
     eval_batches = -(-sum(eval_counts.values()) // batch_size)
     eval_steps = min(int(fn_args.eval_steps), eval_batches) if fn_args.eval_steps else eval_batches
+    fit_start = time.monotonic()
     model.fit(train_ds, epochs=epochs, steps_per_epoch=steps // epochs, validation_data=eval_ds,
               validation_steps=eval_steps, callbacks=callbacks, verbose=2)
 
+    save_start = time.monotonic()
     signatures = make_signatures(model, tf_transform_output, config)
     model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
-    logging.info("saved model to %s", fn_args.serving_model_dir)
+    logging.info("run_fn: setup %.1fs, fit %d steps %.1fs, save %.1fs; model in %s",
+                 fit_start - start, steps, save_start - fit_start, time.monotonic() - save_start,
+                 fn_args.serving_model_dir)

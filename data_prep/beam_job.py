@@ -32,6 +32,7 @@ from pipeline.config import Config, split_name
 REJECTED = "rejected"
 COUNTS = "counts"
 _SEP = "\t"  # joins count-key parts; never part of a source, task, split or reason name
+CREATE_LIMIT = 20_000  # records per source embedded with beam.Create; more go through a manifest file
 
 
 def examples_prefix(examples_dir: str, split: str, source: str) -> str:
@@ -80,6 +81,29 @@ class ConvertRecordFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput(REJECTED, json.dumps(
             {"source": self._source_name, "id": record.raw_id, "reason": reason, "detail": detail},
             sort_keys=True))
+
+
+def record_to_json(record: RawRecord) -> str:
+    # allow_nan: IMDB-WIKI fields hold NaN / -inf, which Python's json round-trips.
+    return json.dumps({"raw_id": record.raw_id, "path": record.path, "fields": dict(record.fields)})
+
+
+def record_from_json(line: str) -> RawRecord:
+    d = json.loads(line)
+    return RawRecord(raw_id=d["raw_id"], path=d["path"], fields=d["fields"])
+
+
+def _records_input(pipeline: beam.Pipeline, name: str, records: list[RawRecord], manifest_dir: str):
+    """Small record lists ride in the job graph (beam.Create); big ones go through a JSON-lines
+    manifest next to the stats, since runners cap the graph size (Dataflow: ~10-20 MB)."""
+    if len(records) <= CREATE_LIMIT:
+        return pipeline | f"List[{name}]" >> beam.Create(records)
+    path = os.path.join(manifest_dir, f"{name}.jsonl")
+    fileio.write_bytes(path, "".join(record_to_json(r) + "\n" for r in records).encode())
+    return (pipeline
+            | f"ReadManifest[{name}]" >> beam.io.ReadFromText(path)
+            | f"ParseManifest[{name}]" >> beam.Map(record_from_json)
+            | f"Spread[{name}]" >> beam.Reshuffle())
 
 
 def format_count(kv: tuple[str, int]) -> str:
@@ -143,8 +167,9 @@ def run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stat
     for out_dir in (examples_dir, dead_letter_dir):
         if fileio.exists(out_dir) and fileio.listdir(out_dir):
             raise SourceError(f"output directory {out_dir} is not empty; stale shards would mix with new ones")
-    counts_prefix = stats_path + ".counts/part"
-    fileio.rmtree(stats_path + ".counts")
+    work_dir = stats_path + ".work"  # counts and record manifests; removed after the run
+    counts_prefix = os.path.join(work_dir, "counts")
+    fileio.rmtree(work_dir)
 
     options = PipelineOptions(["--runner=DirectRunner", *config.beam.args, *(beam_args or [])])
     config_json = config.to_json()
@@ -152,8 +177,7 @@ def run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stat
     all_counts = []
     for source in config.sources:
         name = source.name
-        outputs = (pipeline
-                   | f"List[{name}]" >> beam.Create(records[name])
+        outputs = (_records_input(pipeline, name, records[name], work_dir)
                    | f"Convert[{name}]" >> beam.ParDo(ConvertRecordFn(config_json, name)).with_outputs(
                        *SPLITS, REJECTED, COUNTS))
         for split in SPLITS:
@@ -178,7 +202,7 @@ def run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stat
     _check_counts(stats, {n: len(r) for n, r in records.items()})
     _ensure_split_dirs(config, examples_dir)
     fileio.write_bytes(stats_path, (json.dumps(stats, indent=2, sort_keys=True) + "\n").encode())
-    fileio.rmtree(stats_path + ".counts")
+    fileio.rmtree(work_dir)
     for name, st in stats["sources"].items():
         logging.info("data_prep %s: read %d, written %d, rejected %d %s, examples train %d eval %d",
                      name, st["read"], st["written"], st["rejected"], st["rejected_by_reason"],

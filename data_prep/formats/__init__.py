@@ -1,6 +1,11 @@
 """Source formats, one module each, resolved by a source's `format:` name.
 
 Names map to modules so that config validation needs no heavy import.
+Each module exposes:
+  validate_options(source, config) -> None        raises ConfigError naming sources[i].options.<key>
+  list_records(source, config) -> list[RawRecord] cheap enumeration on the launcher (paths, raw labels)
+  parse_record(record, source, config) -> Parsed  labels and group id of one record, or raises Reject
+The image read / prep / example building common to all formats is in data_prep.convert.
 """
 import importlib
 

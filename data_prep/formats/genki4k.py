@@ -46,6 +46,8 @@ def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
             raise SourceError(f"source {source.name!r} (genki4k): {p} does not exist; expected "
                               f"{IMAGES_DIR}/file0001.jpg... and {LABELS_FILE}")
     lines = fileio.read_text(labels_path).splitlines()
+    while lines and not lines[-1].strip():  # trailing blank lines are not label lines
+        lines.pop()
     records, numbers = [], set()
     for name in fileio.listdir(files_dir):
         m = _FILE_NAME.match(name)

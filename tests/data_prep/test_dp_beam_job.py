@@ -168,9 +168,24 @@ def test_folder_examples_group_by_person(run):
             assert assign_split(fname.split("_")[0], config.splits.eval, config.splits.salt) == split
 
 
-def test_every_split_dir_exists_even_when_empty(tmp_path):
+def test_record_json_round_trip():
+    import math
+
+    from data_prep.beam_job import record_from_json, record_to_json
+    from data_prep.records import RawRecord
+
+    r = RawRecord("17/a.jpg", "/d/17/a.jpg", {"gender": math.nan, "face_score": -math.inf, "loc": [1.0, 2.0]})
+    back = record_from_json(record_to_json(r))
+    assert (back.raw_id, back.path, back.fields["face_score"], back.fields["loc"]) == (
+        "17/a.jpg", "/d/17/a.jpg", -math.inf, [1.0, 2.0])
+    assert math.isnan(back.fields["gender"])
+
+
+def test_every_split_dir_exists_even_when_empty(tmp_path, monkeypatch):
+    from data_prep import beam_job
     from data_prep.beam_job import run_conversion
 
+    monkeypatch.setattr(beam_job, "CREATE_LIMIT", 1)  # 3 records > 1: read through the manifest path
     config = make_config(str(tmp_path), [{"name": "g", "format": "genki4k", "path": str(tmp_path / "g"),
                                           "tasks": ["smile"], "sample": {"count": 3, "seed": 0}}],
                          splits={"eval": 0.0001})
@@ -180,7 +195,7 @@ def test_every_split_dir_exists_even_when_empty(tmp_path):
     assert len(glob.glob(str(tmp_path / "ex" / "Split-eval_g" / "data_tfrecord-*.gz"))) == 1
     assert _read_examples(str(tmp_path / "ex" / "Split-eval_g" / "data_tfrecord-*.gz")) == []
     assert glob.glob(str(tmp_path / "dl" / "g-*.jsonl"))
-    assert not os.path.exists(str(tmp_path / "s.json.counts"))
+    assert not os.path.exists(str(tmp_path / "s.json.work"))
     with pytest.raises(SourceError, match="not empty"):  # a rerun into the same dirs would mix shards
         run_conversion(config, str(tmp_path / "ex"), str(tmp_path / "dl2"), str(tmp_path / "s2.json"))
 

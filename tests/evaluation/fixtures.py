@@ -133,7 +133,8 @@ def save_model(config: Config, path: str, seed: int = 0) -> None:
 
     def decode(images):
         imgs = tf.map_fn(lambda b: tf.io.decode_png(b, channels=1), images, fn_output_signature=tf.uint8)
-        return tf.reshape(tf.cast(imgs, tf.float32) / 255.0, [-1, SIZE, SIZE, 1])
+        # Centred and stretched so that random weights give image-dependent argmaxes.
+        return tf.reshape((tf.cast(imgs, tf.float32) / 255.0 - 0.5) * 4.0, [-1, SIZE, SIZE, 1])
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve(examples):
