@@ -117,15 +117,16 @@ def chance_levels(task: TaskConfig, s: dict[str, Any]) -> dict[str, Any]:
         return {"chance": None, "chance_rule": "no eval examples"}
     if task.type == "regression":
         v = np.asarray(s["values"])
-        return {"chance": float(np.mean(np.abs(v - v.mean()))),
+        return {"chance": float(np.mean(np.abs(v - v.mean()))), "chance_metric": "mean_absolute_error",
                 "chance_rule": "mean_absolute_error of predicting the eval mean"}
     counts = s["class_counts"]
     if task.type == "multilabel":
         per = {c: max(k, n - k) / n for c, k in zip(task.classes, counts)}
         return {"chance": float(np.mean(list(per.values()))), "chance_per_class": per,
+                "chance_metric": "binary_accuracy",
                 "chance_rule": "per-label majority rate (binary_accuracy), mean over labels",
                 "chance_uniform": 0.5}
-    return {"chance": max(counts) / n, "chance_rule": "majority-class rate (accuracy)",
+    return {"chance": max(counts) / n, "chance_metric": "accuracy", "chance_rule": "majority-class rate (accuracy)",
             "chance_uniform": 1.0 / task.width,
             "class_counts": dict(zip(task.classes, counts))}
 
@@ -300,21 +301,13 @@ def eval_files(examples_uri: str, config: Config) -> list[str]:
 # --- TFX component ---------------------------------------------------------
 # Imported late in the file only for readability; the decorator needs runtime
 # type annotations, so this module must not use `from __future__ import annotations`.
-from tfx import v1 as tfx  # noqa: E402
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter  # noqa: E402
 from tfx.dsl.component.experimental.decorators import component  # noqa: E402
 from tfx.types import standard_artifacts  # noqa: E402
 
+from components.artifacts import Report  # noqa: E402  (TYPE_NAME components.Report)
+
 SERVING_MODEL_SUBDIR = "Format-Serving"
-
-
-class Report(tfx.dsl.Artifact):
-    """The report folder (report.json + index.html).
-
-    TYPE_NAME has the `<namespace>.<Title>` form KubeflowV2DagRunner requires of
-    custom artifact types.
-    """
-    TYPE_NAME = "multitask.Report"
 
 
 @component

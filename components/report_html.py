@@ -24,6 +24,8 @@ def _e(x: Any) -> str:
 def _num(x: Any) -> str:
     if x is None:
         return "–"
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e9:
+        return str(int(x))
     if isinstance(x, float):
         return f"{x:.4f}" if abs(x) < 1e4 else f"{x:.4g}"
     return _e(x)
@@ -57,6 +59,11 @@ def _metric_table(name: str, t: dict) -> str:
     rows = []
     failed = {f["metric"] for f in t.get("_failures", [])}
     base = t.get("baseline_metrics", {})
+    chance = {}
+    if t.get("chance_metric"):
+        chance[t["chance_metric"]] = t.get("chance")
+        for c, v in (t.get("chance_per_class") or {}).items():
+            chance[f"{t['chance_metric']}/{c}"] = v
     for metric, value in sorted(t["metrics"].items()):
         th = t["thresholds"].get(metric, t["thresholds"].get(metric.split("/")[0]))  # multilabel: auc/<label>
         status = ""
@@ -65,8 +72,8 @@ def _metric_table(name: str, t: dict) -> str:
         elif th is not None:
             status = '<span class="pass">pass</span>'
         rows.append(f"<tr><td class=l>{_e(metric)}</td><td>{_num(value)}</td><td>{_num(th)}</td>"
-                    f"<td>{_num(base.get(metric))}</td><td>{status}</td></tr>")
-    return ("<table><tr><th class=l>metric</th><th>value</th><th>threshold</th><th>baseline</th><th></th></tr>"
+                    f"<td>{_num(chance.get(metric))}</td><td>{_num(base.get(metric))}</td><td>{status}</td></tr>")
+    return ("<table><tr><th class=l>metric</th><th>value</th><th>threshold</th><th>chance</th><th>baseline</th><th></th></tr>"
             + "".join(rows) + "</table>")
 
 

@@ -23,7 +23,10 @@ import tensorflow_transform as tft  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 from components.preprocess import preprocess_image_batch  # noqa: E402
+from components.tf_compat import skip_autograph_for_tf_keras  # noqa: E402
 from pipeline.config import Config  # noqa: E402
+
+skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see components/tf_compat.py)
 
 EXAMPLES = "examples"
 IMAGE_BYTES = "image_bytes"

@@ -22,6 +22,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineState
 
 from data_prep import fileio
 from data_prep.convert import convert_record, list_source_records, validate_sources
@@ -193,7 +194,7 @@ def run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stat
          | "WriteCounts" >> beam.io.WriteToText(counts_prefix, file_name_suffix=".jsonl"))
     result = pipeline.run()
     state = result.wait_until_finish()
-    if state not in (None, "DONE", beam.runners.runner.PipelineState.DONE):
+    if state != PipelineState.DONE:
         raise RuntimeError(f"Beam conversion job ended in state {state}")
 
     lines = [line for path in fileio.glob(counts_prefix + "*")

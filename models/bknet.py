@@ -18,7 +18,10 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import tf_keras as keras  # noqa: E402
 
+from components.tf_compat import skip_autograph_for_tf_keras  # noqa: E402
 from pipeline.config import Config, TaskConfig  # noqa: E402
+
+skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see components/tf_compat.py)
 
 # params (config.model.params) and their defaults. The seed feeds keep_prob
 # 0.5 to its FC layers; the block dropout and decay are this project's.

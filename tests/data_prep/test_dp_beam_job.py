@@ -8,7 +8,7 @@ import shutil
 import pytest
 from PIL import Image
 
-from conftest import make_config
+from dp_config import make_config
 from data_prep.formats.imdb_wiki import age_class, age_of, read_mat
 from data_prep.generate import generate_missing
 from data_prep.generators.bad_files import good_jpeg, write_text_as_jpeg, write_truncated_jpeg, write_zero_byte

@@ -8,7 +8,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from conftest import make_config
+from dp_config import make_config
 from data_prep.generate import generate_missing
 from pipeline.config import ConfigError
 

@@ -42,7 +42,7 @@ def test_report_task_entries(run, report):
     age = report["tasks"]["age"]
     counts = np.bincount(run.label[run.rows("age"), :5].argmax(1), minlength=5)
     assert age["chance"] == counts.max() / 20          # majority class / 20 age examples
-    assert age["chance_uniform"] == 1 / 5
+    assert age["chance_uniform"] == 1 / 5 and age["chance_metric"] == "accuracy"
     assert list(age["class_counts"].values()) == counts.tolist()
     assert np.sum(age["confusion_matrix"]) == 20
     assert np.trace(age["confusion_matrix"]) / 20 == pytest.approx(age["metrics"]["accuracy"], abs=1e-6)
@@ -53,6 +53,7 @@ def test_report_task_entries(run, report):
     score = report["tasks"]["score"]
     y = run.label[run.rows("score"), 0].astype(np.float64)
     assert score["chance"] == pytest.approx(np.mean(np.abs(y - y.mean())), abs=1e-9)
+    assert score["chance_metric"] == "mean_absolute_error"
     assert "confusion_matrix" not in score and set(score["metrics"]) >= {"mean_absolute_error", "mean_squared_error"}
     assert set(report["tasks"]["attrs"]["metrics"]) >= {"auc/red", "auc/coat", "auc/long", "binary_accuracy/long"}
 
@@ -140,5 +141,13 @@ def test_report_gen_component_executor(run, tmp_path):
         assert len(r["eval_data"]) == 3 and r["blessed"] is False and r["blessed_from"] == "model blessing"
         assert os.path.exists(os.path.join(d, "index.html"))
     assert out.get_int_custom_property("blessed") == 0
+    # Without a blessing (optional input) the validation result decides.
+    assert ReportGen.SPEC_CLASS.INPUTS["blessing"].optional
+    executor.Do(
+        {"evaluation": [art(standard_artifacts.ModelEvaluation, run.eval_output)], "model": [model],
+         "examples": [art(standard_artifacts.Examples, os.path.join(run.root, "examples"))]},
+        {"report": [out]}, {"config_json": run.config.to_json(), "report_dir": ""})
+    r = json.load(open(os.path.join(out.uri, "report.json")))
+    assert r["blessed"] is False and r["blessed_from"] == "tfma validation result"
     # KubeflowV2DagRunner accepts the custom artifact type's name.
-    assert "multitask.Report" in compiler_utils.get_artifact_schema(Report)
+    assert "components.Report" in compiler_utils.get_artifact_schema(Report)

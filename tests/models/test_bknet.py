@@ -85,3 +85,19 @@ def test_params_override_and_validation(make_config):
         resolve_params({"dropot": 0.1})
     with pytest.raises(ValueError, match=r"model.params.dropout': must be in \[0, 1\), received 1.5"):
         resolve_params({"dropout": 1.5})
+
+
+def test_autograph_leaves_tf_keras_alone():
+    # TF 2.16 lists `keras` but not `tf_keras` in AutoGraph's DoNotConvert rules; without the
+    # rule every trace of BKNet re-transpiles tf_keras (20 s per trace here instead of 0.3 s).
+    import tf_keras as keras
+    from tensorflow.python.autograph.impl import conversion
+
+    from components.tf_compat import skip_autograph_for_tf_keras
+
+    skip_autograph_for_tf_keras()
+    skip_autograph_for_tf_keras()  # idempotent: one rule, not two
+    from tensorflow.python.autograph.core import config as ag_config
+
+    assert sum(getattr(r, "_prefix", None) == "tf_keras" for r in ag_config.CONVERSION_RULES) == 1
+    assert conversion.is_allowlisted(keras.layers.Dense.call)
