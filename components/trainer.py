@@ -12,7 +12,6 @@ import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 import tf_keras as keras  # noqa: E402
 from absl import logging  # noqa: E402
@@ -20,10 +19,10 @@ from absl import logging  # noqa: E402
 from components.input_pipeline import count_records, make_dataset  # noqa: E402
 from components.samplers import sampling_weights  # noqa: E402
 from components.signatures import make_signatures  # noqa: E402
+from components.tf_compat import skip_autograph_for_tf_keras  # noqa: E402
 from components.transform import config_from_custom_config  # noqa: E402
 from models import get_builder  # noqa: E402
 from models.losses import task_loss  # noqa: E402
-from components.tf_compat import skip_autograph_for_tf_keras  # noqa: E402
 from pipeline.config import Config  # noqa: E402
 
 skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see components/tf_compat.py)
@@ -61,6 +60,28 @@ def compile_model(model: keras.Model, config: Config) -> keras.Model:
     model.compile(
         optimizer=keras.optimizers.Adam(config.train.learning_rate),
         loss={t.name: task_loss(t) for t in config.tasks},
+        loss_weights={t.name: t.loss_weight for t in config.tasks},
+        weighted_metrics={t.name: metrics_for(t) for t in config.tasks},
+    )
+    return model
+
+
+# Built-in equivalents of the masked losses, for the saved model's compile config
+# (see compile_for_export).
+EXPORT_LOSSES = {"binary": "categorical_crossentropy", "multiclass": "categorical_crossentropy",
+                 "multilabel": "binary_crossentropy", "regression": "mean_squared_error"}
+
+
+def compile_for_export(model: keras.Model, config: Config) -> keras.Model:
+    """Recompiles with built-in losses before saving, so the saved model loads with
+    plain `tf_keras.models.load_model` (TFMA's Evaluator does exactly that, in a
+    process that never imports models.losses; a custom loss there makes the load
+    fail and TFMA silently falls back to a non-Keras model). Weighted by
+    `weight_<task>` as TFMA's example weights, a built-in loss's weighted mean
+    sum(w * l) / sum(w) is the masked loss the model was trained with."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.train.learning_rate),
+        loss={t.name: EXPORT_LOSSES[t.type] for t in config.tasks},
         loss_weights={t.name: t.loss_weight for t in config.tasks},
         weighted_metrics={t.name: metrics_for(t) for t in config.tasks},
     )
@@ -105,6 +126,7 @@ def run_fn(fn_args) -> None:
 
     save_start = time.monotonic()
     signatures = make_signatures(model, tf_transform_output, config)
+    compile_for_export(model, config)
     model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
     logging.info("run_fn: setup %.1fs, fit %d steps %.1fs, save %.1fs; model in %s",
                  fit_start - start, steps, save_start - fit_start, time.monotonic() - save_start,

@@ -12,45 +12,19 @@ the seed's `l2_loss` term.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import tf_keras as keras  # noqa: E402
 
 from components.tf_compat import skip_autograph_for_tf_keras  # noqa: E402
+from models.bknet_params import resolve_params  # noqa: E402
 from pipeline.config import Config, TaskConfig  # noqa: E402
 
 skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see components/tf_compat.py)
 
-# params (config.model.params) and their defaults. The seed feeds keep_prob
-# 0.5 to its FC layers; the block dropout and decay are this project's.
-DEFAULT_PARAMS: dict[str, float] = {
-    "dropout": 0.5,        # after each FC layer of a branch
-    "conv_dropout": 0.2,   # after each trunk block's max-pool
-    "l2": 5e-4,            # L2 factor on every kernel (keras L2: l2 * sum(w^2))
-    "bn_momentum": 0.9,    # moving statistics settle within a few hundred steps
-}
 BLOCKS: tuple[tuple[int, int], ...] = ((32, 2), (64, 2), (128, 2), (256, 3))  # (filters, convolutions)
 FC_UNITS = 256
-
-
-def resolve_params(params: Mapping[str, Any]) -> dict[str, float]:
-    """Defaults overlaid with config.model.params; unknown or bad values fail by name."""
-    unknown = sorted(set(params) - set(DEFAULT_PARAMS))
-    if unknown:
-        raise ValueError(f"config key 'model.params.{unknown[0]}': unknown BKNet parameter; "
-                         f"valid: {', '.join(sorted(DEFAULT_PARAMS))}")
-    out = dict(DEFAULT_PARAMS)
-    for key, value in params.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"config key 'model.params.{key}': expected a number, received {value!r}")
-        if key in ("dropout", "conv_dropout", "bn_momentum") and not 0 <= value < 1:
-            raise ValueError(f"config key 'model.params.{key}': must be in [0, 1), received {value!r}")
-        if key == "l2" and value < 0:
-            raise ValueError(f"config key 'model.params.l2': must be >= 0, received {value!r}")
-        out[key] = float(value)
-    return out
 
 
 def output_layer(task: TaskConfig, regularizer) -> keras.layers.Dense:

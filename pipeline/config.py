@@ -317,6 +317,12 @@ def parse(raw: Any, base_dir: str | None) -> Config:
         _fail("model.name", f"received {md.get('name')!r}; valid: {', '.join(sorted(MODELS))}")
     params = md.get("params", {}) or {}
     _check_keys("model.params", params, set(params))
+    from models import validate_params  # the model family owns its params' names and ranges
+
+    try:
+        validate_params(md.get("name", "bknet"), params)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
     model = ModelConfig(name=md.get("name", "bknet"), params=dict(params))
 
     bm = raw.get("beam", {}) or {}

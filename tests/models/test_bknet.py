@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from models import get_builder
-from models.bknet import build, resolve_params
+from models.bknet import build
+from models.bknet_params import resolve_params
 
 
 def test_registry_resolves_bknet():
@@ -101,3 +102,10 @@ def test_autograph_leaves_tf_keras_alone():
 
     assert sum(getattr(r, "_prefix", None) == "tf_keras" for r in ag_config.CONVERSION_RULES) == 1
     assert conversion.is_allowlisted(keras.layers.Dense.call)
+
+
+def test_bad_params_fail_when_the_config_loads(make_config):
+    from pipeline.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"config key 'model.params.l2': must be >= 0, received -1"):
+        make_config(params={"l2": -1})

@@ -1,5 +1,4 @@
 """The Trainer's tf.data input: per-source streams, mixing shares, Keras-shaped batches."""
-import os
 
 import numpy as np
 import pytest

@@ -51,3 +51,23 @@ def test_missing_raw_feature_is_named(make_config):
 
     with pytest.raises(ValueError, match=r"raw features \['task_index'\] are missing"):
         transform_features({"image": tf.constant([b""]), "label": tf.zeros([1, 5])}, make_config())
+
+
+def test_sparse_and_n_by_1_raw_features_are_accepted(make_config):
+    # A schema without fixed shapes gives VarLen (sparse) features; shape [1] gives [N, 1].
+    import tensorflow as tf
+
+    cfg = make_config(size=(4, 4))
+    image = png_bytes(np.full((4, 4), 255, np.uint8))
+    inputs = {
+        "image": tf.constant([[image], [image]]),
+        "label": tf.sparse.from_dense(tf.constant([[0.0, 1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]])),
+        "task_index": tf.SparseTensor(indices=[[0, 0], [1, 0]], values=tf.constant([0, 2], tf.int64),
+                                      dense_shape=[2, 1]),
+    }
+    out = transform_features(inputs, cfg)
+    assert out["image"].shape == (2, 4, 4, 1)
+    np.testing.assert_array_equal(out["label_smile"].numpy(), [[0, 1], [0, 0]])
+    np.testing.assert_array_equal(out["label_age"].numpy(), [[0, 1, 0, 0, 0], [0, 0, 0, 0, 1]])
+    np.testing.assert_array_equal(out["weight_age"].numpy(), [0.0, 1.0])
+    np.testing.assert_array_equal(out["task_index"].numpy(), [0, 2])

@@ -1,0 +1,32 @@
+"""BKNet's `model.params`: names, defaults and validation, free of TensorFlow so
+config loading can check them (pipeline.config calls models.validate_params)."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+# The seed feeds keep_prob 0.5 to its FC layers; block dropout, decay and BN
+# momentum are this project's choices.
+DEFAULT_PARAMS: dict[str, float] = {
+    "dropout": 0.5,        # after each FC layer of a branch
+    "conv_dropout": 0.2,   # after each trunk block's max-pool
+    "l2": 5e-4,            # L2 factor on every kernel (keras L2: l2 * sum(w^2))
+    "bn_momentum": 0.9,    # moving statistics settle within a few hundred steps
+}
+
+
+def resolve_params(params: Mapping[str, Any]) -> dict[str, float]:
+    """Defaults overlaid with config.model.params; unknown or bad values fail by name."""
+    unknown = sorted(set(params) - set(DEFAULT_PARAMS))
+    if unknown:
+        raise ValueError(f"config key 'model.params.{unknown[0]}': unknown BKNet parameter; "
+                         f"valid: {', '.join(sorted(DEFAULT_PARAMS))}")
+    out = dict(DEFAULT_PARAMS)
+    for key, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"config key 'model.params.{key}': expected a number, received {value!r}")
+        if key in ("dropout", "conv_dropout", "bn_momentum") and not 0 <= value < 1:
+            raise ValueError(f"config key 'model.params.{key}': must be in [0, 1), received {value!r}")
+        if key == "l2" and value < 0:
+            raise ValueError(f"config key 'model.params.l2': must be >= 0, received {value!r}")
+        out[key] = float(value)
+    return out
