@@ -4,7 +4,8 @@ Referenced by name (`components.transform.preprocessing_fn`) from the
 pipeline; Transform passes `custom_config={'config': Config.to_json()}`.
 Outputs, for every task in the config:
   image           float32 [H, W, C]  (components.preprocess, the shared function)
-  label_<task>    float32 [width]    the task's own slots of `label` (they start at 0)
+  label_<task>    float32 [width]    the task's own slots of `label` (they start at 0),
+                                     zero on other tasks' examples
   weight_<task>   float32 scalar     1.0 where task_index is this task, else 0.0
   task_index      int64 scalar       passed through for slicing
 """
@@ -51,8 +52,12 @@ def transform_features(inputs: Mapping[str, Any], config: Config) -> dict[str, t
 
     outputs = {"image": preprocess_image_batch(images, config.image), "task_index": task_index}
     for i, task in enumerate(config.tasks):
-        outputs[label_key(task.name)] = labels[:, : task.width]
-        outputs[weight_key(task.name)] = tf.cast(tf.equal(task_index, i), tf.float32)
+        weight = tf.cast(tf.equal(task_index, i), tf.float32)
+        # Zeroed on other tasks' examples: their slots hold another task's
+        # label (a regression value of 37.0, say), which TFMA's range checks
+        # on binary / AUC metrics reject even where the weight is 0.
+        outputs[label_key(task.name)] = labels[:, : task.width] * weight[:, None]
+        outputs[weight_key(task.name)] = weight
     return outputs
 
 

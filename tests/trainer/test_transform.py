@@ -34,7 +34,7 @@ def test_preprocessing_fn_in_tft_beam(make_config, tmp_path):
     np.testing.assert_array_equal(out[0]["label_smile"], [0, 1])
     np.testing.assert_array_equal(out[1]["label_gender"], [1, 0])
     np.testing.assert_array_equal(out[2]["label_age"], [0, 0, 0, 1, 0])
-    np.testing.assert_array_equal(out[2]["label_smile"], [0, 0])  # not its task: slots 0-1 of age's one-hot
+    np.testing.assert_array_equal(out[2]["label_smile"], [0, 0])  # not its task: zeroed
     # weights: 1.0 exactly where task_index == the task's position (smile 0, gender 1, age 2)
     weights = [[float(d[f"weight_{t}"]) for t in ("smile", "gender", "age")] for d in out]
     assert weights == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
@@ -68,6 +68,7 @@ def test_sparse_and_n_by_1_raw_features_are_accepted(make_config):
     out = transform_features(inputs, cfg)
     assert out["image"].shape == (2, 4, 4, 1)
     np.testing.assert_array_equal(out["label_smile"].numpy(), [[0, 1], [0, 0]])
-    np.testing.assert_array_equal(out["label_age"].numpy(), [[0, 1, 0, 0, 0], [0, 0, 0, 0, 1]])
+    # row 0 is a smile example: age's label is zeroed there, not smile's one-hot
+    np.testing.assert_array_equal(out["label_age"].numpy(), [[0, 0, 0, 0, 0], [0, 0, 0, 0, 1]])
     np.testing.assert_array_equal(out["weight_age"].numpy(), [0.0, 1.0])
     np.testing.assert_array_equal(out["task_index"].numpy(), [0, 2])
