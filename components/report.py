@@ -245,7 +245,8 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         entry = {
             "type": task.type,
             "classes": list(task.classes),
-            "eval_examples": eval_examples,
+            # TFMA sums 0/1 weights as floats; the count is a whole number.
+            "eval_examples": None if eval_examples is None else int(round(eval_examples)),
             "eval_examples_in_data": n_data,
             **chance_levels(task, label_stats[task.name]),
             "thresholds": dict(task.thresholds),
