@@ -111,6 +111,10 @@ def main(argv=None) -> int:
     print()
     print(format_table(report))
     times = component_times(paths.metadata_path, int(start * 1000))
+    with open(os.path.join(os.path.abspath(args.output_dir), "last_run.json"), "w") as f:
+        json.dump({"pipeline_s": round(elapsed, 1),
+                   "components": [{"component": n, "seconds": t, "state": st} for n, t, st in times]},
+                  f, indent=2)
     print("\ncomponent times: " + ", ".join(f"{n} {t:.1f} s{' (cached)' if st == 'CACHED' else ''}"
                                             for n, t, st in times))
     print(f"\nblessed: {report.get('blessed')}   pipeline time: {elapsed:.0f} s")

@@ -354,3 +354,19 @@ def split_name(split: str, source: str) -> str:
 def split_names(config: Config, split: str) -> list[str]:
     """All per-source split names of one split, in source order."""
     return [split_name(split, s.name) for s in config.sources]
+
+
+def data_view(config: Config) -> Config:
+    """The part of a config that decides the converted and transformed data.
+
+    Components get only the settings they depend on, because TFX's cache key
+    is their exec properties: a changed training setting must rerun the
+    Trainer and what follows, not the conversion or Transform. Task types,
+    classes and order shape the labels; loss weights and thresholds do not;
+    nor do train, model or beam settings (beam args reach components apart).
+    """
+    return dataclasses.replace(
+        config,
+        tasks=tuple(dataclasses.replace(t, loss_weight=1.0, thresholds={}) for t in config.tasks),
+        train=TrainConfig(), model=ModelConfig(), beam=BeamConfig(),
+    )

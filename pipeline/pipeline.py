@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from tfx import v1 as tfx
 
-from pipeline.config import Config, split_names
+from pipeline.config import Config, data_view, split_names
 
 # Code the components call, referenced as importable functions so that the
 # same definition compiles for Kubeflow without building wheels of local files.
@@ -41,11 +41,12 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
     from components.report import ReportGen
 
     config_json = config.to_json()
+    data_json = data_view(config).to_json()  # conversion and Transform: see data_view
     train_splits = split_names(config, "train")
     eval_splits = split_names(config, "eval")
 
     example_gen = DataPrepExampleGen(
-        config_json=config_json,
+        config_json=data_json,
         source_fingerprint=options.source_fingerprint,
         beam_args_json=json.dumps(list(options.beam_args)),
     )
@@ -60,7 +61,7 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         splits_config=tfx.proto.SplitsConfig(analyze=train_splits, transform=train_splits + eval_splits),
-        custom_config={"config": config_json},
+        custom_config={"config": data_json},
     )
     transform.add_upstream_node(anomaly_gate)
 

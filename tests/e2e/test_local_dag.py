@@ -1,9 +1,15 @@
-"""The whole DAG on tiny generated data, through run_local.py as a user runs it."""
+"""The whole DAG on tiny generated data, through run_local.py as a user runs it.
+
+One tiny run (module fixture) is checked for its report and pushed model,
+then rerun to check caching, determinism and recovery from a killed run.
+"""
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -11,22 +17,44 @@ import tensorflow as tf
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TASKS = ["smile", "gender", "age"]
+
+pytestmark = pytest.mark.e2e
 
 
-def tiny_config(tmp_path, steps=20):
+def write_config(path, data_dir, steps=20):
     with open(os.path.join(ROOT, "configs", "default.yaml")) as f:
         raw = yaml.safe_load(f)
     raw["name"] = "tiny_e2e"
     counts = {"genki4k": 60, "wiki": 90}
     for src in raw["sources"]:
-        src["path"] = str(tmp_path / "data" / src["name"])
+        src["path"] = str(data_dir / src["name"])
         src["sample"]["count"] = counts[src["name"]]
     raw["train"].update(steps=steps, batch_size=16, eval_steps=2)
     for task in raw["tasks"]:
         task["thresholds"] = {"accuracy": 0.0}  # tiny data: blessing is not the point here
-    path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
+
+
+def run_local(config, out, **popen):
+    cmd = [sys.executable, "run_local.py", "--config", str(config), "--output-dir", str(out)]
+    if popen:
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def states(out):
+    """component -> MLMD state of its execution in the latest run."""
+    with open(out / "last_run.json") as f:
+        return {c["component"]: c["state"] for c in json.load(f)["components"]}
+
+
+def figures(out):
+    report = json.loads((out / "report" / "report.json").read_text())
+    return {t: (report["tasks"][t]["eval_examples"], report["tasks"][t]["metrics"]["accuracy"]) for t in TASKS}
 
 
 def eval_counts(paths):
@@ -40,13 +68,17 @@ def eval_counts(paths):
     return counts
 
 
-@pytest.mark.e2e
-def test_run_local_runs_whole_dag_and_writes_report(tmp_path):
-    config = tiny_config(tmp_path)
-    out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "run_local.py", "--config", str(config), "--output-dir", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    config = write_config(tmp / "tiny.yaml", tmp / "data")
+    out = tmp / "out"
+    proc = run_local(config, out)
+    return tmp, config, out, proc
+
+
+def test_run_writes_report_and_pushes_a_serving_model(first_run):
+    tmp, _, out, proc = first_run
     assert str(out / "report" / "index.html") in proc.stdout
 
     report = json.loads((out / "report" / "report.json").read_text())
@@ -54,7 +86,7 @@ def test_run_local_runs_whole_dag_and_writes_report(tmp_path):
     assert os.path.isdir(report["model_dir"])
     assert report["eval_data"] and all(p.endswith(".gz") for p in report["eval_data"])
     counted = eval_counts(report["eval_data"])
-    for i, name in enumerate(["smile", "gender", "age"]):
+    for i, name in enumerate(TASKS):
         task = report["tasks"][name]
         # TFMA's per-task example count is that task's own eval examples only
         assert task["eval_examples"] == counted[i]
@@ -66,7 +98,59 @@ def test_run_local_runs_whole_dag_and_writes_report(tmp_path):
     pushed = glob.glob(str(out / "serving_model" / "*" / "saved_model.pb"))
     assert len(pushed) == 1
     model = tf.saved_model.load(os.path.dirname(pushed[0]))
-    image = open(sorted(glob.glob(str(tmp_path / "data" / "genki4k" / "files" / "*.jpg")))[0], "rb").read()
+    image = open(sorted(glob.glob(str(tmp / "data" / "genki4k" / "files" / "*.jpg")))[0], "rb").read()
     preds = model.signatures["serving_image"](image_bytes=tf.constant([image]))
     assert sorted(preds) == ["age", "gender", "smile"]
     np.testing.assert_allclose(preds["age"].numpy().sum(axis=1), [1.0], rtol=1e-5)
+
+
+def test_reruns_reuse_what_did_not_change(first_run):
+    tmp, config, out, _ = first_run
+    before = figures(out)
+
+    run_local(config, out)  # nothing changed
+    ran = {c: s for c, s in states(out).items() if c != "Resolver"}
+    assert set(ran.values()) == {"CACHED"}, ran
+    assert figures(out) == before
+
+    write_config(config, tmp / "data", steps=21)  # a training setting only
+    run_local(config, out)
+    ran = states(out)
+    for component in ("DataPrepExampleGen", "StatisticsGen", "Transform"):
+        assert ran[component] == "CACHED", ran
+    for component in ("Trainer", "Evaluator", "ReportGen"):
+        assert ran[component] == "COMPLETE", ran
+
+    genki = sorted(glob.glob(str(tmp / "data" / "genki4k" / "files" / "*.jpg")))
+    os.remove(genki[-1])  # a source changed: one image fewer
+    run_local(config, out)
+    ran = states(out)
+    assert ran["DataPrepExampleGen"] == "COMPLETE", ran
+    assert ran["Transform"] == "COMPLETE", ran
+
+
+def test_same_seed_same_figures_and_a_killed_run_recovers(first_run, tmp_path):
+    _, config, _, _ = first_run
+    # The reruns above changed the config's steps and a source; a fresh config
+    # and data dir with the first run's settings are compared instead.
+    config_a = write_config(tmp_path / "a.yaml", tmp_path / "data")
+    run_local(config_a, tmp_path / "a")
+    run_local(config_a, tmp_path / "b")
+    assert figures(tmp_path / "b") == figures(tmp_path / "a")
+
+    out = tmp_path / "killed"
+    proc = run_local(config_a, out, start_new_session=True)
+    trainer_dir = out / "tfx" / "tiny_e2e" / "Trainer"
+    deadline = time.time() + 600
+    while not trainer_dir.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.5)
+    assert proc.poll() is None, "the run ended before the Trainer started"
+    time.sleep(3)  # inside the Trainer
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "report" / "report.json").exists()
+
+    run_local(config_a, out)
+    ran = states(out)
+    assert ran["DataPrepExampleGen"] == "CACHED", ran  # finished before the kill: reused
+    assert figures(out) == figures(tmp_path / "a")
