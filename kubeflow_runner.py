@@ -206,7 +206,8 @@ def main(argv=None) -> int:
     # No source fingerprint: it would list files on gs:// at compile time; the
     # KFP cache keys on the config and the image instead (docs/kubeflow.md).
     options = RunOptions(beam_args=tuple(config.beam.args) + tuple(args.beam_arg),
-                         enable_cache=not args.no_cache, source_fingerprint="")
+                         enable_cache=not args.no_cache, source_fingerprint="",
+                         baseline_excludes_candidate=False)
     job = compile_pipeline(config, paths, options, args.image, args.output)
     yaml_path = yaml_path_for(os.path.abspath(args.output))
     print(f"compiled: {os.path.abspath(args.output)}\npipeline spec: {yaml_path}")

@@ -31,7 +31,9 @@ def local_paths(output_dir: str, config_name: str, schema_file: str):
         schema_file=schema_file,
         serving_model_dir=os.path.join(out, "serving_model"),
         report_dir=os.path.join(out, "report"),
-        metadata_path=os.path.join(out, "tfx", "metadata.sqlite"),
+        # One MLMD store per pipeline name: the baseline resolver looks at every
+        # Model in its store, and another config's model has other outputs.
+        metadata_path=os.path.join(out, "tfx", config_name, "metadata.sqlite"),
     )
 
 

@@ -30,12 +30,16 @@ class RunOptions:
     beam_args: tuple[str, ...] = ()
     enable_cache: bool = True
     source_fingerprint: str = ""
+    # Resolve the baseline after the Trainer, skipping the candidate (see
+    # components/baseline.py); Kubeflow V2 compiles only TFX's own strategy.
+    baseline_excludes_candidate: bool = True
 
 
 def create_components(config: Config, paths: PipelinePaths, options: RunOptions) -> list:
     # Imported here: they pull in TFMA/TFT, which the config-only callers
     # (validation, docs) do not need.
     from components.anomaly_gate import AnomalyGate
+    from components.baseline import LatestBlessedOtherModelStrategy
     from components.eval_config import build_eval_config
     from components.example_gen import DataPrepExampleGen
     from components.report import ReportGen
@@ -75,11 +79,18 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
         custom_config={"config": config_json},
     )
 
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+    baseline_channels = dict(
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    )
+    if options.baseline_excludes_candidate:
+        model_resolver = tfx.dsl.Resolver(
+            strategy_class=LatestBlessedOtherModelStrategy, candidate=trainer.outputs["model"],
+            **baseline_channels)
+    else:  # the only strategy KubeflowV2DagRunner compiles
+        model_resolver = tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy, **baseline_channels)
+    model_resolver = model_resolver.with_id("latest_blessed_model_resolver")
 
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
