@@ -104,6 +104,31 @@ def test_run_writes_report_and_pushes_a_serving_model(first_run):
     np.testing.assert_allclose(preds["age"].numpy().sum(axis=1), [1.0], rtol=1e-5)
 
 
+def test_same_seed_same_figures_and_a_killed_run_recovers(first_run, tmp_path):
+    # Runs before test_reruns_reuse_what_did_not_change, which edits the config and data.
+    _, config, first_out, _ = first_run
+    run_local(config, tmp_path / "again")
+    assert figures(tmp_path / "again") == figures(first_out)
+
+    out = tmp_path / "killed"
+    proc = run_local(config, out, start_new_session=True)
+    trainer_dir = out / "tfx" / "tiny_e2e" / "Trainer"
+    deadline = time.time() + 600
+    while not trainer_dir.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.5)
+    assert proc.poll() is None, "the run ended before the Trainer started"
+    time.sleep(3)  # inside the Trainer
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "report" / "report.json").exists()
+
+    run_local(config, out)
+    ran = states(out)
+    assert ran["DataPrepExampleGen"] == "CACHED", ran  # finished before the kill: reused
+    assert ran["Trainer"] == "COMPLETE", ran
+    assert figures(out) == figures(first_out)
+
+
 def test_reruns_reuse_what_did_not_change(first_run):
     tmp, config, out, _ = first_run
     before = figures(out)
@@ -127,30 +152,3 @@ def test_reruns_reuse_what_did_not_change(first_run):
     ran = states(out)
     assert ran["DataPrepExampleGen"] == "COMPLETE", ran
     assert ran["Transform"] == "COMPLETE", ran
-
-
-def test_same_seed_same_figures_and_a_killed_run_recovers(first_run, tmp_path):
-    _, config, _, _ = first_run
-    # The reruns above changed the config's steps and a source; a fresh config
-    # and data dir with the first run's settings are compared instead.
-    config_a = write_config(tmp_path / "a.yaml", tmp_path / "data")
-    run_local(config_a, tmp_path / "a")
-    run_local(config_a, tmp_path / "b")
-    assert figures(tmp_path / "b") == figures(tmp_path / "a")
-
-    out = tmp_path / "killed"
-    proc = run_local(config_a, out, start_new_session=True)
-    trainer_dir = out / "tfx" / "tiny_e2e" / "Trainer"
-    deadline = time.time() + 600
-    while not trainer_dir.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.5)
-    assert proc.poll() is None, "the run ended before the Trainer started"
-    time.sleep(3)  # inside the Trainer
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (out / "report" / "report.json").exists()
-
-    run_local(config_a, out)
-    ran = states(out)
-    assert ran["DataPrepExampleGen"] == "CACHED", ran  # finished before the kill: reused
-    assert figures(out) == figures(tmp_path / "a")
