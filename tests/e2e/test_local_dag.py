@@ -104,12 +104,11 @@ def test_run_writes_report_and_pushes_a_serving_model(first_run):
     np.testing.assert_allclose(preds["age"].numpy().sum(axis=1), [1.0], rtol=1e-5)
 
 
-def test_same_seed_same_figures_and_a_killed_run_recovers(first_run, tmp_path):
+def test_killed_run_recovers_with_the_same_figures(first_run, tmp_path):
     # Runs before test_reruns_reuse_what_did_not_change, which edits the config and data.
+    # The run starts from an empty output dir: its conversion and (resumed) training are
+    # fresh, so equal figures also show that two runs with the same seed agree.
     _, config, first_out, _ = first_run
-    run_local(config, tmp_path / "again")
-    assert figures(tmp_path / "again") == figures(first_out)
-
     out = tmp_path / "killed"
     proc = run_local(config, out, start_new_session=True)
     trainer_dir = out / "tfx" / "tiny_e2e" / "Trainer"
