@@ -2,9 +2,10 @@
 
 The contract's shape depends on the config (the `label` length is the widest
 task's width, `task_index` ranges over the task list, `source` over the source
-names), so the schema is derived, never hand-edited. `schemas/default.pbtxt`
-is the default config's schema, kept in the repo as a readable reference and
-checked against this function by a test.
+names), so the schema is derived, never hand-edited. `schemas/<config name>.pbtxt`
+holds the schema of each config compiled for Kubeflow (read inside the image)
+and is the readable reference; a test checks the default one against this
+function.
 """
 from __future__ import annotations
 

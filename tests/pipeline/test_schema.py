@@ -9,7 +9,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def test_default_schema_matches_checked_in_copy():
     cfg = load(os.path.join(ROOT, "configs", "default.yaml"))
-    with open(os.path.join(ROOT, "schemas", "default.pbtxt")) as f:
+    with open(os.path.join(ROOT, "schemas", cfg.name + ".pbtxt")) as f:
         assert schema_text(cfg) == f.read()
 
 
