@@ -47,9 +47,9 @@ def DataPrepExampleGen(
     examples.split_names = artifact_utils.encode_split_names(splits)
     examples.set_string_custom_property("file_format", "tfrecords_gzip")
     examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+    # The per-source accounting, visible in MLMD without opening prep_stats.json.
     prep_report.set_json_value_custom_property("totals", {
-        src: {k: v for k, v in s.items() if k in ("read", "written", "rejected")}
-        for src, s in stats.items() if isinstance(s, dict)
+        src: {k: s[k] for k in ("read", "written", "rejected")} for src, s in stats["sources"].items()
     })
 
 
