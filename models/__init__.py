@@ -3,7 +3,7 @@
 The registry maps names to modules so that config validation needs no
 TensorFlow import; `get_builder` imports the module when a model is built.
 """
-import importlib
+from pipeline import registry
 
 # name -> module exposing `build(config) -> tf_keras.Model`
 MODELS = {
@@ -20,12 +20,8 @@ PARAMS = {
 def validate_params(name: str, params) -> dict:
     """The model's params with defaults filled in; raises ValueError naming the bad key.
     Imports no TensorFlow, so config loading can call it."""
-    if name not in PARAMS:
-        raise ValueError(f"unknown model {name!r}; valid: {', '.join(sorted(PARAMS))}")
-    return importlib.import_module(PARAMS[name]).resolve_params(params)
+    return registry.load(PARAMS, name, "model").resolve_params(params)
 
 
 def get_builder(name: str):
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid: {', '.join(sorted(MODELS))}")
-    return importlib.import_module(MODELS[name]).build
+    return registry.load(MODELS, name, "model").build

@@ -7,7 +7,7 @@ Each module exposes:
   parse_record(record, source, config) -> Parsed  labels and group id of one record, or raises Reject
 The image read / prep / example building common to all formats is in data_prep.convert.
 """
-import importlib
+from pipeline import registry
 
 FORMATS = {
     "genki4k": "data_prep.formats.genki4k",
@@ -17,6 +17,4 @@ FORMATS = {
 
 
 def get_format(name: str):
-    if name not in FORMATS:
-        raise ValueError(f"unknown source format {name!r}; valid: {', '.join(sorted(FORMATS))}")
-    return importlib.import_module(FORMATS[name])
+    return registry.load(FORMATS, name, "source format")

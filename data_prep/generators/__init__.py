@@ -3,7 +3,7 @@
 Each module exposes `generate(source, config, *, count, seed, **kwargs)`,
 writing `count` raw records under `source.path`.
 """
-import importlib
+from pipeline import registry
 
 GENERATORS = {
     "genki4k": "data_prep.generators.genki4k",
@@ -13,7 +13,4 @@ GENERATORS = {
 
 
 def get_generator(format_name: str):
-    if format_name not in GENERATORS:
-        raise ValueError(f"no sample-data generator for format {format_name!r}; "
-                         f"formats with one: {', '.join(sorted(GENERATORS))}")
-    return importlib.import_module(GENERATORS[format_name]).generate
+    return registry.load(GENERATORS, format_name, "sample-data generator format").generate
