@@ -65,8 +65,9 @@ class TaskConfig:
     type: str
     classes: tuple[str, ...] = ()
     loss_weight: float = 1.0
-    # Blessing: metric name -> lower bound (higher-is-better metrics) checked
-    # by the Evaluator on this task's own examples.
+    # Blessing: metric name -> bound checked by the Evaluator on this task's
+    # own examples: a lower bound for scores (accuracy, auc), an upper bound
+    # for errors (mean_absolute_error, mean_squared_error).
     thresholds: Mapping[str, float] = field(default_factory=dict)
 
     @property
