@@ -4,7 +4,9 @@ Each source's transformed examples (GZIP TFRecords of tf.Example, one file
 pattern per `train_<source>` / `eval_<source>` split) are read as their own
 dataset; training draws from them with `sample_from_datasets` using the
 shares of `components.samplers.sampling_weights`, so the mix is chosen by the
-config, not by how many records each source happens to have.
+config, not by how many records each source happens to have. Training
+batches are then augmented as `train.augment` says (components/augment.py);
+evaluation batches never are.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import tensorflow as tf  # noqa: E402
 from absl import logging  # noqa: E402
 
+from components.augment import augment_batch, is_enabled  # noqa: E402
 from components.samplers import sampling_weights  # noqa: E402
 from pipeline.config import Config, label_key, weight_key  # noqa: E402
 
@@ -68,7 +71,8 @@ def make_dataset(file_patterns_by_source: Mapping[str, str], feature_spec: Mappi
 
     `feature_spec` is the transformed feature spec (TFTransformOutput.
     transformed_feature_spec()). Training streams repeat forever (Keras stops
-    at steps_per_epoch); evaluation streams read each record once.
+    at steps_per_epoch) and are augmented when `train.augment` asks;
+    evaluation streams read each record once, as stored.
     """
     sources = [s.name for s in config.sources]
     if sorted(file_patterns_by_source) != sorted(sources):
@@ -103,6 +107,17 @@ def make_dataset(file_patterns_by_source: Mapping[str, str], feature_spec: Mappi
                 {t: f[label_key(t)] for t in tasks},
                 {t: f[weight_key(t)] for t in tasks})
 
-    return (ds.batch(batch_size, drop_remainder=False)
-              .map(to_keras, num_parallel_calls=tf.data.AUTOTUNE)
-              .prefetch(tf.data.AUTOTUNE))
+    ds = ds.batch(batch_size, drop_remainder=False).map(to_keras, num_parallel_calls=tf.data.AUTOTUNE)
+    if training and is_enabled(config.train.augment):
+        augment, image_cfg = config.train.augment, config.image
+        logging.info("training augmentation: %s", augment)
+
+        def augmented(batch_number, batch):
+            features, labels, weights = batch
+            seed = tf.stack([tf.constant(seed_base, tf.int64), batch_number])
+            return {"image": augment_batch(features["image"], seed, augment, image_cfg)}, labels, weights
+
+        seed_base = config.train.seed
+        # (seed, batch number) seeds each batch's draws: reproducible at any parallelism
+        ds = ds.enumerate().map(augmented, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -12,70 +12,15 @@ from typing import Any, Iterable
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_model_analysis as tfma
 
-from components.eval_config import metric_defs, positive_class_ids
+from components.eval_config import class_slice_column, histogram_edges, metric_defs, positive_class_ids
+from components.report_history import training_curves
 from components.report_html import render_html
+from components.report_tfma import (Key, load_calibration_curves, load_confusion_matrices, load_plots,  # noqa: F401
+                                    load_tfma_metrics, validation_summary)
 from pipeline.config import Config, TaskConfig, split_name
 
-# TFMA names the models "candidate"/"baseline" when TFX passes a baseline, and
-# "" when it does not.
-_CANDIDATE_NAMES = ("", "candidate")
-_BASELINE_NAME = "baseline"
-_CONFUSION_PLOT = "multi_class_confusion_matrix_plot"
-
-# (slice as ((column, value), ...), output, metric name, class_id or None)
-_Key = tuple
-
-
-def _slice_items(slice_key) -> tuple:
-    items = []
-    for s in slice_key.single_slice_keys:
-        kind = s.WhichOneof("kind")
-        value = getattr(s, kind)
-        items.append((s.column, value.decode() if isinstance(value, bytes) else value))
-    return tuple(items)
-
-
-def _slice_name(items: tuple) -> str:
-    return "overall" if not items else ", ".join(f"{c}={v}" for c, v in items)
-
-
-def _class_id(key) -> int | None:
-    return key.sub_key.class_id.value if key.HasField("sub_key") and key.sub_key.HasField("class_id") else None
-
-
-def load_tfma_metrics(eval_output_uri: str) -> dict[str, dict[_Key, float]]:
-    """TFMA metrics as {'candidate'|'baseline'|'diff': {(slice, output, name, class_id): value}}."""
-    out: dict[str, dict[_Key, float]] = {"candidate": {}, "baseline": {}, "diff": {}}
-    for per_slice in tfma.load_metrics(eval_output_uri):
-        items = _slice_items(per_slice.slice_key)
-        for kv in per_slice.metric_keys_and_values:
-            if not kv.value.HasField("double_value"):
-                continue
-            k = kv.key
-            which = ("diff" if k.is_diff else "candidate" if k.model_name in _CANDIDATE_NAMES
-                     else "baseline" if k.model_name == _BASELINE_NAME else None)
-            if which:
-                out[which][(items, k.output_name, k.name, _class_id(k))] = kv.value.double_value.value
-    return out
-
-
-def load_confusion_matrices(eval_output_uri: str, config: Config) -> dict[tuple, list[list[float]]]:
-    """{(slice, output): K x K weighted counts, rows = true class, columns = argmax prediction}."""
-    out = {}
-    for per_slice in tfma.load_plots(eval_output_uri):
-        items = _slice_items(per_slice.slice_key)
-        for kv in per_slice.plot_keys_and_values:
-            if kv.key.name != _CONFUSION_PLOT or kv.key.model_name not in _CANDIDATE_NAMES:
-                continue
-            k = config.task(kv.key.output_name).width
-            m = np.zeros((k, k))
-            # TFMA's default threshold 0.0 is argmax; one matrix.
-            for e in kv.value.multi_class_confusion_matrix_at_thresholds.matrices[0].entries:
-                m[e.actual_class_id, e.predicted_class_id] += e.num_weighted_examples
-            out[(items, kv.key.output_name)] = m.tolist()
-    return out
+_Key = Key
 
 
 def eval_label_stats(config: Config, files: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -131,12 +76,12 @@ def chance_levels(task: TaskConfig, s: dict[str, Any]) -> dict[str, Any]:
             "class_counts": dict(zip(task.classes, counts))}
 
 
-def _task_metrics(task: TaskConfig, values: dict[_Key, float], items: tuple) -> dict[str, float]:
+def _task_metrics(task: TaskConfig, values: dict[_Key, Any], items: tuple) -> dict[str, float]:
     """One task's scalar metrics in one slice, per-class ones as `name/<class>`
     (binary: only the positive class, reported under the bare name)."""
     out = {}
     for name, m in metric_defs(task).items():
-        if m.plot:
+        if m.plot or m.array:
             continue
         if not m.per_class:
             v = values.get((items, task.name, name, None))
@@ -150,6 +95,39 @@ def _task_metrics(task: TaskConfig, values: dict[_Key, float], items: tuple) -> 
     return out
 
 
+def _per_class(task: TaskConfig, overall: dict[str, float], matrix: list | None,
+               counts: list[int] | None) -> dict[str, dict[str, float]]:
+    """{class: {support, <per-class metric>: value}} on the overall slice.
+
+    support: the class's eval examples (confusion-matrix row, or for
+    multilabel the examples carrying the label).
+    """
+    out = {}
+    for cid, c in enumerate(task.classes):
+        row: dict[str, float] = {}
+        if matrix is not None:
+            row["support"] = float(np.sum(matrix[cid]))
+        elif counts is not None:
+            row["support"] = float(counts[cid])
+        suffix = "/" + c
+        for k, v in overall.items():
+            if task.type == "binary":
+                if cid == 1 and k in ("auc", "precision", "recall", "f1", "calibration"):
+                    row[k] = v
+            elif k.endswith(suffix):
+                row[k[: -len(suffix)]] = v
+        out[c] = row
+    return out
+
+
+def _error_histogram(task: TaskConfig, values: dict[_Key, Any]) -> dict[str, Any] | None:
+    counts = values.get(((), task.name, "error_histogram", None))
+    if counts is None:
+        return None
+    return {"edges": histogram_edges(task), "counts": counts, "tolerance": task.tolerance,
+            "unit": "prediction - label, in the label's unit; first and last bins are open"}
+
+
 def _clean(x):
     """NaN/inf are not JSON: report them as null."""
     if isinstance(x, float) and not math.isfinite(x):
@@ -161,66 +139,21 @@ def _clean(x):
     return x
 
 
-def validation_summary(eval_output_uri: str, config: Config,
-                       metrics: dict[str, dict[_Key, float]] | None = None) -> dict[str, Any]:
-    """TFMA's validation result as {ok, rubber_stamp, failures: [...]}; ok None if none was run.
-
-    Each failure: task, metric (`name` or `name/<class>` for multilabel), slice,
-    kind ('value' or 'change'), threshold, value (for 'change': candidate -
-    baseline), and `by`: how far past its limit the value is (> 0).
-    """
-    if not tf.io.gfile.glob(os.path.join(eval_output_uri, "validations*")):
-        return {"ok": None, "rubber_stamp": None, "failures": []}
-    vr = tfma.load_validation_result(eval_output_uri)
-    failures = []
-    for per_slice in vr.metric_validations_per_slice:
-        items = _slice_items(per_slice.slice_key)
-        for f in per_slice.failures:
-            k, th = f.metric_key, f.metric_threshold
-            value = f.metric_value.double_value.value
-            cid = _class_id(k)
-            metric = k.name
-            if cid is not None and k.output_name in config.task_names and config.task(k.output_name).type == "multilabel":
-                metric = f"{k.name}/{config.task(k.output_name).classes[cid]}"
-            rec = {"task": k.output_name, "metric": metric, "slice": _slice_name(items),
-                   "value": value, "message": f.message}
-            if th.HasField("value_threshold"):
-                vt = th.value_threshold
-                rec["kind"] = "value"
-                rec["threshold"] = {b: getattr(vt, b).value for b in ("lower_bound", "upper_bound") if vt.HasField(b)}
-                lo, hi = rec["threshold"].get("lower_bound", -math.inf), rec["threshold"].get("upper_bound", math.inf)
-                rec["by"] = lo - value if value < lo else value - hi
-            else:
-                ct = th.change_threshold
-                higher = ct.direction == tfma.MetricDirection.HIGHER_IS_BETTER
-                rec["kind"] = "change"
-                rec["threshold"] = {"direction": "higher_is_better" if higher else "lower_is_better"}
-                by = []
-                if ct.HasField("absolute"):
-                    rec["threshold"]["absolute"] = ct.absolute.value
-                    by.append(ct.absolute.value - value if higher else value - ct.absolute.value)
-                if ct.HasField("relative"):
-                    rec["threshold"]["relative"] = ct.relative.value
-                    base = (metrics or {}).get("baseline", {}).get((items, k.output_name, k.name, cid))
-                    rec["baseline"] = base
-                    if base:
-                        ratio = value / base
-                        rec["relative_change"] = ratio
-                        by.append(ct.relative.value - ratio if higher else ratio - ct.relative.value)
-                rec["by"] = max(by) if by else None
-            failures.append(rec)
-    return {"ok": bool(vr.validation_ok), "rubber_stamp": bool(vr.rubber_stamp), "failures": _clean(failures)}
-
-
 def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data: list[str],
-                 blessed: bool | None) -> dict[str, Any]:
+                 blessed: bool | None, model_run_dir: str | None = None) -> dict[str, Any]:
     """report.json content from the Evaluator's output and the raw eval split.
 
     `blessed` comes from the ModelBlessing artifact; None (no blessing given)
     falls back to TFMA's own validation result, and `blessed_from` says which.
+    `model_run_dir`: the Trainer's ModelRun (TensorBoard events) for the
+    training curves; None leaves them out.
     """
-    metrics = load_tfma_metrics(eval_output_uri)
-    matrices = load_confusion_matrices(eval_output_uri, config)
+    sole_task = config.task_names[0] if len(config.tasks) == 1 else None
+    metrics = load_tfma_metrics(eval_output_uri, sole_task)
+    plots = load_plots(eval_output_uri, sole_task)
+    matrices = load_confusion_matrices(eval_output_uri, config, plots)
+    curves = load_calibration_curves(eval_output_uri, plots)
+    history = training_curves(model_run_dir, config)
     label_stats = eval_label_stats(config, eval_data)
     validation = validation_summary(eval_output_uri, config, metrics)
     cand = metrics["candidate"]
@@ -240,6 +173,9 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
             m = _task_metrics(task, cand, items)
             # A slice without this task's examples reports 0.0 for accuracy/AUC: leave it out.
             if m.get("weighted_example_count", 0) > 0 and len(items) == 1:
+                if items[0][0] == class_slice_column(task):
+                    # One true class: AUC is undefined there (TFMA writes 0.0).
+                    m = {k: v for k, v in m.items() if not k.startswith("auc")}
                 by_slice[items[0][0]][str(items[0][1])] = m
         baseline = _task_metrics(task, metrics["baseline"], ())
         entry = {
@@ -258,8 +194,18 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
             entry["positive_class"] = task.classes[1]
         if baseline:
             entry["baseline_metrics"] = baseline
-        if ((), task.name) in matrices:
-            entry["confusion_matrix"] = matrices[((), task.name)]
+        matrix = matrices.get(((), task.name))
+        if matrix is not None:
+            entry["confusion_matrix"] = matrix
+        if task.type != "regression":
+            entry["per_class"] = _per_class(task, overall, matrix, label_stats[task.name]["class_counts"])
+            entry["calibration_curve"] = {task.classes[cid]: curves[key] for cid in positive_class_ids(task)
+                                          if (key := ((), task.name, cid)) in curves}
+            entry["class_slice"] = class_slice_column(task) if class_slice_column(task) in by_slice else None
+        else:
+            entry["tolerance"] = task.tolerance
+            entry["error_histogram"] = _error_histogram(task, cand)
+        entry["training_curves"] = history.get(task.name, {})
         tasks[task.name] = entry
 
     if blessed is None:
@@ -276,6 +222,9 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         "blessed_from": blessed_from,
         "validation": validation,
         "warnings": warnings,
+        "max_regression": config.evaluation.max_regression,
+        "model_run_dir": model_run_dir,
+        "training_curves_total": history.get("", {}),
         "tasks": tasks,
     })
 
@@ -320,8 +269,12 @@ def ReportGen(
     config_json: Parameter[str],
     report_dir: Parameter[str] = "",
     blessing: InputArtifact[standard_artifacts.ModelBlessing] = None,
+    model_run: InputArtifact[standard_artifacts.ModelRun] = None,
 ) -> None:
-    """Writes the per-task report to its artifact and, if given, to `report_dir`."""
+    """Writes the per-task report to its artifact and, if given, to `report_dir`.
+
+    `model_run` (the Trainer's `model_run` output, optional) adds the training
+    curves read from its TensorBoard events."""
     config = Config.from_json(config_json)
     blessed = None
     if blessing is not None:
@@ -332,6 +285,7 @@ def ReportGen(
         model_dir=os.path.join(model.uri, SERVING_MODEL_SUBDIR),
         eval_data=eval_files(examples.uri, config),
         blessed=blessed,
+        model_run_dir=model_run.uri if model_run is not None else None,
     )
     write_report(content, report.uri)
     if report_dir:

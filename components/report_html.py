@@ -5,15 +5,18 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from components import report_plots as plots
+
 _CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:70em}
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:68em}
 h1{font-size:1.5em} h2{margin-top:2em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;margin:.5em 0 1em} td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f3f3f3} td.l,th.l{text-align:left}
 .banner{padding:.8em 1em;border-radius:4px;font-weight:bold}
 .ok{background:#e3f4e1;color:#1d5e1a} .bad{background:#fbe3e3;color:#8a1c1c} .unk{background:#eee}
 .fail{color:#8a1c1c;font-weight:bold} .pass{color:#1d5e1a} .diag{background:#eef4fb}
-small{color:#666}
+small{color:#666} .figs{display:flex;flex-wrap:wrap;gap:1em;margin:.5em 0} svg.fig{font-family:inherit}
+h3{font-size:1.05em;margin-bottom:.2em}
 """
 
 
@@ -31,6 +34,15 @@ def _num(x: Any) -> str:
     return _e(x)
 
 
+def _th(name: str) -> str:
+    """A header cell that may break after underscores (long metric names)."""
+    return f"<th>{_e(name).replace('_', '_<wbr>')}</th>"
+
+
+def _pct(x: Any) -> str:
+    return "–" if x is None else f"{100 * x:+.2f} %"
+
+
 def _banner(report: dict) -> str:
     blessed = report.get("blessed")
     cls, word = {True: ("ok", "BLESSED"), False: ("bad", "NOT BLESSED")}.get(blessed, ("unk", "BLESSING UNKNOWN"))
@@ -38,13 +50,19 @@ def _banner(report: dict) -> str:
     why = []
     for f in v.get("failures", []):
         lim = ", ".join(f"{k} {_num(val)}" for k, val in f.get("threshold", {}).items())
-        why.append(f"<li>task <b>{_e(f['task'])}</b>: {_e(f['metric'])} = {_num(f['value'])} "
+        if f.get("kind") == "change" and f.get("baseline") is not None:
+            what = (f"{_e(f['metric'])} changed by {_num(f['value'])} from the baseline's {_num(f['baseline'])} "
+                    f"(relative {_pct(f.get('relative_change'))})")
+        else:
+            what = f"{_e(f['metric'])} = {_num(f['value'])}"
+        why.append(f"<li>task <b>{_e(f['task'])}</b>: {what} "
                    f"({_e(f['kind'])} threshold: {_e(lim)}; missed by {_num(f.get('by'))}; slice {_e(f['slice'])})</li>")
     if not why:
         if blessed and v.get("rubber_stamp"):
             why.append("<li>all value thresholds met; no baseline model yet, so no comparison was made</li>")
         elif blessed:
-            why.append("<li>all thresholds met, including the comparison with the baseline</li>")
+            why.append("<li>all thresholds met, including the comparison with the baseline "
+                       f"(no gated metric worse by more than {_pct(report.get('max_regression'))[1:]})</li>")
         elif v.get("ok") is None:
             why.append("<li>no validation result (no thresholds configured or Evaluator output missing)</li>")
     out = [f'<div class="banner {cls}">{word} <small>({_e(report.get("blessed_from"))})</small></div>']
@@ -65,7 +83,9 @@ def _metric_table(name: str, t: dict) -> str:
         for c, v in (t.get("chance_per_class") or {}).items():
             chance[f"{t['chance_metric']}/{c}"] = v
     for metric, value in sorted(t["metrics"].items()):
-        th = t["thresholds"].get(metric, t["thresholds"].get(metric.split("/")[0]))  # multilabel: auc/<label>
+        th = t["thresholds"].get(metric, t["thresholds"].get(metric.split("/")[0]))  # auc/<label>, f1/<class>
+        if "/" in metric and th is None and metric not in failed and metric not in chance:
+            continue  # ungated per-class values: in the per-class table
         status = ""
         if metric in failed:
             status = '<span class="fail">fail</span>'
@@ -77,30 +97,69 @@ def _metric_table(name: str, t: dict) -> str:
             + "".join(rows) + "</table>")
 
 
-def _confusion(t: dict) -> str:
-    m = t.get("confusion_matrix")
-    if not m:
-        return ""
-    classes = t["classes"]
-    head = "".join(f"<th>{_e(c)}</th>" for c in classes)
-    rows = []
-    for i, row in enumerate(m):
-        cells = "".join(f'<td{" class=diag" if i == j else ""}>{v:g}</td>' for j, v in enumerate(row))
-        rows.append(f"<tr><th class=l>{_e(classes[i])}</th>{cells}</tr>")
-    return ("<p>Confusion matrix (rows: true class, columns: predicted = argmax):</p>"
-            f"<table><tr><th class=l>true \\ pred</th>{head}</tr>{''.join(rows)}</table>")
-
-
 def _slices(t: dict) -> str:
     out = []
+    class_col = t.get("class_slice")
     for column, by_value in sorted(t.get("slices", {}).items()):
-        names = sorted({k for m in by_value.values() for k in m})
-        head = "".join(f"<th>{_e(n)}</th>" for n in names)
+        if column == class_col:
+            continue  # shown in the per-class table
+        # Whole-task metrics only (per-class ones are in report.json); example_count = weighted.
+        names = sorted({k for m in by_value.values() for k in m
+                        if (t["type"] == "binary" or "/" not in k) and k != "example_count"})
+        head = "".join(_th(n) for n in names)
         rows = "".join(f"<tr><td class=l>{_e(v)}</td>" + "".join(f"<td>{_num(m.get(n))}</td>" for n in names) + "</tr>"
                        for v, m in sorted(by_value.items()))
-        out.append(f"<p>By <b>{_e(column)}</b> (slices holding this task's examples):</p>"
-                   f"<table><tr><th class=l>{_e(column)}</th>{head}</tr>{rows}</table>")
+        out.append(f"<h3>By {_e(column)}</h3><p><small>slices holding this task's examples</small></p>"
+                   f"<table class='slice-{_e(column)}'><tr><th class=l>{_e(column)}</th>{head}</tr>{rows}</table>")
     return "".join(out)
+
+
+def _per_class(t: dict) -> str:
+    per = t.get("per_class")
+    if not per:
+        return ""
+    in_slice = t.get("slices", {}).get(t.get("class_slice") or "", {})
+    names = sorted({k for m in per.values() for k in m if k != "support"})
+    slice_cols = ["weighted_example_count", "accuracy" if t["type"] != "multilabel" else "subset_accuracy"]
+    head = "<th>support</th>" + "".join(_th(n) for n in names)
+    if in_slice:
+        head += "".join(f"<th>{_e(n).replace('_', '_<wbr>')}<br><small>in class slice</small></th>" for n in slice_cols)
+    rows = []
+    for c, m in per.items():
+        cells = f"<td>{_num(m.get('support'))}</td>" + "".join(f"<td>{_num(m.get(n))}</td>" for n in names)
+        if in_slice:
+            cells += "".join(f"<td>{_num(in_slice.get(c, {}).get(n))}</td>" for n in slice_cols)
+        rows.append(f"<tr><td class=l>{_e(c)}</td>{cells}</tr>")
+    note = ("binary: per-class metrics are those of the positive class; " if t["type"] == "binary" else "")
+    if in_slice:
+        note += "'in class slice' = TFMA slice of the examples whose true class is that class"
+    return (f"<h3>By class</h3><p><small>{_e(note)}</small></p>"
+            f"<table class='per-class'><tr><th class=l>class</th>{head}</tr>{''.join(rows)}</table>")
+
+
+def _figures(name: str, t: dict) -> str:
+    figs = []
+    if t.get("confusion_matrix"):
+        figs.append(plots.heatmap(f"{name}: confusion matrix", t["confusion_matrix"], t["classes"]))
+    hist = t.get("error_histogram")
+    if hist:
+        tol = hist["tolerance"]
+        figs.append(plots.histogram(f"{name}: prediction - label", hist["edges"], hist["counts"],
+                                    "error (label unit)", band=(-tol, tol)))
+    cal = t.get("calibration_curve") or {}
+    series = [(c, [[b["mean_prediction"], b["mean_label"]] for b in buckets]) for c, buckets in cal.items() if buckets]
+    if series:
+        figs.append(plots.line_chart(f"{name}: calibration (one vs rest)", series, "mean predicted probability",
+                                     "share of the class", xlim=(0, 1), ylim=(0, 1), diagonal=True))
+    for metric, runs in sorted((t.get("training_curves") or {}).items(), key=lambda kv: kv[0] != "loss"):
+        series = [(run, pts) for run, pts in sorted(runs.items())]
+        figs.append(plots.line_chart(f"{name}: training {metric}", series, "epoch", metric,
+                                     dashed=("validation",), integer_x=True))
+    if not t.get("training_curves"):
+        figs.append("<p><small>no training curves (no TensorBoard events from the Trainer were given)</small></p>")
+    if t["type"] == "regression" and not hist:
+        figs.append("<p><small>no error histogram: set tasks[].tolerance for it and within_tolerance</small></p>")
+    return f"<div class='figs'>{''.join(f for f in figs if f)}</div>"
 
 
 def render_html(report: dict) -> str:
@@ -120,8 +179,16 @@ def render_html(report: dict) -> str:
             f"<small>({_e(t.get('chance_rule'))})</small>"
             + (f"; uniform guess: {_num(t['chance_uniform'])}" if t.get("chance_uniform") is not None else "")
             + "</p>")
+        if t.get("tolerance") is not None:
+            parts.append(f"<p>Tolerance: ± {_num(t['tolerance'])} (label unit) for within_tolerance.</p>")
         parts.append(_metric_table(name, t))
-        parts.append(_confusion(t))
+        parts.append(_figures(name, t))
+        parts.append(_per_class(t))
         parts.append(_slices(t))
+    total = report.get("training_curves_total") or {}
+    if total.get("loss"):
+        parts.append("<h2 id='training'>Training (all tasks)</h2><div class='figs'>" + plots.line_chart(
+            "total weighted loss", sorted(total["loss"].items()), "epoch", "loss", dashed=("validation",),
+            integer_x=True) + "</div>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -8,22 +8,26 @@ config.sources order. fn_args.custom_config['config'] is the Config JSON.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 import tf_keras as keras  # noqa: E402
 from absl import logging  # noqa: E402
 
 from components.input_pipeline import count_records, make_dataset  # noqa: E402
+from components.loss_weighting import LogLossWeights  # noqa: E402
 from components.samplers import sampling_weights  # noqa: E402
 from components.signatures import make_signatures  # noqa: E402
 from components.tf_compat import skip_autograph_for_tf_keras  # noqa: E402
+from components.training_model import make_training_model, metrics_for  # noqa: E402
 from components.transform import config_from_custom_config  # noqa: E402
 from models import get_builder  # noqa: E402
-from models.losses import task_loss  # noqa: E402
-from pipeline.config import Config  # noqa: E402
+from pipeline.config import STRATEGIES, Config  # noqa: E402
+from serving import write_metadata  # noqa: E402
 
 skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see components/tf_compat.py)
 
@@ -47,41 +51,58 @@ def epochs_for(steps: int) -> int:
                if steps % d == 0 and (d == 1 or steps // d >= MIN_STEPS_PER_EPOCH))
 
 
-def metrics_for(task) -> list[keras.metrics.Metric]:
-    """Per-task metrics; compiled as weighted_metrics so they count only the task's examples."""
-    if task.is_classification:
-        return [keras.metrics.CategoricalAccuracy(name="accuracy")]
-    if task.type == "multilabel":
-        return [keras.metrics.BinaryAccuracy(name="accuracy")]
-    return [keras.metrics.MeanAbsoluteError(name="mae")]
-
-
 def compile_model(model: keras.Model, config: Config) -> keras.Model:
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.train.learning_rate),
-        loss={t.name: task_loss(t) for t in config.tasks},
-        loss_weights={t.name: t.loss_weight for t in config.tasks},
-        weighted_metrics={t.name: metrics_for(t) for t in config.tasks},
-    )
-    return model
+    """The model the Trainer fits, compiled: the family's `model` with the loss
+    weighting around it (components/training_model.py; layers shared). Fit the
+    returned model; save `model` (compile_for_export)."""
+    return make_training_model(model, config)
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """`train.strategy`: `default` (one device: the CPU, or the GPU when there is
+    one), `mirrored` (every local GPU, or the CPU as 1 replica), or
+    `multi_worker_mirrored` (the workers TF_CONFIG lists; docs/models.md)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker_mirrored":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown train.strategy {name!r}; valid: {', '.join(STRATEGIES)}")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this worker writes the model and logs (every worker must still run
+    the save: it is a collective op; the others write to a temporary folder)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
 
 
 # Built-in equivalents of the masked losses, for the saved model's compile config
 # (see compile_for_export).
-EXPORT_LOSSES = {"binary": "categorical_crossentropy", "multiclass": "categorical_crossentropy",
-                 "multilabel": "binary_crossentropy", "regression": "mean_squared_error"}
+EXPORT_LOSSES = {("binary", "crossentropy"): "categorical_crossentropy",
+                 ("multiclass", "crossentropy"): "categorical_crossentropy",
+                 ("multilabel", "crossentropy"): "binary_crossentropy",
+                 ("regression", "mse"): "mean_squared_error",
+                 ("regression", "mae"): "mean_absolute_error"}
 
 
 def compile_for_export(model: keras.Model, config: Config) -> keras.Model:
-    """Recompiles with built-in losses before saving, so the saved model loads with
-    plain `tf_keras.models.load_model` (TFMA's Evaluator does exactly that, in a
-    process that never imports models.losses; a custom loss there makes the load
-    fail and TFMA silently falls back to a non-Keras model). Weighted by
-    `weight_<task>` as TFMA's example weights, a built-in loss's weighted mean
-    sum(w * l) / sum(w) is the masked loss the model was trained with."""
+    """Compiles the family's model with built-in losses before saving, so the saved
+    model loads with plain `tf_keras.models.load_model` (TFMA's Evaluator does
+    exactly that, in a process that never imports models.losses; a custom loss
+    there makes the load fail and TFMA silently falls back to a non-Keras model).
+    Weighted by `weight_<task>` as TFMA's example weights, a built-in loss's
+    weighted mean sum(w * l) / sum(w) is the masked loss the model was trained
+    with. The static `loss_weight`s stand in for whatever weighting trained it:
+    they only weigh TFMA's summed `loss`, never a per-task metric."""
     model.compile(
         optimizer=keras.optimizers.Adam(config.train.learning_rate),
-        loss={t.name: EXPORT_LOSSES[t.type] for t in config.tasks},
+        loss={t.name: EXPORT_LOSSES[(t.type, t.loss)] for t in config.tasks},
         loss_weights={t.name: t.loss_weight for t in config.tasks},
         weighted_metrics={t.name: metrics_for(t) for t in config.tasks},
     )
@@ -90,9 +111,12 @@ def compile_for_export(model: keras.Model, config: Config) -> keras.Model:
 
 def run_fn(fn_args) -> None:
     """Trains the configured model on the transformed examples and saves it with
-    the serving_default / transform_features / serving_image signatures."""
+    the serving_default / transform_features / serving_image signatures, and
+    the task names for serving (serving/__init__.py)."""
     start = time.monotonic()
     config = config_from_custom_config(fn_args.custom_config)
+    # First, before any op runs: multi-worker collectives are set up at creation.
+    strategy = make_strategy(config.train.strategy)
     keras.utils.set_random_seed(config.train.seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     feature_spec = tf_transform_output.transformed_feature_spec()
@@ -104,15 +128,30 @@ def run_fn(fn_args) -> None:
     logging.info("records per source: train %s, eval %s", train_counts, eval_counts)
     logging.info("sampling %r shares: %s", config.train.sampling.type, sampling_weights(config, train_counts))
 
+    # batch_size is the global batch: a strategy splits each batch over its replicas.
     batch_size = config.train.batch_size
     train_ds = make_dataset(train_patterns, feature_spec, config, batch_size, train_counts, training=True)
     eval_ds = make_dataset(eval_patterns, feature_spec, config, batch_size, eval_counts, training=False)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # The mixed stream has no per-file split to shard by: each worker keeps every N-th batch.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        train_ds, eval_ds = train_ds.with_options(options), eval_ds.with_options(options)
 
-    model = compile_model(get_builder(config.model.name)(config), config)
+    logging.info("strategy %r: %d replica(s); loss weighting %r", config.train.strategy,
+                 strategy.num_replicas_in_sync, config.train.loss_weighting.type)
+    with strategy.scope():
+        model = get_builder(config.model.name)(config)
+        training_model = compile_model(model, config)
     steps = int(fn_args.train_steps)
     epochs = epochs_for(steps)
+    chief = is_chief(strategy)
+    log_dir = fn_args.model_run_dir if chief else tempfile.mkdtemp(prefix="tb_worker_")
     callbacks = [
-        keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
+        # First: adds the loss weights to the logs TensorBoard writes, and sets dwa's
+        # next weights before the backup is taken.
+        LogLossWeights(training_model.weighting),
+        keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
         # A restarted Trainer resumes from the last finished epoch.
         keras.callbacks.BackupAndRestore(backup_dir=os.path.join(fn_args.model_run_dir, "backup")),
     ]
@@ -121,13 +160,21 @@ def run_fn(fn_args) -> None:
     eval_batches = -(-sum(eval_counts.values()) // batch_size)
     eval_steps = min(int(fn_args.eval_steps), eval_batches) if fn_args.eval_steps else eval_batches
     fit_start = time.monotonic()
-    model.fit(train_ds, epochs=epochs, steps_per_epoch=steps // epochs, validation_data=eval_ds,
-              validation_steps=eval_steps, callbacks=callbacks, verbose=2)
+    training_model.fit(train_ds, epochs=epochs, steps_per_epoch=steps // epochs, validation_data=eval_ds,
+                       validation_steps=eval_steps, callbacks=callbacks, verbose=2)
 
     save_start = time.monotonic()
+    # Only the family's functional model is saved: no training-only class or state in it.
     signatures = make_signatures(model, tf_transform_output, config)
-    compile_for_export(model, config)
-    model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
+    with strategy.scope():
+        compile_for_export(model, config)
+    model_dir = fn_args.serving_model_dir if chief else tempfile.mkdtemp(prefix="model_worker_")
+    model.save(model_dir, save_format="tf", signatures=signatures)
+    if chief:
+        write_metadata(model_dir, config)
+    else:
+        tf.io.gfile.rmtree(model_dir)
+        tf.io.gfile.rmtree(log_dir)
     logging.info("run_fn: setup %.1fs, fit %d steps %.1fs, save %.1fs; model in %s",
                  fit_start - start, steps, save_start - fit_start, time.monotonic() - save_start,
                  fn_args.serving_model_dir)

@@ -19,20 +19,13 @@ import tf_keras as keras  # noqa: E402
 
 from components.tf_compat import skip_autograph_for_tf_keras  # noqa: E402
 from models.bknet_params import resolve_params  # noqa: E402
-from pipeline.config import Config, TaskConfig  # noqa: E402
+from models.heads import output_layer  # noqa: E402
+from pipeline.config import Config  # noqa: E402
 
 skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see components/tf_compat.py)
 
 BLOCKS: tuple[tuple[int, int], ...] = ((32, 2), (64, 2), (128, 2), (256, 3))  # (filters, convolutions)
 FC_UNITS = 256
-
-
-def output_layer(task: TaskConfig, regularizer) -> keras.layers.Dense:
-    """The task's output layer, named exactly the task (the Keras output name)."""
-    activation = {"binary": "softmax", "multiclass": "softmax", "multilabel": "sigmoid",
-                  "regression": "linear"}[task.type]
-    return keras.layers.Dense(task.width, activation=activation, kernel_regularizer=regularizer,
-                              name=task.name)
 
 
 def build(config: Config) -> keras.Model:

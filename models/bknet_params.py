@@ -14,8 +14,9 @@ DEFAULT_PARAMS: dict[str, float] = {
 }
 
 
-def resolve_params(params: Mapping[str, Any]) -> dict[str, float]:
-    """Defaults overlaid with config.model.params; unknown or bad values fail by name."""
+def resolve_params(params: Mapping[str, Any], task_names=(), normalization=None) -> dict[str, float]:
+    """Defaults overlaid with config.model.params; unknown or bad values fail by name.
+    (BKNet's params do not depend on the tasks or the normalization.)"""
     unknown = sorted(set(params) - set(DEFAULT_PARAMS))
     if unknown:
         raise ValueError(f"config key 'model.params.{unknown[0]}': unknown BKNet parameter; "

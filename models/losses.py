@@ -6,6 +6,11 @@ the mean over the task's own examples, sum(w * l) / max(sum(w), 1), so a
 task's loss does not shrink when its examples are a small part of the batch
 (the seed's reduce_mean over the whole batch does), and a batch with none of
 its examples gives exactly 0 instead of 0 / 0.
+
+Per-example losses by task type (and `tasks[i].loss`): categorical
+cross-entropy (binary, multiclass), binary cross-entropy averaged over the
+labels (multilabel), squared (`mse`, the default) or absolute (`mae`) error
+(regression).
 """
 from __future__ import annotations
 
@@ -16,11 +21,22 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from pipeline.config import TASK_TYPES, TaskConfig  # noqa: E402
+from pipeline.config import TASK_LOSSES, TASK_TYPES, TaskConfig  # noqa: E402
 
 
-def per_example_loss(task_type: str, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """Unreduced loss, [batch], for one task type (y_pred are the model's outputs)."""
+def _check(task_type: str, loss: str | None) -> str:
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"unknown task type {task_type!r}; valid: {', '.join(TASK_TYPES)}")
+    loss = loss or TASK_LOSSES[task_type][0]
+    if loss not in TASK_LOSSES[task_type]:
+        raise ValueError(f"unknown loss {loss!r} for a {task_type} task; valid: {', '.join(TASK_LOSSES[task_type])}")
+    return loss
+
+
+def per_example_loss(task_type: str, y_true: tf.Tensor, y_pred: tf.Tensor, loss: str | None = None) -> tf.Tensor:
+    """Unreduced loss, [batch], for one task type and loss name (None: the
+    type's default); y_pred are the model's outputs."""
+    loss = _check(task_type, loss)
     y_true = tf.cast(y_true, y_pred.dtype)
     if task_type in ("binary", "multiclass"):
         # Outputs are softmax probabilities; keras clips them to [1e-7, 1 - 1e-7]
@@ -28,23 +44,22 @@ def per_example_loss(task_type: str, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf
         return keras.losses.categorical_crossentropy(y_true, y_pred)
     if task_type == "multilabel":
         return keras.losses.binary_crossentropy(y_true, y_pred)  # mean over labels
-    if task_type == "regression":
-        return tf.reduce_mean(tf.square(y_true - y_pred), axis=-1)
-    raise ValueError(f"unknown task type {task_type!r}; valid: {', '.join(TASK_TYPES)}")
+    if loss == "mae":
+        return tf.reduce_mean(tf.abs(y_true - y_pred), axis=-1)
+    return tf.reduce_mean(tf.square(y_true - y_pred), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="multitask")
 class MaskedTaskLoss(keras.losses.Loss):
     """sum(w * l) / max(sum(w), 1) over the batch, l the task type's per-example loss."""
 
-    def __init__(self, task_type: str, name: str | None = None, **kwargs):
-        if task_type not in TASK_TYPES:
-            raise ValueError(f"unknown task type {task_type!r}; valid: {', '.join(TASK_TYPES)}")
+    def __init__(self, task_type: str, loss: str | None = None, name: str | None = None, **kwargs):
+        self.loss = _check(task_type, loss)
         super().__init__(name=name or f"masked_{task_type}", **kwargs)
         self.task_type = task_type
 
     def call(self, y_true, y_pred):
-        return per_example_loss(self.task_type, y_true, y_pred)
+        return per_example_loss(self.task_type, y_true, y_pred, self.loss)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         with keras.backend.name_scope(self._name_scope):
@@ -58,8 +73,8 @@ class MaskedTaskLoss(keras.losses.Loss):
             return total / tf.maximum(tf.reduce_sum(weights), 1.0)
 
     def get_config(self):
-        return {**super().get_config(), "task_type": self.task_type}
+        return {**super().get_config(), "task_type": self.task_type, "loss": self.loss}
 
 
 def task_loss(task: TaskConfig) -> MaskedTaskLoss:
-    return MaskedTaskLoss(task.type, name=f"{task.name}_loss")
+    return MaskedTaskLoss(task.type, task.loss, name=f"{task.name}_loss")

@@ -9,7 +9,7 @@ from models.bknet_params import resolve_params
 
 def test_registry_resolves_bknet():
     assert get_builder("bknet") is build
-    with pytest.raises(ValueError, match="unknown model 'resnet'; valid: bknet"):
+    with pytest.raises(ValueError, match="unknown model 'resnet'; valid: backbone, bknet, multibranch"):
         get_builder("resnet")
 
 

@@ -60,9 +60,40 @@ def test_regression_is_mean_squared_error():
     assert value(MaskedTaskLoss("regression"), y, p, [1, 0, 1]) == pytest.approx(2.0, rel=1e-6)
 
 
-def test_unknown_type_names_the_valid_ones():
+def test_regression_can_use_mean_absolute_error():
+    y, p = [[30.0], [50.0], [20.0]], [[28.0], [55.0], [20.0]]
+    # (|2| + |-5| + 0) / 3 = 7 / 3; masked to examples 0 and 2: (2 + 0) / 2 = 1
+    assert value(MaskedTaskLoss("regression", "mae"), y, p, [1, 1, 1]) == pytest.approx(7 / 3, rel=1e-6)
+    assert value(MaskedTaskLoss("regression", "mae"), y, p, [1, 0, 1]) == pytest.approx(1.0, rel=1e-6)
+    assert MaskedTaskLoss("regression").loss == "mse"  # the default
+    # the task's `loss` key reaches the loss object
+    from models.losses import task_loss
+    from pipeline.config import TaskConfig
+
+    assert task_loss(TaskConfig(name="age", type="regression", loss="mae")).loss == "mae"
+    assert task_loss(TaskConfig(name="age", type="regression")).loss == "mse"
+
+
+def test_unknown_type_or_loss_names_the_valid_ones():
     with pytest.raises(ValueError, match="unknown task type 'ordinal'; valid: multiclass, binary, multilabel, regression"):
         MaskedTaskLoss("ordinal")
+    with pytest.raises(ValueError, match="unknown loss 'mae' for a binary task; valid: crossentropy"):
+        MaskedTaskLoss("binary", "mae")
+    with pytest.raises(ValueError, match="unknown loss 'huber' for a regression task; valid: mse, mae"):
+        MaskedTaskLoss("regression", "huber")
+
+
+def test_task_loss_key_is_validated_when_the_config_loads(make_config):
+    from pipeline.config import ConfigError
+
+    cfg = make_config(tasks=[{"name": "age", "type": "regression", "loss": "mae"},
+                             {"name": "smile", "type": "binary", "classes": ["no", "yes"]}])
+    assert [t.loss for t in cfg.tasks] == ["mae", "crossentropy"]
+    with pytest.raises(ConfigError, match=r"config key 'tasks\[0\].loss': received 'huber'; valid for a regression "
+                                          r"task: mse, mae"):
+        make_config(tasks=[{"name": "age", "type": "regression", "loss": "huber"}])
+    with pytest.raises(ConfigError, match=r"'tasks\[0\].loss': received 'mse'; valid for a binary task: crossentropy"):
+        make_config(tasks=[{"name": "s", "type": "binary", "classes": ["a", "b"], "loss": "mse"}])
 
 
 def test_keras_passes_each_outputs_weights_to_its_loss():

@@ -120,3 +120,68 @@ def write_gzip_tfrecords(path: str, records: list) -> str:
         for r in records:
             w.write(r)
     return path
+
+
+# --- a tiny transformed dataset and run_fn arguments (test_run_fn, serving, training options) ---
+
+TASKS = ("smile", "gender", "age")
+WIDTHS = {"smile": 2, "gender": 2, "age": 5}
+
+
+def make_raw(rng, n_per_source=20):
+    """{split: [(serialized raw example, instance dict)]}: 16 train + 4 eval per source;
+    genki4k labels smile (task 0), wiki alternates gender (1) and age (2)."""
+    splits = {}
+    for source, task_of in (("genki4k", lambda i: 0), ("wiki", lambda i: 1 + i % 2)):
+        for i in range(n_per_source):
+            task = task_of(i)
+            label = np.zeros(5, np.float32)
+            label[rng.integers(WIDTHS[TASKS[task]])] = 1.0
+            image = png_bytes(rng.integers(0, 256, size=(48, 48), dtype=np.uint8))
+            serialized = raw_example(image, task, label.tolist(), source, f"{source}-{i}")
+            instance = {"image": image, "task_index": task, "label": label, "source": source.encode(),
+                        "example_id": f"{source}-{i}".encode()}
+            split = f"{'train' if i < 16 else 'eval'}_{source}"
+            splits.setdefault(split, []).append((serialized, instance))
+    return splits
+
+
+def write_transformed(tft_output, split_dir, serialized):
+    """Applies the saved transform graph and writes what Transform would (GZIP tf.Examples)."""
+    import tensorflow as tf
+
+    raw = tf.io.parse_example(tf.constant(serialized), tft_output.raw_feature_spec())
+    out = {k: v.numpy() for k, v in tft_output.transform_raw_features(raw).items()}
+    records = [transformed_example({k: v[i] for k, v in out.items()}) for i in range(len(serialized))]
+    write_gzip_tfrecords(os.path.join(split_dir, "transformed_examples-00000-of-00001.gz"), records)
+
+
+def prepare_transformed(root, config) -> dict:
+    """Raw GZIP TFRecords -> tft_beam transform graph -> transformed GZIP TFRecords under `root`
+    (a pathlib.Path). Any config with the same data_view (image, tasks) can train on it."""
+    import tensorflow_transform as tft
+
+    splits = make_raw(np.random.default_rng(0))
+    for split, rows in splits.items():
+        write_gzip_tfrecords(str(root / "raw" / f"Split-{split}" / "data_tfrecord-00000.gz"), [r[0] for r in rows])
+    graph_dir = str(root / "transform_graph")
+    # No analyzers in preprocessing_fn, so a few instances make the full graph.
+    analyze_and_transform([rows[0][1] for rows in splits.values()], config, str(root / "tft_tmp"), graph_dir)
+    tft_output = tft.TFTransformOutput(graph_dir)
+    for split, rows in splits.items():
+        write_transformed(tft_output, str(root / "transformed" / f"Split-{split}"), [r[0] for r in rows])
+    return {"root": root, "graph_dir": graph_dir, "splits": splits}
+
+
+def fn_args_for(prepared: dict, config, out_dir, train_steps: int, eval_steps: int = 2):
+    """TFX FnArgs for run_fn on `prepared`, writing under `out_dir` (a pathlib.Path)."""
+    from tfx.components.trainer.fn_args_utils import FnArgs
+
+    root = prepared["root"]
+    pattern = lambda split: str(root / "transformed" / f"Split-{split}" / "*")  # noqa: E731
+    return FnArgs(
+        train_files=[pattern("train_genki4k"), pattern("train_wiki")],
+        eval_files=[pattern("eval_genki4k"), pattern("eval_wiki")],
+        train_steps=train_steps, eval_steps=eval_steps, transform_output=prepared["graph_dir"],
+        serving_model_dir=str(out_dir / "serving_model"), model_run_dir=str(out_dir / "model_run"),
+        custom_config={"config": config.to_json()})

@@ -1,0 +1,24 @@
+"""The output layer every model family ends each task with.
+
+One Dense layer named exactly the task (the Keras output name, which the
+losses, metrics, TFMA's output names and the serving signatures all key on):
+softmax over the classes (binary as 2 slots, multiclass), a sigmoid per label
+(multilabel) or one linear unit (regression).
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tf_keras as keras  # noqa: E402
+
+from pipeline.config import TaskConfig  # noqa: E402
+
+ACTIVATIONS = {"binary": "softmax", "multiclass": "softmax", "multilabel": "sigmoid", "regression": "linear"}
+
+
+def output_layer(task: TaskConfig, regularizer=None) -> keras.layers.Dense:
+    """The task's output layer, named exactly the task."""
+    return keras.layers.Dense(task.width, activation=ACTIVATIONS[task.type], kernel_regularizer=regularizer,
+                              name=task.name)

@@ -1,0 +1,90 @@
+"""Multi-branch's `model.params`: names, defaults and validation, free of
+TensorFlow so config loading can check them (pipeline.config calls
+models.validate_params).
+
+Defaults are seed 002's gender / race tower: three blocks of one 3x3
+convolution (16, 32, 32 filters), then one hidden dense layer of 128.
+`towers` overrides the tower shape per task, e.g. a deeper tower for age:
+    towers: {age: {filters: [32, 64, 128, 256], dense: [256]}}
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+TOWER_KEYS = ("filters", "convs_per_block", "dense")
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "filters": [16, 32, 32],   # one block per entry: conv(s) -> BN -> 2x2 max-pool -> dropout
+    "convs_per_block": 1,      # 3x3 convolutions per block (seed 002: 1)
+    "dense": [128],            # hidden dense layers of each tower (ReLU -> BN), before the output
+    "dropout": 0.25,           # after each block's pool (seed 002: 0.25)
+    "l2": 0.0,                 # L2 factor on every kernel; seed 002 has none
+    "bn_momentum": 0.9,        # as BKNet: settles within a few hundred steps
+    "towers": {},              # task name -> {filters, convs_per_block, dense} overrides
+}
+
+
+def _fail(key: str, msg: str):
+    raise ValueError(f"config key 'model.params.{key}': {msg}")
+
+
+def _int_list(key: str, value: Any, allow_empty: bool) -> list[int]:
+    if (not isinstance(value, list) or (not value and not allow_empty)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        _fail(key, f"expected a {'' if allow_empty else 'non-empty '}list of positive integers, received {value!r}")
+    return list(value)
+
+
+def _tower(where: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Validated tower settings; `where` is "" (the shared ones) or "towers.<task>"."""
+    out = {}
+    for key, value in raw.items():
+        name = f"{where}.{key}" if where else key
+        if key == "filters":
+            out[key] = _int_list(name, value, allow_empty=False)
+        elif key == "dense":
+            out[key] = _int_list(name, value, allow_empty=True)
+        elif key == "convs_per_block":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                _fail(name, f"expected an integer >= 1, received {value!r}")
+            out[key] = value
+    return out
+
+
+def resolve_params(params: Mapping[str, Any], task_names=(), normalization=None) -> dict[str, Any]:
+    """Defaults overlaid with config.model.params, plus `tower(task)` shapes in
+    `towers_resolved`; unknown or bad values fail by name."""
+    unknown = sorted(set(params) - set(DEFAULT_PARAMS))
+    if unknown:
+        _fail(unknown[0], f"unknown multibranch parameter; valid: {', '.join(sorted(DEFAULT_PARAMS))}")
+    out = {**DEFAULT_PARAMS, **_tower("", {k: v for k, v in params.items() if k in TOWER_KEYS})}
+    for key in ("dropout", "l2", "bn_momentum"):
+        if key not in params:
+            continue
+        value = params[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            _fail(key, f"expected a number, received {value!r}")
+        if key in ("dropout", "bn_momentum") and not 0 <= value < 1:
+            _fail(key, f"must be in [0, 1), received {value!r}")
+        if key == "l2" and value < 0:
+            _fail(key, f"must be >= 0, received {value!r}")
+        out[key] = float(value)
+    towers = params.get("towers", {}) or {}
+    if not isinstance(towers, Mapping):
+        _fail("towers", f"expected a mapping of task name -> tower settings, received {towers!r}")
+    out["towers"] = {}
+    for task, raw in towers.items():
+        if task_names and task not in task_names:
+            _fail(f"towers.{task}", f"unknown task; tasks in this config: {', '.join(task_names)}")
+        if not isinstance(raw, Mapping):
+            _fail(f"towers.{task}", f"expected a mapping with keys {', '.join(TOWER_KEYS)}, received {raw!r}")
+        bad = sorted(set(raw) - set(TOWER_KEYS))
+        if bad:
+            _fail(f"towers.{task}.{bad[0]}", f"unknown tower setting; valid: {', '.join(TOWER_KEYS)}")
+        out["towers"][task] = _tower(f"towers.{task}", raw)
+    return out
+
+
+def tower(p: Mapping[str, Any], task: str) -> dict[str, Any]:
+    """The tower shape of `task`: the shared settings with the task's overrides."""
+    return {**{k: p[k] for k in TOWER_KEYS}, **p["towers"].get(task, {})}

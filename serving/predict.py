@@ -1,0 +1,142 @@
+"""Predict every task for image files with a pushed model.
+
+    python -m serving.predict --model outputs/serving_model IMAGE [IMAGE ...] [--json]
+
+`--model` is a SavedModel directory written by the Trainer, or a folder of
+numbered versions (the Pusher's `serving_model/`), whose highest version is
+used. Images go through the model's `serving_image` signature (encoded bytes
+in, the same preprocessing as training), in batches. Printed per image and
+task: the predicted class and its probability (binary, multiclass), every
+label above 0.5 with its probability (multilabel), or the value
+(regression). Class names come from the model directory itself
+(`assets.extra/multitask.json`, see serving/__init__.py).
+
+Exit status: 0, or 2 when the model or an image cannot be read (every bad
+image is named, nothing is predicted).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Sequence
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from serving import read_metadata  # noqa: E402
+
+BATCH = 32
+MULTILABEL_THRESHOLD = 0.5
+
+
+class PredictError(Exception):
+    """A model or image that cannot be used; the message says which and why."""
+
+
+def resolve_model_dir(path: str) -> str:
+    """`path` itself when it holds saved_model.pb, else its highest numbered version."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    if not os.path.isdir(path):
+        raise PredictError(f"--model {path!r}: no such directory")
+    versions = sorted((int(d) for d in os.listdir(path) if d.isdigit()
+                       and os.path.isfile(os.path.join(path, d, "saved_model.pb"))), reverse=True)
+    if not versions:
+        raise PredictError(f"--model {path!r}: holds neither saved_model.pb nor numbered versions with one")
+    return os.path.join(path, str(versions[0]))
+
+
+def read_images(paths: Sequence[str]) -> list[bytes]:
+    """The files' bytes; every missing, unreadable or undecodable file is named in one error."""
+    import tensorflow as tf
+
+    images, problems = [], []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            problems.append(f"{path}: no such file")
+            continue
+        except OSError as e:
+            problems.append(f"{path}: cannot be read ({e.strerror or e})")
+            continue
+        try:
+            tf.io.decode_image(data, expand_animations=False)
+        except (tf.errors.InvalidArgumentError, ValueError):
+            problems.append(f"{path}: not a decodable image (PNG, JPEG, GIF or BMP expected)")
+            continue
+        images.append(data)
+    if problems:
+        raise PredictError("cannot predict; bad image file(s):\n  " + "\n  ".join(problems))
+    return images
+
+
+def describe(task: dict[str, Any], scores: Sequence[float]) -> dict[str, Any]:
+    """One task's output row as a readable result."""
+    scores = [float(s) for s in scores]
+    if task["type"] == "regression":
+        return {"value": scores[0]}
+    if task["type"] == "multilabel":
+        return {"labels": [{"class": c, "probability": s} for c, s in zip(task["classes"], scores)
+                           if s > MULTILABEL_THRESHOLD]}
+    best = max(range(len(scores)), key=scores.__getitem__)
+    return {"class": task["classes"][best], "probability": scores[best]}
+
+
+def predict(model_dir: str, image_paths: Sequence[str]) -> list[dict[str, Any]]:
+    """[{"image": path, "tasks": {task: result}}] for every image, in order."""
+    model_dir = resolve_model_dir(model_dir)
+    try:
+        metadata = read_metadata(model_dir)
+    except FileNotFoundError as e:
+        raise PredictError(str(e)) from e
+    images = read_images(image_paths)
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(model_dir).signatures[metadata["signature"]]
+    results = []
+    for start in range(0, len(images), BATCH):
+        out = signature(image_bytes=tf.constant(images[start:start + BATCH]))
+        out = {k: v.numpy() for k, v in out.items()}
+        for i, path in enumerate(image_paths[start:start + BATCH]):
+            results.append({"image": path,
+                            "tasks": {t["name"]: describe(t, out[t["name"]][i]) for t in metadata["tasks"]}})
+    return results
+
+
+def format_text(results: list[dict[str, Any]]) -> str:
+    lines = []
+    for r in results:
+        lines.append(r["image"])
+        for task, res in r["tasks"].items():
+            if "value" in res:
+                text = f"{res['value']:.4g}"
+            elif "labels" in res:
+                text = (", ".join(f"{x['class']} {x['probability']:.3f}" for x in res["labels"])
+                        or "(no label above 0.5)")
+            else:
+                text = f"{res['class']} {res['probability']:.3f}"
+            lines.append(f"  {task}: {text}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m serving.predict", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="SavedModel dir, or a folder of numbered versions")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, GIF, BMP)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    args = parser.parse_args(argv)
+    try:
+        results = predict(args.model, args.images)
+    except PredictError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(results, indent=1) if args.json else format_text(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
