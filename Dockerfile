@@ -33,7 +33,7 @@ ENV PYTHONPATH=/pipeline \
     TF_CPP_MIN_LOG_LEVEL=2
 
 # Fail the build, not the first pod, when a module the spec names is missing.
-RUN python -c "import components.example_gen, components.anomaly_gate, components.transform, components.trainer, components.report, pipeline.pipeline"
+RUN python -c "import components.example_gen, components.anomaly_gate, components.transform, components.trainer, components.report, components.eval_metrics, serving.predict, pipeline.pipeline"
 
 # No ENTRYPOINT: the compiled spec sets each task's command
 # (python -m tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor).

@@ -11,7 +11,7 @@ export TF_USE_LEGACY_KERAS := 1
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup run test test-fast bench lock clean
+.PHONY: setup run compare test test-fast bench lock clean
 
 # Re-runs only when requirements.txt changes. `python3.10` resolves through
 # pyenv thanks to .python-version; the venv keeps pip (TFX needs it).
@@ -25,6 +25,11 @@ setup: $(STAMP)
 
 run: setup
 	$(PY) run_local.py --config $(CONFIG) --output-dir $(OUTPUT)
+
+# The multitask run plus one single-task run per task (OUTPUT/compare/<task>/),
+# then a multitask-vs-single-task table in OUTPUT/report (docs/compare.md).
+compare: setup
+	$(PY) -m pipeline.compare --config $(CONFIG) --output-dir $(OUTPUT)
 
 # pytest exits 5 when it collects nothing; say so instead of failing silently.
 test: setup

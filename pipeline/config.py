@@ -17,6 +17,14 @@ import yaml
 
 TASK_TYPES = ("multiclass", "binary", "multilabel", "regression")
 SAMPLERS = ("natural", "uniform", "temperature", "weights")
+# Pixel scalings (components/preprocess.py): seed 000's, x / 255, and the two
+# keras.applications modes the backbones were trained with.
+NORMALIZATIONS = ("centered", "unit", "caffe", "tf")
+# The losses each task type may choose (tasks[i].loss); the first is the default.
+TASK_LOSSES = {"binary": ("crossentropy",), "multiclass": ("crossentropy",),
+               "multilabel": ("crossentropy",), "regression": ("mse", "mae")}
+LOSS_WEIGHTINGS = ("static", "uncertainty", "dwa")
+STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
 
 
 class ConfigError(ValueError):
@@ -69,6 +77,15 @@ class TaskConfig:
     # own examples: a lower bound for scores (accuracy, auc), an upper bound
     # for errors (mean_absolute_error, mean_squared_error).
     thresholds: Mapping[str, float] = field(default_factory=dict)
+    # Regression only: |label - prediction| <= tolerance counts as right, in the
+    # label's unit (the `within_tolerance` metric); None = not computed.
+    tolerance: float | None = None
+    # One of TASK_LOSSES[type]; "" means the type's default (filled in below).
+    loss: str = ""
+
+    def __post_init__(self):
+        if not self.loss and self.type in TASK_LOSSES:
+            object.__setattr__(self, "loss", TASK_LOSSES[self.type][0])
 
     @property
     def width(self) -> int:
@@ -78,6 +95,22 @@ class TaskConfig:
     @property
     def is_classification(self) -> bool:
         return self.type in ("multiclass", "binary")
+
+
+PREP_COLORS = ("auto", "grayscale")
+PREP_RESIZE = ("stretch", "pad", "crop")
+
+
+@dataclass(frozen=True)
+class PrepConfig:
+    """How one source's images are prepped (docs/data_prep.md); the output
+    always has `image.size` and `image.channels`, the contract all share."""
+    color: str = "auto"  # grayscale: desaturate first (a colour source among gray ones)
+    resize: str = "stretch"  # pad / crop keep the aspect ratio (black bars / centre crop)
+    face_crop: bool = False  # crop to the face box the format gives (imdb_wiki, csv bbox_column)
+    face_margin: float = 0.0  # widen the face box by this fraction of its size on each side
+    encoding: str | None = None  # png / jpeg; None: image.encoding
+    jpeg_quality: int = 95
 
 
 @dataclass(frozen=True)
@@ -91,6 +124,7 @@ class SourceConfig:
     # Settings for the bundled sample-data generator; when present and `path`
     # does not exist, runners generate sample data there first.
     sample: Mapping[str, Any] | None = None
+    prep: PrepConfig = PrepConfig()
 
 
 @dataclass(frozen=True)
@@ -98,7 +132,8 @@ class ImageConfig:
     size: tuple[int, int] = (48, 48)
     channels: int = 1
     # How pixels are scaled before the model: seed 000's (x - 128) / 255
-    # ("centered") or x / 255 ("unit").
+    # ("centered"), x / 255 ("unit"), or a keras.applications mode ("caffe",
+    # "tf") for a pretrained backbone; one of NORMALIZATIONS.
     normalization: str = "centered"
     encoding: str = "png"
 
@@ -117,6 +152,20 @@ class SamplingConfig:
 
 
 @dataclass(frozen=True)
+class LossWeightingConfig:
+    type: str = "static"       # one of LOSS_WEIGHTINGS (components/loss_weighting.py)
+    temperature: float = 2.0   # dwa only: the softmax temperature T
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-only augmentation (components/augment.py); all off by default."""
+    flip: bool = False
+    crop: float | int = 0      # a float in [0, 1): fraction cut off each side length; an int: pixels
+    brightness: float = 0.0    # max |delta| as a fraction of the full pixel range
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     steps: int = 200
     batch_size: int = 32
@@ -124,12 +173,30 @@ class TrainConfig:
     learning_rate: float = 1e-3
     seed: int = 42
     sampling: SamplingConfig = SamplingConfig()
+    loss_weighting: LossWeightingConfig = LossWeightingConfig()
+    augment: AugmentConfig = AugmentConfig()
+    strategy: str = "default"  # one of STRATEGIES
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = "bknet"
     params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SliceConfig:
+    # Slice `task`'s metrics by the class of its own label (SQL slice in TFMA).
+    task: str
+    by: str = "class"
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    # Largest relative worsening of a gated metric vs the last blessed model.
+    max_regression: float = 0.02
+    # None = every binary / multiclass task by class; () = no class slices.
+    slices: tuple[SliceConfig, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +215,7 @@ class Config:
     train: TrainConfig = TrainConfig()
     model: ModelConfig = ModelConfig()
     beam: BeamConfig = BeamConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
 
     @property
     def label_width(self) -> int:
@@ -177,7 +245,8 @@ class Config:
 
 def _parse_task(i: int, raw: Any) -> TaskConfig:
     where = f"tasks[{i}]"
-    _check_keys(where, raw, {"name", "type", "classes", "loss_weight", "thresholds"}, {"name", "type"})
+    _check_keys(where, raw, {"name", "type", "classes", "loss", "loss_weight", "thresholds", "tolerance"},
+                {"name", "type"})
     name = raw["name"]
     if not isinstance(name, str) or not name.isidentifier():
         _fail(f"{where}.name", f"expected an identifier-like string (letters, digits, _), received {name!r}")
@@ -200,16 +269,25 @@ def _parse_task(i: int, raw: Any) -> TaskConfig:
     thresholds = raw.get("thresholds", {}) or {}
     _check_keys(f"{where}.thresholds", thresholds, set(thresholds))
     thresholds = {k: _num(f"{where}.thresholds.{k}", v) for k, v in thresholds.items()}
+    tolerance = raw.get("tolerance")
+    if tolerance is not None:
+        if ttype != "regression":
+            _fail(f"{where}.tolerance", f"only regression tasks have a tolerance; this task is {ttype}")
+        tolerance = _num(f"{where}.tolerance", tolerance, lo=0, lo_open=True)
+    loss = raw.get("loss", TASK_LOSSES[ttype][0])
+    if loss not in TASK_LOSSES[ttype]:
+        _fail(f"{where}.loss", f"received {loss!r}; valid for a {ttype} task: {', '.join(TASK_LOSSES[ttype])}")
     return TaskConfig(
         name=name, type=ttype, classes=classes,
         loss_weight=_num(f"{where}.loss_weight", raw.get("loss_weight", 1.0), lo=0),
-        thresholds=thresholds,
+        thresholds=thresholds, tolerance=tolerance, loss=loss,
     )
 
 
 def _parse_source(i: int, raw: Any, task_names: tuple[str, ...], base_dir: str | None) -> SourceConfig:
     where = f"sources[{i}]"
-    _check_keys(where, raw, {"name", "format", "path", "tasks", "options", "sample"}, {"name", "format", "path", "tasks"})
+    _check_keys(where, raw, {"name", "format", "path", "tasks", "options", "sample", "prep"},
+                {"name", "format", "path", "tasks"})
     name = raw["name"]
     if not isinstance(name, str) or not name.isidentifier():
         _fail(f"{where}.name", f"expected an identifier-like string (letters, digits, _), received {name!r}")
@@ -238,12 +316,31 @@ def _parse_source(i: int, raw: Any, task_names: tuple[str, ...], base_dir: str |
     if sample is not None:
         _check_keys(f"{where}.sample", sample, set(sample))
     return SourceConfig(name=name, format=raw["format"], path=path, tasks=tuple(tasks),
-                        options=dict(options), sample=None if sample is None else dict(sample))
+                        options=dict(options), sample=None if sample is None else dict(sample),
+                        prep=_parse_prep(f"{where}.prep", raw.get("prep", {}) or {}))
+
+
+def _parse_prep(where: str, raw: Any) -> PrepConfig:
+    """Per-source image prep; whether the format gives face boxes is checked by data_prep."""
+    _check_keys(where, raw, {f.name for f in dataclasses.fields(PrepConfig)})
+    d = PrepConfig()
+    for key, valid in (("color", PREP_COLORS), ("resize", PREP_RESIZE), ("encoding", (None, "png", "jpeg"))):
+        if raw.get(key, getattr(d, key)) not in valid:
+            _fail(f"{where}.{key}", f"received {raw[key]!r}; valid: "
+                                    f"{', '.join('null (= image.encoding)' if v is None else v for v in valid)}")
+    if not isinstance(raw.get("face_crop", False), bool):
+        _fail(f"{where}.face_crop", f"expected true or false, received {raw['face_crop']!r}")
+    return PrepConfig(color=raw.get("color", d.color), resize=raw.get("resize", d.resize),
+                      face_crop=raw.get("face_crop", d.face_crop),
+                      face_margin=_num(f"{where}.face_margin", raw.get("face_margin", d.face_margin), lo=0, hi=2),
+                      encoding=raw.get("encoding", d.encoding),
+                      jpeg_quality=_num(f"{where}.jpeg_quality", raw.get("jpeg_quality", d.jpeg_quality), int,
+                                        lo=1, hi=100))
 
 
 def parse(raw: Any, base_dir: str | None) -> Config:
     """Validates a config mapping (as read from YAML) into a ``Config``."""
-    _check_keys("", raw, {"name", "image", "tasks", "sources", "splits", "train", "model", "beam"},
+    _check_keys("", raw, {"name", "image", "tasks", "sources", "splits", "train", "model", "beam", "evaluation"},
                 {"name", "tasks", "sources"})
     if not isinstance(raw["name"], str) or not raw["name"]:
         _fail("name", f"expected a non-empty string, received {raw['name']!r}")
@@ -255,8 +352,8 @@ def parse(raw: Any, base_dir: str | None) -> Config:
         _fail("image.size", f"expected [height, width] of positive integers, received {size!r}")
     if img.get("channels", 1) not in (1, 3):
         _fail("image.channels", f"received {img.get('channels')!r}; valid: 1, 3")
-    if img.get("normalization", "centered") not in ("centered", "unit"):
-        _fail("image.normalization", f"received {img.get('normalization')!r}; valid: centered, unit")
+    if img.get("normalization", "centered") not in NORMALIZATIONS:
+        _fail("image.normalization", f"received {img.get('normalization')!r}; valid: {', '.join(NORMALIZATIONS)}")
     if img.get("encoding", "png") not in ("png", "jpeg"):
         _fail("image.encoding", f"received {img.get('encoding')!r}; valid: png, jpeg")
     image = ImageConfig(size=tuple(size), channels=img.get("channels", 1),
@@ -287,7 +384,8 @@ def parse(raw: Any, base_dir: str | None) -> Config:
                           salt=str(sp.get("salt", "")))
 
     tr = raw.get("train", {}) or {}
-    _check_keys("train", tr, {"steps", "batch_size", "eval_steps", "learning_rate", "seed", "sampling"})
+    _check_keys("train", tr, {"steps", "batch_size", "eval_steps", "learning_rate", "seed", "sampling",
+                              "loss_weighting", "augment", "strategy"})
     sm = tr.get("sampling", {}) or {}
     _check_keys("train.sampling", sm, {"type", "temperature", "weights"})
     if sm.get("type", "natural") not in SAMPLERS:
@@ -308,7 +406,12 @@ def parse(raw: Any, base_dir: str | None) -> Config:
         learning_rate=_num("train.learning_rate", tr.get("learning_rate", 1e-3), lo=0, lo_open=True),
         seed=_num("train.seed", tr.get("seed", 42), int),
         sampling=sampling,
+        loss_weighting=_parse_loss_weighting(tr.get("loss_weighting", {}) or {}),
+        augment=_parse_augment(tr.get("augment", {}) or {}, image.size),
+        strategy=tr.get("strategy", "default"),
     )
+    if train.strategy not in STRATEGIES:
+        _fail("train.strategy", f"received {train.strategy!r}; valid: {', '.join(STRATEGIES)}")
 
     md = raw.get("model", {}) or {}
     _check_keys("model", md, {"name", "params"})
@@ -318,10 +421,12 @@ def parse(raw: Any, base_dir: str | None) -> Config:
         _fail("model.name", f"received {md.get('name')!r}; valid: {', '.join(sorted(MODELS))}")
     params = md.get("params", {}) or {}
     _check_keys("model.params", params, set(params))
-    from models import validate_params  # the model family owns its params' names and ranges
+    from models import resolve_paths, validate_params  # the family owns its params' names and ranges
 
     try:
-        validate_params(md.get("name", "bknet"), params)
+        validate_params(md.get("name", "bknet"), params, task_names=names, normalization=image.normalization)
+        # File params (a backbone's weights) are relative to the config file, like sources' paths.
+        params = resolve_paths(md.get("name", "bknet"), params, base_dir)
     except ValueError as e:
         raise ConfigError(str(e)) from e
     model = ModelConfig(name=md.get("name", "bknet"), params=dict(params))
@@ -332,7 +437,64 @@ def parse(raw: Any, base_dir: str | None) -> Config:
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
         _fail("beam.args", f"expected a list of strings, received {args!r}")
     return Config(name=raw["name"], image=image, tasks=tasks, sources=sources, splits=splits,
-                  train=train, model=model, beam=BeamConfig(args=tuple(args)))
+                  train=train, model=model, beam=BeamConfig(args=tuple(args)),
+                  evaluation=_parse_evaluation(raw.get("evaluation", {}) or {}, tasks))
+
+
+def _parse_loss_weighting(raw: Any) -> LossWeightingConfig:
+    _check_keys("train.loss_weighting", raw, {"type", "temperature"})
+    if raw.get("type", "static") not in LOSS_WEIGHTINGS:
+        _fail("train.loss_weighting.type", f"received {raw.get('type')!r}; valid: {', '.join(LOSS_WEIGHTINGS)}")
+    return LossWeightingConfig(
+        type=raw.get("type", "static"),
+        temperature=_num("train.loss_weighting.temperature", raw.get("temperature", 2.0), lo=0, lo_open=True))
+
+
+def _parse_augment(raw: Any, size: tuple[int, int]) -> AugmentConfig:
+    _check_keys("train.augment", raw, {"flip", "crop", "brightness"})
+    flip = raw.get("flip", False)
+    if not isinstance(flip, bool):
+        _fail("train.augment.flip", f"expected true or false, received {flip!r}")
+    crop = raw.get("crop", 0)
+    if isinstance(crop, int) and not isinstance(crop, bool):
+        # whole pixels cut off each side length; at least 1 x 1 must remain
+        crop = _num("train.augment.crop", crop, int, lo=0, hi=min(size) - 1)
+    else:
+        if isinstance(crop, (int, float)) and not isinstance(crop, bool) and crop >= 1:
+            _fail("train.augment.crop", f"a fraction must be in [0, 1), received {crop!r}; "
+                                        "write an integer for pixels (crop: 4)")
+        crop = _num("train.augment.crop", crop, lo=0, hi=1)
+    return AugmentConfig(flip=flip, crop=crop,
+                         brightness=_num("train.augment.brightness", raw.get("brightness", 0.0), lo=0, hi=1))
+
+
+def _parse_evaluation(ev: Any, tasks: tuple[TaskConfig, ...]) -> EvaluationConfig:
+    _check_keys("evaluation", ev, {"max_regression", "slices"})
+    max_regression = _num("evaluation.max_regression", ev.get("max_regression", 0.02), lo=0, hi=0.99)
+    raw_slices = ev.get("slices")
+    if raw_slices is None:  # absent or null: the default (every classification task by class)
+        return EvaluationConfig(max_regression=max_regression)
+    if not isinstance(raw_slices, list):
+        _fail("evaluation.slices", f"expected a list of {{task, by}}, received {raw_slices!r}")
+    by_name = {t.name: t for t in tasks}
+    slices = []
+    for i, sl in enumerate(raw_slices):
+        where = f"evaluation.slices[{i}]"
+        _check_keys(where, sl, {"task", "by"}, {"task"})
+        if sl["task"] not in by_name:
+            _fail(f"{where}.task", f"received {sl['task']!r}; valid: {', '.join(by_name)}")
+        if by_name[sl["task"]].type == "regression":
+            _fail(f"{where}.task", f"{sl['task']!r} is a regression task: it has no classes to slice by")
+        by = sl.get("by", "class")
+        if by in by_name:
+            # One example per (image, task) carries only that task's label
+            # (docs/data_contract.md), so no example knows both tasks.
+            _fail(f"{where}.by", f"received task {by!r}: cross-task slices need examples labelled for both "
+                                 f"tasks, and each example carries one task's label; valid: class")
+        if by != "class":
+            _fail(f"{where}.by", f"received {by!r}; valid: class")
+        slices.append(SliceConfig(task=sl["task"], by=by))
+    return EvaluationConfig(max_regression=max_regression, slices=tuple(slices))
 
 
 def load(path: str) -> Config:
@@ -368,6 +530,17 @@ def data_view(config: Config) -> Config:
     """
     return dataclasses.replace(
         config,
-        tasks=tuple(dataclasses.replace(t, loss_weight=1.0, thresholds={}) for t in config.tasks),
-        train=TrainConfig(), model=ModelConfig(), beam=BeamConfig(),
+        tasks=tuple(dataclasses.replace(t, loss_weight=1.0, thresholds={}, tolerance=None, loss="") for t in config.tasks),
+        train=TrainConfig(), model=ModelConfig(), beam=BeamConfig(), evaluation=EvaluationConfig(),
+    )
+
+
+def train_view(config: Config) -> Config:
+    """The part of a config the Trainer depends on (see data_view): blessing
+    thresholds, tolerances and evaluation settings are left out, so changing
+    them reruns the Evaluator onward without retraining."""
+    return dataclasses.replace(
+        config,
+        tasks=tuple(dataclasses.replace(t, thresholds={}, tolerance=None) for t in config.tasks),
+        beam=BeamConfig(), evaluation=EvaluationConfig(),
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from tfx import v1 as tfx
 
-from pipeline.config import Config, data_view, split_names
+from pipeline.config import Config, data_view, split_names, train_view
 
 # Code the components call, referenced as importable functions so that the
 # same definition compiles for Kubeflow without building wheels of local files.
@@ -76,7 +76,7 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=train_splits, num_steps=config.train.steps),
         eval_args=tfx.proto.EvalArgs(splits=eval_splits, num_steps=config.train.eval_steps),
-        custom_config={"config": config_json},
+        custom_config={"config": train_view(config).to_json()},  # see train_view
     )
 
     baseline_channels = dict(
@@ -110,6 +110,7 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
     report = ReportGen(
         evaluation=evaluator.outputs["evaluation"],
         model=trainer.outputs["model"],
+        model_run=trainer.outputs["model_run"],
         examples=example_gen.outputs["examples"],
         blessing=evaluator.outputs["blessing"],
         config_json=config_json,

@@ -20,6 +20,7 @@ class Run:
     root: str
     model_dir: str
     eval_output: str
+    model_run_dir: str      # TensorBoard events like the Trainer's ModelRun
     eval_files: list
     examples: list          # raw example dicts, in file order per source
     task_index: np.ndarray  # [N]
@@ -43,6 +44,8 @@ def run(tmp_path_factory) -> Run:
     files = fx.write_examples_artifact(os.path.join(root, "examples"), examples)
     model_dir = os.path.join(root, "model")
     fx.save_model(config, model_dir)
+    model_run_dir = os.path.join(root, "model_run")
+    fx.write_training_events(config, model_run_dir)
 
     eval_config = build_eval_config(config)
     # rubber_stamp=True is what TFX does on a first run (no baseline yet):
@@ -57,7 +60,8 @@ def run(tmp_path_factory) -> Run:
     serving = tf.saved_model.load(model_dir).signatures["serving_default"]
     preds = serving(examples=tf.constant([fx.serialize(e) for e in ordered]))
     return Run(
-        config=config, root=root, model_dir=model_dir, eval_output=eval_output, eval_files=files,
+        config=config, root=root, model_dir=model_dir, eval_output=eval_output, model_run_dir=model_run_dir,
+        eval_files=files,
         examples=ordered,
         task_index=np.array([e["task_index"] for e in ordered]),
         label=np.stack([e["label"] for e in ordered]),

@@ -29,7 +29,7 @@ RAW_CONFIG = {
         {"name": "gender", "type": "binary", "classes": ["female", "male"]},
         {"name": "age", "type": "multiclass", "classes": ["0-19", "20-29", "30-39", "40-54", "55+"],
          "thresholds": {"accuracy": 1.01}},  # impossible: validation must fail on age/accuracy
-        {"name": "score", "type": "regression"},
+        {"name": "score", "type": "regression", "tolerance": 5.0},
         {"name": "attrs", "type": "multilabel", "classes": ["red", "coat", "long"]},
     ],
     "sources": [
@@ -37,6 +37,9 @@ RAW_CONFIG = {
         {"name": "wiki", "format": "imdb_wiki", "path": "/nonexistent", "tasks": ["gender", "age"]},
         {"name": "extra", "format": "folder", "path": "/nonexistent", "tasks": ["smile", "score", "attrs"]},
     ],
+    # The default (every binary/multiclass task by class) plus the multilabel task.
+    "evaluation": {"max_regression": 0.05,
+                   "slices": [{"task": "smile"}, {"task": "gender"}, {"task": "age", "by": "class"}, {"task": "attrs"}]},
 }
 
 # Examples per task in the eval data: 16 + 14 + 20 + 12 + 10 = 72. smile comes
@@ -107,9 +110,7 @@ def write_examples_artifact(root: str, examples: list[dict]) -> list[str]:
     return files
 
 
-def save_model(config: Config, path: str, seed: int = 0) -> None:
-    """A random multi-output model with the project's two signatures."""
-    keras.utils.set_random_seed(seed)
+def _model(config: Config) -> keras.Model:
     image = keras.Input((SIZE, SIZE, 1), name="image")
     x = keras.layers.Flatten()(image)
     x = keras.layers.Dense(8, activation="tanh")(x)
@@ -121,7 +122,30 @@ def save_model(config: Config, path: str, seed: int = 0) -> None:
         init = keras.initializers.Constant(30.0) if t.type == "regression" else "zeros"
         outputs[t.name] = keras.layers.Dense(t.width, activation=act, name=t.name, bias_initializer=init,
                                              kernel_initializer=keras.initializers.RandomNormal(stddev=1.5))(x)
-    model = keras.Model(image, outputs)
+    return keras.Model(image, outputs)
+
+
+def write_training_events(config: Config, log_dir: str, epochs: int = 3, seed: int = 0) -> None:
+    """Real TensorBoard events as the Trainer writes them (keras TensorBoard
+    callback, update_freq="epoch", per-output losses and weighted metrics):
+    a copy of the fixture model fitted a few epochs on random images."""
+    keras.utils.set_random_seed(seed)
+    model = _model(config)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss={t.name: "mse" for t in config.tasks},
+                  weighted_metrics={t.name: ["mae" if t.type == "regression" else "accuracy"] for t in config.tasks})
+    rng = np.random.default_rng(seed)
+    n = 64
+    x = rng.normal(size=(n, SIZE, SIZE, 1)).astype(np.float32)
+    y = {t.name: rng.random((n, t.width)).astype(np.float32) for t in config.tasks}
+    w = {t.name: (np.arange(n) % len(config.tasks) == i).astype(np.float32) for i, t in enumerate(config.tasks)}
+    model.fit(x, y, sample_weight=w, epochs=epochs, batch_size=16, validation_data=(x, y, w), verbose=0,
+              callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch")])
+
+
+def save_model(config: Config, path: str, seed: int = 0) -> None:
+    """A random multi-output model with the project's two signatures."""
+    keras.utils.set_random_seed(seed)
+    model = _model(config)
     # Compiled with unmasked metrics on purpose: EvalConfig must not use them.
     model.compile(optimizer="sgd", loss={t.name: "mse" for t in config.tasks}, metrics=["accuracy"])
 

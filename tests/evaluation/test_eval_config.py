@@ -1,9 +1,12 @@
-"""build_eval_config: the EvalConfig follows the task config (no TFMA run)."""
+"""build_eval_config: the EvalConfig follows the task config (no TFMA run);
+the `evaluation` config section and `tasks[].tolerance`."""
+import json
+
 import pytest
 import tensorflow_model_analysis as tfma
 
 from components.eval_config import DEFAULT_MAX_REGRESSION, build_eval_config
-from pipeline.config import load
+from pipeline.config import ConfigError, load
 
 from . import fixtures as fx
 
@@ -27,34 +30,68 @@ def test_model_spec_uses_per_output_label_and_weight_maps():
     assert dict(spec.example_weight_keys) == {t: f"weight_{t}" for t in fx.COUNTS}
     assert not spec.label_key and not spec.example_weight_key
     assert ec.options.include_default_metrics.value is False
-    assert [list(s.feature_keys) for s in ec.slicing_specs] == [[], ["source"], ["task_index"]]
+    assert [list(s.feature_keys) for s in ec.slicing_specs[:3]] == [[], ["source"], ["task_index"]]
+    # evaluation.slices of the fixture: smile, gender, age and attrs by class
+    sql = [s.slice_keys_sql for s in ec.slicing_specs[3:]]
+    assert len(sql) == 4 and all("AS v WITH OFFSET AS o WHERE v > 0.5" in q for q in sql)
+    assert sql[2] == ("SELECT STRUCT(['0-19', '20-29', '30-39', '40-54', '55+'][OFFSET(o)] AS age_class) "
+                      "FROM example.label_age AS v WITH OFFSET AS o WHERE v > 0.5")
 
 
 def test_metrics_per_task_type():
     ec = build_eval_config(fx.make_config())
     counts = {"ExampleCount", "WeightedExampleCount"}
-    assert set(_metrics(ec, "age")) == counts | {"CategoricalAccuracy", "MultiClassConfusionMatrixPlot"}
+    age = _metrics(ec, "age")
+    assert set(age) == counts | {"ArgmaxAccuracy", "MultiClassConfusionMatrixPlot", "ArgmaxPrecision",
+                                 "ArgmaxRecall", "ArgmaxF1", "CalibrationPlot"}
+    assert age["ArgmaxF1"][1] == [0, 1, 2, 3, 4] and age["ArgmaxF1"][0].module == "components.eval_metrics"
     smile = _metrics(ec, "smile")
-    assert set(smile) == counts | {"CategoricalAccuracy", "MultiClassConfusionMatrixPlot",
-                                   "AUC", "Precision", "Recall", "Calibration"}
+    assert set(smile) == counts | {"ArgmaxAccuracy", "MultiClassConfusionMatrixPlot",
+                                   "AUC", "Precision", "Recall", "F1Score", "Calibration", "CalibrationPlot"}
     assert smile["AUC"][1] == [1]  # positive class = classes[1]
-    assert smile["CategoricalAccuracy"][0].config == '{"name": "accuracy"}'
-    assert set(_metrics(ec, "score")) == counts | {"MeanAbsoluteError", "MeanSquaredError"}
+    assert smile["F1Score"][0].config == '{"name": "f1"}'
+    assert smile["CalibrationPlot"][0].config == '{"num_buckets": 10}'
+    score = _metrics(ec, "score")
+    assert set(score) == counts | {"MeanAbsoluteError", "MeanSquaredError", "RootMeanSquaredError",
+                                   "WithinTolerance", "ErrorHistogram"}
+    assert score["WithinTolerance"][0].config == '{"tolerance": 5.0}'
+    assert json.loads(score["ErrorHistogram"][0].config)["edges"] == [k * 2.5 for k in range(-8, 9)]
     attrs = _metrics(ec, "attrs")
-    assert set(attrs) == counts | {"AUC", "BinaryAccuracy"}
+    assert set(attrs) == counts | {"SubsetAccuracy", "AUC", "BinaryAccuracy", "F1Score", "CalibrationPlot"}
     assert attrs["AUC"][1] == [0, 1, 2]
+
+
+def test_regression_without_tolerance_has_no_within_tolerance():
+    tasks = [dict(t) for t in fx.RAW_CONFIG["tasks"]]
+    del tasks[3]["tolerance"]
+    ec = build_eval_config(fx.make_config(tasks=tasks))
+    assert set(_metrics(ec, "score")) == {"ExampleCount", "WeightedExampleCount", "MeanAbsoluteError",
+                                          "MeanSquaredError", "RootMeanSquaredError"}
+    tasks[3]["thresholds"] = {"within_tolerance": 0.5}
+    with pytest.raises(ValueError, match=r"tasks\[score\]\.thresholds\.within_tolerance.*needs tasks\[\]\.tolerance"):
+        build_eval_config(fx.make_config(tasks=tasks))
+
+
+def test_metric_configs_instantiate_in_tfma():
+    """Every MetricConfig (custom module ones included) builds a TFMA metric."""
+    from tensorflow_model_analysis.metrics import metric_specs
+
+    ec = build_eval_config(fx.make_config())
+    names = {metric_specs.metric_instance(m).name for spec in ec.metrics_specs for m in spec.metrics}
+    assert {"accuracy", "precision", "recall", "f1", "root_mean_squared_error", "within_tolerance",
+            "subset_accuracy", "error_histogram", "calibration_plot"} <= names
 
 
 def test_thresholds_on_overall_slice_with_baseline_change():
     ec = build_eval_config(fx.make_config(), max_regression=0.05)
-    acc = _metrics(ec, "age")["CategoricalAccuracy"][0]
+    acc = _metrics(ec, "age")["ArgmaxAccuracy"][0]
     (pst,) = acc.per_slice_thresholds
     assert list(pst.slicing_specs) == [tfma.SlicingSpec()]  # overall slice only
     assert pst.threshold.value_threshold.lower_bound.value == 1.01
     assert pst.threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
     assert pst.threshold.change_threshold.relative.value == -0.05
     # gender has no threshold: its accuracy still may not regress vs the baseline.
-    g = _metrics(ec, "gender")["CategoricalAccuracy"][0].per_slice_thresholds[0].threshold
+    g = _metrics(ec, "gender")["ArgmaxAccuracy"][0].per_slice_thresholds[0].threshold
     assert not g.HasField("value_threshold") and g.change_threshold.relative.value == -0.05
     # regression: MAE is gated lower-is-better; MSE and counts are not gated.
     score = _metrics(ec, "score")
@@ -82,6 +119,97 @@ def test_unknown_threshold_metric_names_key_and_valid_names():
 
 
 def test_default_config_builds():
-    ec = build_eval_config(load("configs/default.yaml"))
-    assert [list(s.output_names) for s in ec.metrics_specs] == [["smile"], ["smile"], ["gender"], ["gender"], ["age"]]
-    assert DEFAULT_MAX_REGRESSION == 0.02
+    config = load("configs/default.yaml")
+    ec = build_eval_config(config)
+    assert [list(s.output_names) for s in ec.metrics_specs] == [["smile"], ["smile"], ["gender"], ["gender"],
+                                                                ["age"], ["age"]]
+    # No evaluation section: max_regression 0.02, every classification task sliced by class.
+    assert config.evaluation.max_regression == DEFAULT_MAX_REGRESSION == 0.02
+    acc = _metrics(ec, "age")["ArgmaxAccuracy"][0].per_slice_thresholds[0].threshold
+    assert acc.change_threshold.relative.value == -0.02
+    assert [s.slice_keys_sql.split(" AS ")[1].split(")")[0] for s in ec.slicing_specs[3:]] == [
+        "smile_class", "gender_class", "age_class"]
+
+
+def test_max_regression_comes_from_the_config():
+    ec = build_eval_config(fx.make_config(evaluation={"max_regression": 0.1}))
+    g = _metrics(ec, "gender")["ArgmaxAccuracy"][0].per_slice_thresholds[0].threshold
+    assert g.change_threshold.relative.value == -0.1
+    # an explicit argument still wins (callers of the old signature)
+    assert _metrics(build_eval_config(fx.make_config(), max_regression=0.0), "gender")["ArgmaxAccuracy"][0] \
+        .per_slice_thresholds[0].threshold.change_threshold.relative.value == 0.0
+
+
+def test_empty_slices_list_turns_class_slices_off():
+    ec = build_eval_config(fx.make_config(evaluation={"slices": []}))
+    assert len(ec.slicing_specs) == 3
+
+
+def test_class_names_are_quoted_in_sql():
+    tasks = [dict(t) for t in fx.RAW_CONFIG["tasks"]]
+    tasks[1]["classes"] = ["it's", "back\\slash"]
+    ec = build_eval_config(fx.make_config(tasks=tasks, evaluation={"slices": [{"task": "gender"}]}))
+    assert "['it\\'s', 'back\\\\slash']" in ec.slicing_specs[3].slice_keys_sql
+
+
+@pytest.mark.parametrize("evaluation, message", [
+    ({"max_regression": 1.5}, r"'evaluation.max_regression': must be <= 0.99, received 1.5"),
+    ({"max_regression": "2%"}, r"'evaluation.max_regression': expected a number, received '2%'"),
+    ({"baseline": 1}, r"'evaluation.baseline': unknown key; valid keys here: max_regression, slices"),
+    ({"slices": {"task": "age"}}, r"'evaluation.slices': expected a list of \{task, by\}"),
+    ({"slices": [{"task": "height"}]}, r"'evaluation.slices\[0\].task': received 'height'; valid: smile, gender"),
+    ({"slices": [{"task": "score"}]}, r"'evaluation.slices\[0\].task': 'score' is a regression task"),
+    ({"slices": [{"task": "gender", "by": "age"}]},
+     r"'evaluation.slices\[0\].by': received task 'age': cross-task slices need examples labelled for both"),
+    ({"slices": [{"task": "gender", "by": "source"}]}, r"'evaluation.slices\[0\].by': received 'source'; valid: class"),
+])
+def test_evaluation_section_errors_name_the_key(evaluation, message):
+    with pytest.raises(ConfigError, match=message):
+        fx.make_config(evaluation=evaluation)
+
+
+@pytest.mark.parametrize("index, tolerance, message", [
+    (3, 0, r"'tasks\[3\].tolerance': must be > 0, received 0"),
+    (3, "5y", r"'tasks\[3\].tolerance': expected a number, received '5y'"),
+    (2, 5, r"'tasks\[2\].tolerance': only regression tasks have a tolerance; this task is multiclass"),
+])
+def test_tolerance_errors_name_the_key(index, tolerance, message):
+    tasks = [dict(t) for t in fx.RAW_CONFIG["tasks"]]
+    tasks[index]["tolerance"] = tolerance
+    with pytest.raises(ConfigError, match=message):
+        fx.make_config(tasks=tasks)
+
+
+def test_evaluation_settings_survive_json_and_leave_the_data_view():
+    from pipeline.config import Config, EvaluationConfig, data_view
+
+    config = fx.make_config()
+    assert Config.from_json(config.to_json()) == config
+    assert config.task("score").tolerance == 5.0 and config.evaluation.max_regression == 0.05
+    view = data_view(config)
+    assert view.evaluation == EvaluationConfig() and view.task("score").tolerance is None
+
+
+def test_per_class_and_tolerance_thresholds():
+    tasks = [dict(t) for t in fx.RAW_CONFIG["tasks"]]
+    tasks[2]["thresholds"] = {"f1": 0.1}                    # every age class's argmax F1 >= 0.1
+    tasks[3]["thresholds"] = {"within_tolerance": 0.4}      # >= 40 % of scores within ± 5
+    ec = build_eval_config(fx.make_config(tasks=tasks))
+    f1, class_ids = _metrics(ec, "age")["ArgmaxF1"]
+    assert class_ids == [0, 1, 2, 3, 4]
+    assert f1.per_slice_thresholds[0].threshold.value_threshold.lower_bound.value == 0.1
+    wt = _metrics(ec, "score")["WithinTolerance"][0].per_slice_thresholds[0].threshold
+    assert wt.value_threshold.lower_bound.value == 0.4
+    assert wt.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+
+
+def test_train_view_drops_only_what_the_trainer_does_not_use():
+    from pipeline.config import EvaluationConfig, train_view
+
+    config = fx.make_config()
+    view = train_view(config)
+    assert view.evaluation == EvaluationConfig() and view.task("score").tolerance is None
+    assert all(t.thresholds == {} for t in view.tasks)
+    # Training settings and loss weights stay: changing them must retrain.
+    assert view.train == config.train and view.model == config.model
+    assert [t.loss_weight for t in view.tasks] == [t.loss_weight for t in config.tasks]

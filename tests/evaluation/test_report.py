@@ -16,7 +16,8 @@ from . import fixtures as fx
 
 @pytest.fixture(scope="module")
 def report(run):
-    return build_report(run.config, run.eval_output, run.model_dir, run.eval_files, blessed=None)
+    return build_report(run.config, run.eval_output, run.model_dir, run.eval_files, blessed=None,
+                        model_run_dir=run.model_run_dir)
 
 
 def test_report_top_level(run, report):
@@ -58,6 +59,81 @@ def test_report_task_entries(run, report):
     assert set(report["tasks"]["attrs"]["metrics"]) >= {"auc/red", "auc/coat", "auc/long", "binary_accuracy/long"}
 
 
+def test_report_per_class_and_class_slices(run, report):
+    age = report["tasks"]["age"]
+    m = np.array(age["confusion_matrix"])
+    for c, name in enumerate(age["classes"]):
+        row = age["per_class"][name]
+        assert row["support"] == m[c].sum()
+        assert row["recall"] == pytest.approx(m[c, c] / m[c].sum(), abs=1e-9)
+        assert set(row) == {"support", "precision", "recall", "f1"}
+        # the class slice holds the same examples: accuracy there = recall
+        if m[c].sum():
+            sl = age["slices"]["age_class"][name]
+            assert sl["weighted_example_count"] == m[c].sum()
+            assert sl["accuracy"] == pytest.approx(row["recall"], abs=1e-9)
+    assert age["class_slice"] == "age_class"
+    smile = report["tasks"]["smile"]
+    assert set(smile["per_class"]["smile"]) == {"support", "auc", "precision", "recall", "f1", "calibration"}
+    assert set(smile["per_class"]["no_smile"]) == {"support"}
+    assert not any(k.startswith("auc") for v in smile["slices"]["smile_class"].values() for k in v)
+    attrs = report["tasks"]["attrs"]
+    labels = run.label[run.rows("attrs"), :3]
+    assert [attrs["per_class"][c]["support"] for c in ("red", "coat", "long")] == labels.sum(0).tolist()
+    assert set(attrs["slices"]) == {"source", "task_index", "attrs_class"}
+
+
+def test_report_figures_data(run, report):
+    age = report["tasks"]["age"]
+    assert set(age["calibration_curve"]) == set(age["classes"])
+    buckets = age["calibration_curve"]["55+"]
+    assert sum(b["weight"] for b in buckets) == 20                      # every age example, once
+    assert all(0 <= b["lower"] < b["upper"] <= 1 or b["lower"] == b["upper"] == 1 for b in buckets)
+    assert set(report["tasks"]["smile"]["calibration_curve"]) == {"smile"}  # positive class only
+    score = report["tasks"]["score"]
+    hist = score["error_histogram"]
+    assert score["tolerance"] == 5.0 and hist["tolerance"] == 5.0
+    assert len(hist["counts"]) == len(hist["edges"]) + 1 == 18 and sum(hist["counts"]) == 12
+    assert "per_class" not in score and "calibration_curve" not in score
+    # training curves from the TensorBoard events: 3 epochs, train and validation
+    curves = report["tasks"]["age"]["training_curves"]
+    assert set(curves) == {"loss", "accuracy"} and set(curves["loss"]) == {"train", "validation"}
+    assert [e for e, _ in curves["loss"]["train"]] == [0, 1, 2]
+    assert set(report["tasks"]["score"]["training_curves"]) == {"loss", "mae"}
+    assert [e for e, _ in report["training_curves_total"]["loss"]["validation"]] == [0, 1, 2]
+    assert report["model_run_dir"] == run.model_run_dir and report["max_regression"] == 0.05
+
+
+def test_training_curves_match_the_events(run):
+    """Values read back equal what the TensorBoard callback wrote (tf.summary scalars)."""
+    import tensorflow as tf
+
+    from components.report_history import read_scalars, training_curves
+
+    scalars = read_scalars(os.path.join(run.model_run_dir, "validation"))
+    curves = training_curves(run.model_run_dir, run.config)
+    assert curves["attrs"]["loss"]["validation"] == [[s, scalars["epoch_attrs_loss"][s]] for s in (0, 1, 2)]
+    # independent read of one value with TensorBoard's own loader
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(os.path.join(run.model_run_dir, "train"), size_guidance={"tensors": 0})
+    acc.Reload()
+    last = acc.Tensors("epoch_smile_loss")[-1]
+    assert curves["smile"]["loss"]["train"][-1] == [last.step, pytest.approx(float(tf.make_ndarray(last.tensor_proto)))]
+    assert training_curves(None, run.config) == {} and training_curves("/nonexistent", run.config) == {}
+
+
+def test_tag_split_prefers_the_longest_task_name():
+    from components.report_history import _split_tag
+
+    assert _split_tag("epoch_age_group_loss", ["age", "age_group"]) == ("age_group", "loss")
+    assert _split_tag("epoch_age_loss", ["age", "age_group"]) == ("age", "loss")
+    assert _split_tag("epoch_loss", ["age"]) == ("", "loss")
+    assert _split_tag("epoch_learning_rate", ["age"]) is None
+    assert _split_tag("epoch_loss_weight_age", ["age"]) == ("age", "loss_weight")
+    assert _split_tag("epoch_log_variance_age_group", ["age", "age_group"]) == ("age_group", "log_variance")
+
+
 def test_write_report(tmp_path, report):
     paths = write_report(report, str(tmp_path / "report"))
     assert [os.path.basename(p) for p in paths] == ["report.json", "index.html"]
@@ -65,9 +141,15 @@ def test_write_report(tmp_path, report):
     page = open(paths[1]).read()
     assert "NOT BLESSED" in page and "<style>" in page
     assert "http" not in page and "<script" not in page      # self-contained
+    assert "<img" not in page and "url(" not in page          # figures are inline SVG
     for name in fx.COUNTS:
         assert f"id='task-{name}'" in page
+        assert f'aria-label="{name}: training loss"' in page
     assert "task <b>age</b>: accuracy" in page
+    # smile, gender, age: matrix, calibration, loss, accuracy; attrs: calibration, loss, accuracy;
+    # score: error histogram, loss, mae; and the total loss
+    assert page.count("<svg") == 3 * 4 + 3 + 3 + 1
+    assert 'aria-label="score: prediction - label"' in page and "class='per-class'" in page
 
 
 def test_blessing_artifact_wins_over_validation(run):
@@ -137,17 +219,57 @@ def test_report_gen_component_executor(run, tmp_path):
     for d in (out.uri, user_dir):
         r = json.load(open(os.path.join(d, "report.json")))
         assert r["model_dir"] == os.path.join(model.uri, "Format-Serving")
+        assert r["model_run_dir"] is None and r["tasks"]["age"]["training_curves"] == {}
         assert r["eval_data"] == eval_files(os.path.join(run.root, "examples"), run.config)
         assert len(r["eval_data"]) == 3 and r["blessed"] is False and r["blessed_from"] == "model blessing"
         assert os.path.exists(os.path.join(d, "index.html"))
     assert out.get_int_custom_property("blessed") == 0
-    # Without a blessing (optional input) the validation result decides.
     assert ReportGen.SPEC_CLASS.INPUTS["blessing"].optional
+    # Without a blessing (optional input) the validation result decides; the
+    # optional ModelRun adds the training curves.
+    assert ReportGen.SPEC_CLASS.INPUTS["model_run"].optional
     executor.Do(
         {"evaluation": [art(standard_artifacts.ModelEvaluation, run.eval_output)], "model": [model],
-         "examples": [art(standard_artifacts.Examples, os.path.join(run.root, "examples"))]},
+         "examples": [art(standard_artifacts.Examples, os.path.join(run.root, "examples"))],
+         "model_run": [art(standard_artifacts.ModelRun, run.model_run_dir)]},
         {"report": [out]}, {"config_json": run.config.to_json(), "report_dir": ""})
     r = json.load(open(os.path.join(out.uri, "report.json")))
     assert r["blessed"] is False and r["blessed_from"] == "tfma validation result"
+    assert r["model_run_dir"] == run.model_run_dir and set(r["tasks"]["age"]["training_curves"]) == {"loss", "accuracy"}
     # KubeflowV2DagRunner accepts the custom artifact type's name.
     assert "components.Report" in compiler_utils.get_artifact_schema(Report)
+
+
+def test_notebook_snippet_in_docs_runs(run, report, tmp_path, monkeypatch):
+    """The pasteable block of docs/report.md, run against this run's TFMA output."""
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    doc = open(os.path.join(root, "docs", "report.md")).read()
+    section = doc[doc.index("## Looking at a run's evaluation in a notebook"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    write_report(report, str(tmp_path / "outputs" / "report"))
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(code, "docs/report.md", "exec"), scope)
+    age = scope["age"]
+    slices = {k for k, _ in age.slicing_metrics}
+    assert (("source", "wiki"),) in slices and (("age_class", "30-39"),) in slices
+    assert (("source", "genki4k"),) not in slices            # holds no age example
+    assert all(set(m) == {"age"} for _, m in age.slicing_metrics)
+    assert age.get_metrics_for_slice(output_name="age")["weighted_example_count"]["doubleValue"] == 20
+
+
+def test_banner_explains_a_change_failure_and_a_pass():
+    from components.report_html import render_html
+
+    fail = {"task": "attrs", "metric": "auc/coat", "slice": "overall", "kind": "change", "value": -0.04,
+            "baseline": 0.8, "relative_change": -0.05, "by": 0.03,
+            "threshold": {"direction": "higher_is_better", "relative": -0.02}}
+    page = render_html({"blessed": False, "blessed_from": "model blessing", "tasks": {},
+                        "validation": {"ok": False, "rubber_stamp": False, "failures": [fail]}})
+    assert ("task <b>attrs</b>: auc/coat changed by -0.0400 from the baseline's 0.8000 (relative -5.00 %) "
+            "(change threshold: direction higher_is_better, relative -0.0200; missed by 0.0300; slice overall)") in page
+    page = render_html({"blessed": True, "blessed_from": "model blessing", "tasks": {}, "max_regression": 0.02,
+                        "validation": {"ok": True, "rubber_stamp": False, "failures": []}})
+    assert "BLESSED" in page and "no gated metric worse by more than 2.00 %" in page

@@ -7,7 +7,7 @@ from docker_context import ROOT, context_files
 # Files the compiled spec or the task pods need inside the image.
 NEEDED = ["components/__init__.py", "components/trainer.py", "components/transform.py",
           "components/example_gen.py", "components/anomaly_gate.py", "components/report.py",
-          "components/eval_config.py", "components/artifacts.py", "pipeline/config.py",
+          "components/eval_config.py", "components/eval_metrics.py", "components/artifacts.py", "serving/__init__.py", "serving/predict.py", "pipeline/config.py",
           "pipeline/pipeline.py", "data_prep/beam_job.py", "models/__init__.py",
           "schemas/contract.py", "schemas/bknet_smile_gender_age.pbtxt", "configs/default.yaml",
           "requirements.txt"]

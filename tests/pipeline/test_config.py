@@ -48,7 +48,7 @@ def test_json_round_trip_is_identity():
     (lambda r: r["train"].update(steps=0), "train.steps", ">= 1"),
     (lambda r: r["train"].update(batch_size="32"), "train.batch_size", "an integer"),
     (lambda r: r["train"].update(stepz=3), "train.stepz", "unknown key"),
-    (lambda r: r["model"].update(name="resnet9000"), "model.name", "valid: bknet"),
+    (lambda r: r["model"].update(name="resnet9000"), "model.name", "valid: backbone, bknet, multibranch"),
     (lambda r: r["train"]["sampling"].update(type="random"), "train.sampling.type", "valid: natural"),
     (lambda r: r.pop("tasks"), "tasks", "required key is missing"),
 ])

@@ -1,0 +1,68 @@
+"""The report as a person sees it: headless Chromium renders index.html of
+the shared TFMA run (screenshot and DOM). Skipped only without a Chromium
+binary; `.ci/run` installs Debian's `chromium` when it runs as root."""
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from components.report import build_report, write_report
+
+from . import fixtures as fx
+
+CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium binary on PATH (apt-get install -y chromium; .ci/run does it as root)")
+
+# Offline, no profile state, no background traffic; --no-sandbox because CI runs as root.
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SIZE = (1200, 2400)
+
+
+@pytest.fixture(scope="module")
+def page(run, tmp_path_factory):
+    d = tmp_path_factory.mktemp("browser")
+    report = build_report(run.config, run.eval_output, run.model_dir, run.eval_files, blessed=None,
+                          model_run_dir=run.model_run_dir)
+    write_report(report, str(d / "report"))
+    return d
+
+
+def _chromium(page_dir, *args) -> subprocess.CompletedProcess:
+    url = "file://" + os.path.join(str(page_dir), "report", "index.html")
+    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={page_dir / 'profile'}", *args, url],
+                          capture_output=True, text=True, timeout=180, check=True)
+
+
+def _near(pixels: np.ndarray, rgb, tol=12) -> int:
+    return int(np.sum(np.all(np.abs(pixels - np.array(rgb)) <= tol, axis=-1)))
+
+
+def test_screenshot_shows_the_banner_tables_and_figures(page):
+    png = page / "shot.png"
+    _chromium(page, f"--screenshot={png}", f"--window-size={SIZE[0]},{SIZE[1]}")
+    image = Image.open(png).convert("RGB")
+    assert image.size == SIZE
+    assert os.path.getsize(png) > 50_000            # a blank page of this size is ~10 KB
+    px = np.asarray(image, dtype=np.int16)
+    gray = px.mean(axis=-1)
+    assert gray.std() > 20                           # not one flat colour
+    assert np.mean(gray < 200) > 0.02                # text, table rules, plot lines
+    # the red NOT BLESSED banner (CSS .bad background #fbe3e3) near the top
+    assert _near(px[:250], (0xfb, 0xe3, 0xe3), tol=3) > 5_000
+    # SVG figures drawn: the first line colour (#1f77b4) in curves and bars
+    assert _near(px, (0x1f, 0x77, 0xb4), tol=20) > 500
+
+
+def test_dom_has_a_section_and_figures_per_task(page):
+    dom = _chromium(page, "--dump-dom").stdout
+    assert "NOT BLESSED" in dom and "task <b>age</b>: accuracy" in dom
+    for name in fx.COUNTS:
+        assert f'id="task-{name}"' in dom
+        assert f'aria-label="{name}: training loss"' in dom
+    assert dom.count("<svg") == 3 * 4 + 3 + 3 + 1   # as in test_report.test_write_report
+    assert dom.count("class=\"per-class\"") == 4     # every task with classes
