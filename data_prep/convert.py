@@ -10,6 +10,7 @@ from typing import Mapping
 
 from data_prep import fileio
 from data_prep.formats import get_format
+from data_prep.formats._options import fail
 from data_prep.image_prep import prep_image
 from data_prep.records import RawRecord, Reject, SourceError, encode_label, make_example
 from data_prep.splits import assign_split
@@ -29,7 +30,12 @@ class Converted:
 def validate_sources(config: Config) -> None:
     """Runs every source format's option checks; raises ConfigError naming the key."""
     for source in config.sources:
-        get_format(source.format).validate_options(source, config)
+        fmt = get_format(source.format)
+        fmt.validate_options(source, config)
+        if source.prep.face_crop and not (hasattr(fmt, "face_boxes") and fmt.face_boxes(source)):
+            fail(source, config, "prep.face_crop",
+                 f"format {source.format} gives no face boxes with these options; face boxes come from "
+                 f"imdb_wiki (face_location) and csv (options.bbox_column)")
 
 
 def list_source_records(source: SourceConfig, config: Config) -> list[RawRecord]:
@@ -43,6 +49,15 @@ def list_source_records(source: SourceConfig, config: Config) -> list[RawRecord]
     return records
 
 
+def read_image_file(path: str) -> bytes:
+    try:
+        return fileio.read_bytes(path)
+    except Exception as e:  # NotFoundError on every filesystem tf.io.gfile supports
+        if not fileio.exists(path):
+            raise Reject("missing_image", f"{path} does not exist") from e
+        raise Reject("unreadable_image", f"{path}: {type(e).__name__}: {e}") from e
+
+
 def example_id(source: str, raw_id: str, task: str) -> str:
     return f"{source}/{raw_id}/{task}"
 
@@ -53,14 +68,10 @@ def convert_record(record: RawRecord, source: SourceConfig, config: Config) -> C
     Raises Reject for anything wrong with this record; labels are checked
     before the image is read so metadata rejects cost no I/O.
     """
-    parsed = get_format(source.format).parse_record(record, source, config)
-    try:
-        data = fileio.read_bytes(record.path)
-    except Exception as e:  # NotFoundError on every filesystem tf.io.gfile supports
-        if not fileio.exists(record.path):
-            raise Reject("missing_image", f"{record.path} does not exist") from e
-        raise Reject("unreadable_image", f"{record.path}: {type(e).__name__}: {e}") from e
-    image = prep_image(data, config.image, parsed.crop_box)
+    fmt = get_format(source.format)
+    parsed = fmt.parse_record(record, source, config)
+    data = fmt.read_image(record) if hasattr(fmt, "read_image") else read_image_file(record.path)
+    image = prep_image(data, config.image, parsed.crop_box, source.prep)
     examples = []
     for task_name in config.task_names:  # config order: stable output order
         if task_name in parsed.labels:

@@ -1,4 +1,11 @@
-"""Decode, crop, resize and re-encode one image to the configured contract form."""
+"""Decode, crop, resize and re-encode one image to the configured contract form.
+
+`config.image` fixes what every example shares (size, channels); a source's
+`prep` (PrepConfig) chooses how its images get there: desaturate first or
+not, stretch / pad / centre-crop to the size, crop to the face box, and the
+encoding. The resize modes are PIL's own (`Image.resize`, `ImageOps.pad`,
+`ImageOps.fit`), all bilinear.
+"""
 from __future__ import annotations
 
 import io
@@ -6,10 +13,11 @@ import io
 from PIL import Image, ImageOps
 
 from data_prep.records import Reject
-from pipeline.config import ImageConfig
+from pipeline.config import ImageConfig, PrepConfig
 
 _MODES = {1: "L", 3: "RGB"}
 _FORMATS = {"png": "PNG", "jpeg": "JPEG"}
+_DEFAULT_PREP = PrepConfig()
 
 
 def decode(data: bytes) -> Image.Image:
@@ -32,17 +40,28 @@ def decode(data: bytes) -> Image.Image:
         raise Reject("bad_image", f"{type(e).__name__}: {e}") from e
 
 
-def prep_image(data: bytes, image: ImageConfig,
-               crop_box: tuple[float, float, float, float] | None = None) -> bytes:
-    """Returns `data` as config.image says: channels (L/RGB), optional crop, size (H, W), encoding.
+def face_box(box: tuple[float, float, float, float], margin: float) -> tuple[float, float, float, float]:
+    """`box` widened by `margin` x its width on the left and right, x its height on top and bottom."""
+    left, top, right, bottom = box
+    dx, dy = (right - left) * margin, (bottom - top) * margin
+    return left - dx, top - dy, right + dx, bottom + dy
 
-    `crop_box` is (left, top, right, bottom) in source pixels; it is clipped
-    to the image, and a box with no area left raises Reject('bad_crop').
+
+def prep_image(data: bytes, image: ImageConfig,
+               crop_box: tuple[float, float, float, float] | None = None,
+               prep: PrepConfig = _DEFAULT_PREP) -> bytes:
+    """Returns `data` with `image.size` (H, W) and `image.channels` (L / RGB), prepped as `prep` says.
+
+    `crop_box` is (left, top, right, bottom) in source pixels (a face box;
+    widened by `prep.face_margin`); it is clipped to the image, and a box with
+    no area left raises Reject('bad_crop').
     """
     img = decode(data)
+    if prep.color == "grayscale":
+        img = img.convert("L")
     img = img.convert(_MODES[image.channels])
     if crop_box is not None:
-        left, top, right, bottom = crop_box
+        left, top, right, bottom = face_box(crop_box, prep.face_margin)
         box = (max(0, int(round(left))), max(0, int(round(top))),
                min(img.width, int(round(right))), min(img.height, int(round(bottom))))
         if box[2] <= box[0] or box[3] <= box[1]:
@@ -51,10 +70,16 @@ def prep_image(data: bytes, image: ImageConfig,
         img = img.crop(box)
     height, width = image.size
     if img.size != (width, height):
-        img = img.resize((width, height), Image.Resampling.BILINEAR)
+        if prep.resize == "pad":  # keep the aspect ratio, black bars on the short sides
+            img = ImageOps.pad(img, (width, height), method=Image.Resampling.BILINEAR)
+        elif prep.resize == "crop":  # keep the aspect ratio, cut the long sides (centred)
+            img = ImageOps.fit(img, (width, height), method=Image.Resampling.BILINEAR)
+        else:
+            img = img.resize((width, height), Image.Resampling.BILINEAR)
+    encoding = prep.encoding or image.encoding
     out = io.BytesIO()
-    if image.encoding == "jpeg":
-        img.save(out, format="JPEG", quality=95)
+    if encoding == "jpeg":
+        img.save(out, format="JPEG", quality=prep.jpeg_quality)
     else:
-        img.save(out, format=_FORMATS[image.encoding])
+        img.save(out, format=_FORMATS[encoding])
     return out.getvalue()

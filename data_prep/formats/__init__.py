@@ -5,6 +5,12 @@ Each module exposes:
   validate_options(source, config) -> None        raises ConfigError naming sources[i].options.<key>
   list_records(source, config) -> list[RawRecord] cheap enumeration on the launcher (paths, raw labels)
   parse_record(record, source, config) -> Parsed  labels and group id of one record, or raises Reject
+Optional:
+  face_boxes(source) -> bool                      the format gives face boxes (crop_box) for prep.face_crop
+  read_image(record) -> bytes                     the image bytes (default: the file at record.path)
+  container_of(record) -> str                     for images inside shard files: records with one key
+  read_container(key, records, source, config)    are read together; yields every record back, with
+      -> Iterator[RawRecord]                      what parse_record / read_image need (see tfds)
 The image read / prep / example building common to all formats is in data_prep.convert.
 """
 from pipeline import registry
@@ -13,6 +19,10 @@ FORMATS = {
     "genki4k": "data_prep.formats.genki4k",
     "imdb_wiki": "data_prep.formats.imdb_wiki",
     "folder": "data_prep.formats.folder",
+    "utkface": "data_prep.formats.utkface",
+    "fashionai": "data_prep.formats.fashionai",
+    "csv": "data_prep.formats.csv_manifest",
+    "tfds": "data_prep.formats.tfds",
 }
 
 

@@ -10,6 +10,7 @@ age = photo_taken - year of birth, birth = fromordinal(dob) - 366 days
 (MATLAB counts from year 0, Python from year 1; e.g. datenum 719529 ->
 fromordinal(719529) = 1971-01-02, minus 366 days = 1970-01-01).
 Group id = `name`, so one person's photos never straddle train and eval.
+With `prep.face_crop` the image is cropped to `face_location`.
 """
 from __future__ import annotations
 
@@ -20,14 +21,20 @@ import os
 from typing import Any
 
 from data_prep import fileio
-from data_prep.formats._options import check_option_keys, fail, task_option
+from data_prep.formats._labels import age_label, gender_index, is_number, validate_age_task, validate_gender_task
+from data_prep.formats._options import check_option_keys, fail
 from data_prep.records import Parsed, RawRecord, Reject, SourceError
 from pipeline.config import Config, SourceConfig
 
 OPTIONS = ("mat_file", "age_task", "gender_task", "age_bins", "age_range", "min_face_score",
-           "drop_second_face", "crop_face")
+           "drop_second_face")
 DEFAULTS = {"mat_file": "wiki.mat", "age_range": [0, 100], "min_face_score": None,
-            "drop_second_face": False, "crop_face": False}
+            "drop_second_face": False}
+
+
+def face_boxes(source: SourceConfig) -> bool:
+    """Every row has a face_location, so prep.face_crop works."""
+    return True
 FIELDS = ("dob", "photo_taken", "full_path", "gender", "name", "face_location", "face_score",
           "second_face_score")
 
@@ -36,11 +43,9 @@ def option(source: SourceConfig, key: str) -> Any:
     return source.options.get(key, DEFAULTS.get(key))
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
 def validate_options(source: SourceConfig, config: Config) -> None:
+    if "crop_face" in source.options:
+        fail(source, config, "options.crop_face", "moved to the source's prep: `prep: {face_crop: true}`")
     check_option_keys(source, config, OPTIONS)
     mat = option(source, "mat_file")
     if not isinstance(mat, str) or not mat.endswith(".mat") or "/" in mat:
@@ -51,42 +56,23 @@ def validate_options(source: SourceConfig, config: Config) -> None:
         fail(source, config, "options.age_task",
              "set age_task and/or gender_task to the task(s) this source labels")
     if gender_task is not None:
-        task_option(source, config, "options.gender_task", gender_task, ("binary", "multiclass"))
-        if config.task(gender_task).width != 2:
-            fail(source, config, "options.gender_task", f"task {gender_task!r} needs 2 classes (female, male), "
-                                                        f"received {list(config.task(gender_task).classes)!r}")
+        validate_gender_task(source, config, gender_task)
     if age_task is not None:
-        task_option(source, config, "options.age_task", age_task, ("binary", "multiclass", "regression"))
-        bins = source.options.get("age_bins")
-        task = config.task(age_task)
-        if task.type == "regression":
-            if bins is not None:
-                fail(source, config, "options.age_bins", f"task {age_task!r} is a regression task (label = age "
-                                                         f"in years); remove age_bins, received {bins!r}")
-        else:
-            if not (isinstance(bins, list) and all(_is_number(b) for b in bins)
-                    and all(a < b for a, b in zip(bins, bins[1:]))):
-                fail(source, config, "options.age_bins",
-                     f"expected a strictly increasing list of ages (upper edges, exclusive, of all groups but "
-                     f"the last), received {bins!r}")
-            if len(bins) + 1 != task.width:
-                fail(source, config, "options.age_bins",
-                     f"{len(bins)} edges make {len(bins) + 1} age groups but task {age_task!r} has "
-                     f"{task.width} classes {list(task.classes)!r}; give {task.width - 1} edges")
+        validate_age_task(source, config, age_task)
     labelled = {t for t in (age_task, gender_task) if t is not None}
     unlabelled = [t for t in source.tasks if t not in labelled]
     if unlabelled:
         fail(source, config, "tasks", f"task(s) {', '.join(unlabelled)} get no labels from this source; "
                                       f"map them with options.age_task / options.gender_task")
     rng = option(source, "age_range")
-    if not (isinstance(rng, list) and len(rng) == 2 and all(_is_number(v) for v in rng) and rng[0] <= rng[1]):
+    if not (isinstance(rng, list) and len(rng) == 2 and all(is_number(v) for v in rng) and rng[0] <= rng[1]):
         fail(source, config, "options.age_range", f"expected [min_age, max_age] (inclusive), received {rng!r}")
     score = option(source, "min_face_score")
-    if score is not None and not _is_number(score):
+    if score is not None and not is_number(score):
         fail(source, config, "options.min_face_score", f"expected a number or null, received {score!r}")
-    for key in ("drop_second_face", "crop_face"):
-        if not isinstance(option(source, key), bool):
-            fail(source, config, f"options.{key}", f"expected true or false, received {option(source, key)!r}")
+    if not isinstance(option(source, "drop_second_face"), bool):
+        fail(source, config, "options.drop_second_face",
+             f"expected true or false, received {option(source, 'drop_second_face')!r}")
 
 
 def _cell_str(cell: Any) -> str:
@@ -150,11 +136,6 @@ def age_of(dob: float, photo_taken: float) -> int:
     return int(photo_taken) - birth.year
 
 
-def age_class(age: int, bins: list[float]) -> int:
-    """Index of the age group: the number of upper edges <= age (edges are exclusive)."""
-    return sum(1 for edge in bins if age >= edge)
-
-
 def parse_record(record: RawRecord, source: SourceConfig, config: Config) -> Parsed:
     f = record.fields
     if not record.path:
@@ -172,9 +153,7 @@ def parse_record(record: RawRecord, source: SourceConfig, config: Config) -> Par
     if gender_task is not None:
         g = f["gender"]
         if g in (0.0, 1.0):
-            classes = [c.lower() for c in config.task(gender_task).classes]
-            male = classes.index("male") if sorted(classes) == ["female", "male"] else 1
-            labels[gender_task] = male if g == 1.0 else 1 - male
+            labels[gender_task] = gender_index(config.task(gender_task), male=g == 1.0)
         else:
             missing[gender_task] = "missing_gender"
     age_task = source.options.get("age_task")
@@ -186,19 +165,18 @@ def parse_record(record: RawRecord, source: SourceConfig, config: Config) -> Par
             age = None
         if age is None or not lo <= age <= hi:
             missing[age_task] = "bad_age"
-        elif config.task(age_task).type == "regression":
-            labels[age_task] = float(age)
         else:
-            labels[age_task] = age_class(age, source.options["age_bins"])
+            labels[age_task] = age_label(config.task(age_task), age, source.options.get("age_bins"))
     if not labels:
         reasons = sorted(set(missing.values()))
         detail = f"gender={f['gender']!r}, dob={f['dob']!r}, photo_taken={f['photo_taken']!r}"
         raise Reject(reasons[0] if len(reasons) == 1 else "no_labels", detail)
 
     crop = None
-    if option(source, "crop_face"):
+    if source.prep.face_crop:
         loc = f["face_location"]
         if len(loc) != 4:
-            raise Reject("bad_face_location", f"expected [x1, y1, x2, y2], received {loc!r}")
+            raise Reject("bad_face_location", f"prep.face_crop needs face_location [x1, y1, x2, y2], "
+                                              f"received {loc!r}")
         crop = tuple(loc)
     return Parsed(group_id=f["name"] or record.raw_id, labels=labels, missing=missing, crop_box=crop)

@@ -9,6 +9,10 @@ GENERATORS = {
     "genki4k": "data_prep.generators.genki4k",
     "imdb_wiki": "data_prep.generators.imdb_wiki",
     "folder": "data_prep.generators.folder",
+    "utkface": "data_prep.generators.utkface",
+    "fashionai": "data_prep.generators.fashionai",
+    "csv": "data_prep.generators.csv_manifest",
+    "tfds": "data_prep.generators.tfds",
 }
 
 

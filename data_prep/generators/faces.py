@@ -5,7 +5,8 @@ trunk sees them all): smile = an open grin (filled lower half-ellipse)
 versus a thin flat line or frown (an area cue: a thin smiling arc alone was
 not picked up by a BKNet-sized model in 300 mixed steps); long hair = dark bands down both sides of the face, versus hair
 on top only; age group k = k horizontal forehead lines (0..4), an ordinal
-cue whose dark-pixel mass grows with k. Position, size, brightness, colour
+cue whose dark-pixel mass grows with k; optionally (UTKFace's race) nose
+width k = a filled triangle nose k steps wide (0..4), another area cue. Position, size, brightness, colour
 and pixel noise are jittered so only the cue carries the label.
 """
 from __future__ import annotations
@@ -20,10 +21,13 @@ MAX_WRINKLES = 4
 
 
 def draw_face(rng: random.Random, *, smile: bool, long_hair: bool, wrinkles: int,
-              size: int = 96) -> tuple[Image.Image, tuple[float, float, float, float]]:
-    """Returns an RGB image and the face box (x1, y1, x2, y2) in its pixels."""
-    if not 0 <= wrinkles <= MAX_WRINKLES:
-        raise ValueError(f"wrinkles must be in [0, {MAX_WRINKLES}], received {wrinkles}")
+              size: int = 96, nose: int | None = None) -> tuple[Image.Image, tuple[float, float, float, float]]:
+    """Returns an RGB image and the face box (x1, y1, x2, y2) in its pixels.
+
+    nose None draws the plain line nose (the image for a seed is the same as before the option)."""
+    for name, v in (("wrinkles", wrinkles), ("nose", 0 if nose is None else nose)):
+        if not 0 <= v <= MAX_WRINKLES:
+            raise ValueError(f"{name} must be in [0, {MAX_WRINKLES}], received {v}")
     s = size / 96.0  # the layout below is in 96-pixel units
 
     def px(v: float) -> float:
@@ -54,7 +58,11 @@ def draw_face(rng: random.Random, *, smile: bool, long_hair: bool, wrinkles: int
     for side in (-1, 1):  # eyes
         ex, ey, er = cx + side * px(12), cy, px(4)
         d.ellipse([ex - er, ey - er, ex + er, ey + er], fill=(ink,) * 3)
-    d.line([cx, cy + px(3), cx, cy + px(12)], fill=(ink,) * 3, width=max(1, round(px(2))))  # nose
+    if nose is None:
+        d.line([cx, cy + px(3), cx, cy + px(12)], fill=(ink,) * 3, width=max(1, round(px(2))))  # nose
+    else:  # base half-width 1.5 + 2.5 per step: 1.5 .. 11.5 (x 96-pixel units)
+        half = px(1.5 + 2.5 * nose)
+        d.polygon([(cx, cy + px(1)), (cx - half, cy + px(14)), (cx + half, cy + px(14))], fill=(ink,) * 3)
     mouth_w = max(1, round(px(4)))
     if smile:  # open grin: a filled lower half-ellipse, corners up; its dark area survives any resize
         d.chord([cx - px(16), cy + px(10), cx + px(16), cy + px(32)], 0, 180, fill=(ink,) * 3)

@@ -28,7 +28,8 @@ import numpy as np
 import scipy.io
 
 from data_prep import fileio
-from data_prep.formats.imdb_wiki import age_class, option
+from data_prep.formats._labels import age_class
+from data_prep.formats.imdb_wiki import option
 from data_prep.generators.faces import draw_face, jpeg_bytes, ordinal_cue
 from pipeline.config import Config, SourceConfig
 

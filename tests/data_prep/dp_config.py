@@ -12,6 +12,11 @@ TASKS = [
     {"name": "gender", "type": "binary", "classes": ["female", "male"]},
     {"name": "age", "type": "multiclass", "classes": ["0-19", "20-29", "30-39", "40-54", "55+"]},
     {"name": "mood", "type": "multiclass", "classes": ["neutral", "happy", "sad"]},
+    # used by the utkface / fashionai / csv / tfds tests
+    {"name": "years", "type": "regression"},
+    {"name": "race", "type": "multiclass", "classes": ["White", "Black", "Asian", "Indian", "Others"]},
+    {"name": "collar", "type": "multiclass", "classes": ["shirt", "peter_pan", "puritan", "rib", "other"]},
+    {"name": "tags", "type": "multilabel", "classes": ["hat", "glasses", "beard"]},
 ]
 WIKI_OPTIONS = {"mat_file": "wiki.mat", "age_task": "age", "gender_task": "gender",
                 "age_bins": [20, 30, 40, 55], "min_face_score": 1.0, "drop_second_face": True}

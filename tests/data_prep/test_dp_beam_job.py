@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from dp_config import make_config
-from data_prep.formats.imdb_wiki import age_class, age_of, read_mat
+from data_prep.formats._labels import age_class
+from data_prep.formats.imdb_wiki import age_of, read_mat
 from data_prep.generate import generate_missing
 from data_prep.generators.bad_files import good_jpeg, write_text_as_jpeg, write_truncated_jpeg, write_zero_byte
 from data_prep.records import SourceError

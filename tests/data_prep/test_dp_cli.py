@@ -32,6 +32,11 @@ BASE = {"name": "t", "tasks": [{"name": "smile", "type": "binary", "classes": ["
      "valid options for format genki4k: smile_task"),
     (BASE, "error: source 'g': path {tmp}/nowhere does not exist (set `sample:` on the source to "
            "generate sample data there)"),
+    ({**BASE, "sources": [{**BASE["sources"][0], "prep": {"resize": "fit"}}]},
+     "error: config key 'sources[0].prep.resize': received 'fit'; valid: stretch, pad, crop"),
+    ({**BASE, "sources": [{**BASE["sources"][0], "prep": {"face_crop": True}}]},
+     "error: config key 'sources[0].prep.face_crop' (source 'g', format genki4k): format genki4k gives no face "
+     "boxes with these options; face boxes come from imdb_wiki (face_location) and csv (options.bbox_column)"),
 ])
 def test_exit_2_with_one_line(tmp_path, raw, message):
     res = _cli("--config", _write(tmp_path, raw), "--output-dir", str(tmp_path / "out"))

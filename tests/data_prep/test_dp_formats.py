@@ -9,6 +9,7 @@ import scipy.io
 
 from data_prep.convert import list_source_records, validate_sources
 from data_prep.formats import folder, genki4k, imdb_wiki
+from data_prep.formats._labels import age_class
 from data_prep.generate import generate_missing
 from data_prep.records import Reject, SourceError
 from pipeline.config import ConfigError
@@ -71,7 +72,7 @@ def test_age_arithmetic():
     # datenum 719529 = 1970-01-01 (fromordinal gives 1971-01-02, minus 366 days): 2000 - 1970 = 30
     assert imdb_wiki.age_of(719529.0, 2000) == 30
     # bins [20, 30, 40, 55] are exclusive upper edges: 19 -> 0, 20 -> 1, 54 -> 3, 55 -> 4
-    assert [imdb_wiki.age_class(a, [20, 30, 40, 55]) for a in (19, 20, 54, 55)] == [0, 1, 3, 4]
+    assert [age_class(a, [20, 30, 40, 55]) for a in (19, 20, 54, 55)] == [0, 1, 3, 4]
     with pytest.raises(ValueError):
         imdb_wiki.age_of(math.nan, 2009)
 
@@ -106,10 +107,10 @@ WIKI_ROWS = [
 ]
 
 
-def _wiki(tmp_path, config_factory, **options):
+def _wiki(tmp_path, config_factory, prep=None, **options):
     src = {"name": "wiki", "format": "imdb_wiki", "path": str(tmp_path / "w"), "tasks": ["gender", "age"],
            "options": {"age_task": "age", "gender_task": "gender", "age_bins": [20, 30, 40, 55],
-                       "min_face_score": 1.0, "drop_second_face": True, **options}}
+                       "min_face_score": 1.0, "drop_second_face": True, **options}, "prep": prep or {}}
     return config_factory(str(tmp_path), [src])
 
 
@@ -133,7 +134,7 @@ def test_imdb_wiki_records_and_labels(tmp_path, config_factory):
 
 def test_imdb_wiki_crop_and_defaults(tmp_path, config_factory):
     _write_mat(str(tmp_path / "w" / "imdb.mat"), WIKI_ROWS, stem="imdb")
-    config = _wiki(tmp_path, config_factory, mat_file="imdb.mat", crop_face=True,
+    config = _wiki(tmp_path, config_factory, prep={"face_crop": True}, mat_file="imdb.mat",
                    min_face_score=None, drop_second_face=False)
     source = config.sources[0]
     got = [_outcome(imdb_wiki, r, source, config) for r in list_source_records(source, config)]
@@ -156,7 +157,8 @@ def test_imdb_wiki_wrong_struct_name(tmp_path, config_factory):
     ({"age_task": None, "gender_task": None}, r"options\.age_task.*set age_task and/or gender_task"),
     ({"gender_task": None}, r"sources\[0\]\.tasks.*gender get no labels"),
     ({"min_face_score": "high"}, r"options\.min_face_score.*'high'"),
-    ({"crop": True}, r"options\.crop'.*valid options.*crop_face"),
+    ({"crop": True}, r"options\.crop'.*valid options.*drop_second_face"),
+    ({"crop_face": True}, r"options\.crop_face'.*moved to the source's prep: `prep: \{face_crop: true\}`"),
     ({"mat_file": "wiki.csv"}, r"options\.mat_file"),
 ])
 def test_imdb_wiki_options(tmp_path, config_factory, options, match):

@@ -57,3 +57,114 @@ def test_bad_files_rejected(tmp_path):
             prep_image(open(path, "rb").read(), ImageConfig())
         assert e.value.reason == "bad_image", kind
         assert e.value.detail, kind
+
+
+# ---------------------------------------------------------------- per-source prep (sources[i].prep)
+from pipeline.config import ConfigError, PrepConfig, parse  # noqa: E402
+
+
+def _halves(size=(100, 50)) -> bytes:
+    """A W x H image, left half black, right half white."""
+    img = Image.new("L", size, 0)
+    img.paste(255, (size[0] // 2, 0, size[0], size[1]))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _column(img, x):
+    return [img.getpixel((x, y)) for y in range(img.height)]
+
+
+def test_resize_stretch_pad_crop():
+    cfg = ImageConfig(size=(10, 10), channels=1)
+    stretch = _open(prep_image(_halves(), cfg, prep=PrepConfig(resize="stretch")))
+    assert (_column(stretch, 0), _column(stretch, 9)) == ([0] * 10, [255] * 10)  # 2:1 squeezed to 1:1
+    # pad: 100x50 -> 10x5 in the middle of 10x10; black bars above and below
+    pad = _open(prep_image(_halves(), cfg, prep=PrepConfig(resize="pad")))
+    rows = [pad.getpixel((9, y)) for y in range(10)]
+    assert rows[0] == rows[9] == 0 and rows[3:7] == [255] * 4 and pad.size == (10, 10)
+    # crop: the central 50x50 (x 25..75) -> left half black, right half white, no bars
+    crop = _open(prep_image(_halves(), cfg, prep=PrepConfig(resize="crop")))
+    assert (_column(crop, 0), _column(crop, 9)) == ([0] * 10, [255] * 10)
+    assert crop.getpixel((2, 5)) == 0 and crop.getpixel((7, 5)) == 255
+
+
+def test_pad_and_crop_differ_on_a_tall_image():
+    cfg = ImageConfig(size=(10, 10), channels=1)
+    tall = _halves((50, 100))  # left half black, 1:2
+    pad = _open(prep_image(tall, cfg, prep=PrepConfig(resize="pad")))
+    crop = _open(prep_image(tall, cfg, prep=PrepConfig(resize="crop")))
+    # pad: 5x10 image in columns 2..7 (bars at 0-1 and 8-9, black); crop: central 50x50 = both halves
+    assert _column(pad, 9) == [0] * 10 and _column(pad, 6) == [255] * 10
+    assert _column(crop, 0) == [0] * 10 and _column(crop, 9) == [255] * 10
+
+
+def test_grayscale_source_into_rgb_contract():
+    red = _png(size=(8, 8), color=(255, 0, 0))
+    cfg = ImageConfig(size=(4, 4), channels=3)
+    assert _open(prep_image(red, cfg)).getpixel((0, 0)) == (255, 0, 0)
+    # desaturated first (L = 76, see above), then 3 equal channels: still the contract's RGB
+    out = _open(prep_image(red, cfg, prep=PrepConfig(color="grayscale")))
+    assert (out.mode, out.getpixel((0, 0))) == ("RGB", (76, 76, 76))
+
+
+def test_encoding_override_and_quality():
+    cfg = ImageConfig(size=(48, 48), channels=1, encoding="png")
+    hi = prep_image(good_jpeg(), cfg, prep=PrepConfig(encoding="jpeg", jpeg_quality=95))
+    lo = prep_image(good_jpeg(), cfg, prep=PrepConfig(encoding="jpeg", jpeg_quality=20))
+    assert _open(hi).format == _open(lo).format == "JPEG" and len(lo) < len(hi)
+    assert _open(prep_image(good_jpeg(), cfg)).format == "PNG"
+
+
+def test_face_margin_widens_the_box():
+    img = Image.new("L", (100, 100), 0)
+    img.paste(255, (40, 40, 60, 60))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    cfg = ImageConfig(size=(8, 8))
+    tight = _open(prep_image(buf.getvalue(), cfg, crop_box=(40, 40, 60, 60)))
+    assert tight.getextrema() == (255, 255)
+    # margin 0.5 of the 20-pixel box on each side: (30, 30, 70, 70), the white square is its middle half
+    wide = _open(prep_image(buf.getvalue(), cfg, crop_box=(40, 40, 60, 60), prep=PrepConfig(face_margin=0.5)))
+    assert wide.getpixel((0, 0)) == 0 and wide.getpixel((4, 4)) == 255
+
+
+def _source_with_prep(prep):
+    return {"name": "t", "tasks": [{"name": "smile", "type": "binary", "classes": ["n", "y"]}],
+            "sources": [{"name": "g", "format": "genki4k", "path": "/d", "tasks": ["smile"], "prep": prep}]}
+
+
+def test_prep_config_round_trip_and_defaults():
+    cfg = parse(_source_with_prep({"color": "grayscale", "resize": "pad", "encoding": "jpeg", "jpeg_quality": 80}),
+                base_dir=None)
+    assert cfg.sources[0].prep == PrepConfig(color="grayscale", resize="pad", encoding="jpeg", jpeg_quality=80)
+    assert parse(_source_with_prep(None), base_dir=None).sources[0].prep == PrepConfig()
+    from pipeline.config import Config
+
+    assert Config.from_json(cfg.to_json()) == cfg
+
+
+@pytest.mark.parametrize("prep,message", [
+    ({"resize": "fit"}, "config key 'sources[0].prep.resize': received 'fit'; valid: stretch, pad, crop"),
+    ({"color": "rgb"}, "config key 'sources[0].prep.color': received 'rgb'; valid: auto, grayscale"),
+    ({"encoding": "webp"}, "config key 'sources[0].prep.encoding': received 'webp'; valid: "
+                           "null (= image.encoding), png, jpeg"),
+    ({"face_crop": "yes"}, "config key 'sources[0].prep.face_crop': expected true or false, received 'yes'"),
+    ({"face_margin": -0.1}, "config key 'sources[0].prep.face_margin': must be >= 0, received -0.1"),
+    ({"jpeg_quality": 101}, "config key 'sources[0].prep.jpeg_quality': must be <= 100, received 101"),
+    ({"size": [64, 64]}, "config key 'sources[0].prep.size': unknown key; valid keys here: color, encoding, "
+                         "face_crop, face_margin, jpeg_quality, resize"),
+])
+def test_prep_config_errors(prep, message):
+    with pytest.raises(ConfigError) as e:
+        parse(_source_with_prep(prep), base_dir=None)
+    assert str(e.value) == message
+
+
+def test_face_crop_needs_a_format_with_boxes():
+    from data_prep.convert import validate_sources
+
+    with pytest.raises(ConfigError, match=r"'sources\[0\]\.prep\.face_crop' \(source 'g', format genki4k\): format "
+                                          r"genki4k gives no face boxes"):
+        validate_sources(parse(_source_with_prep({"face_crop": True}), base_dir=None))
