@@ -94,3 +94,16 @@ def test_eval_mix_is_natural_and_errors_are_named(make_config, sources):
         make_dataset({"genki4k": sources["genki4k"]}, SPEC, cfg, 4)
     with pytest.raises(ValueError, match=r"transformed feature spec lacks \['weight_age'\]"):
         make_dataset(sources, {k: v for k, v in SPEC.items() if k != "weight_age"}, cfg, 4)
+
+
+def test_source_selector_draws_the_shares_and_repeats_with_the_seed():
+    import numpy as np
+
+    from components.input_pipeline import source_selector
+
+    draws = np.array(list(source_selector([0.2, 0.5, 0.3], seed=7).take(60_000).as_numpy_iterator()))
+    shares = np.bincount(draws, minlength=3) / len(draws)
+    assert np.allclose(shares, [0.2, 0.5, 0.3], atol=0.01), shares
+    again = np.array(list(source_selector([0.2, 0.5, 0.3], seed=7).take(1000).as_numpy_iterator()))
+    other = np.array(list(source_selector([0.2, 0.5, 0.3], seed=8).take(1000).as_numpy_iterator()))
+    assert (again == draws[:1000]).all() and (other != draws[:1000]).any()
