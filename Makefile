@@ -11,7 +11,7 @@ export TF_USE_LEGACY_KERAS := 1
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup run compare test test-fast bench lock clean
+.PHONY: setup run compare test test-fast test-all bench lock clean
 
 # Re-runs only when requirements.txt changes. `python3.10` resolves through
 # pyenv thanks to .python-version; the venv keeps pip (TFX needs it).
@@ -32,12 +32,18 @@ compare: setup
 	$(PY) -m pipeline.compare --config $(CONFIG) --output-dir $(OUTPUT)
 
 # pytest exits 5 when it collects nothing; say so instead of failing silently.
+# TESTS picks tests by marker: `slow` ones (make compare's three-run DAG test)
+# run only with `make test-all`.
+TESTS ?= not slow
 test: setup
-	@$(PY) -m pytest tests $(PYTEST_ARGS); rc=$$?; \
+	@$(PY) -m pytest tests -m "$(TESTS)" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 test-fast: setup
-	@$(MAKE) --no-print-directory test PYTEST_ARGS="-m 'not e2e' $(PYTEST_ARGS)"
+	@$(MAKE) --no-print-directory test TESTS="not e2e and not slow"
+
+test-all: setup
+	@$(MAKE) --no-print-directory test TESTS="e2e or not e2e"
 
 bench: setup
 	$(PY) -m benchmarks --output bench-results.json
