@@ -14,6 +14,7 @@ import time
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import tensorflow as tf  # noqa: E402
+import numpy as np  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 import tf_keras as keras  # noqa: E402
 from absl import logging  # noqa: E402
@@ -109,6 +110,39 @@ def compile_for_export(model: keras.Model, config: Config) -> keras.Model:
     return model
 
 
+BIAS_INIT_BATCHES = 20
+
+
+def init_regression_biases(model: keras.Model, config: Config, train_ds: tf.data.Dataset,
+                           batches: int = BIAS_INIT_BATCHES) -> dict[str, float]:
+    """Starts each regression output at its task's mean training label.
+
+    A linear output starts near 0; with labels such as ages 1-116 and Adam's
+    step of ~learning_rate per update, the bias alone would need tens of
+    thousands of steps to reach the labels' level (seen: age MAE stuck above
+    20 after 300 steps). Returns the biases set, by task."""
+    tasks = [t.name for t in config.tasks if t.type == "regression"]
+    if not tasks:
+        return {}
+    sums = {t: 0.0 for t in tasks}
+    weights = {t: 0.0 for t in tasks}
+    for _, labels, sample_weights in train_ds.take(batches):
+        for t in tasks:
+            w = np.reshape(sample_weights[t].numpy(), (-1,))
+            y = np.reshape(labels[t].numpy(), (len(w), -1))[:, 0]
+            sums[t] += float(np.sum(w * y))
+            weights[t] += float(np.sum(w))
+    biases = {}
+    for t in tasks:
+        if weights[t] > 0:
+            layer = model.get_layer(t)
+            bias = np.full(layer.bias.shape, sums[t] / weights[t], np.float32)
+            layer.bias.assign(bias)
+            biases[t] = float(bias[0])
+    logging.info("regression outputs start at the mean training label: %s", biases)
+    return biases
+
+
 def run_fn(fn_args) -> None:
     """Trains the configured model on the transformed examples and saves it with
     the serving_default / transform_features / serving_image signatures, and
@@ -142,6 +176,7 @@ def run_fn(fn_args) -> None:
                  strategy.num_replicas_in_sync, config.train.loss_weighting.type)
     with strategy.scope():
         model = get_builder(config.model.name)(config)
+        init_regression_biases(model, config, train_ds)
         training_model = compile_model(model, config)
     steps = int(fn_args.train_steps)
     epochs = epochs_for(steps)
