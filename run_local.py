@@ -40,7 +40,9 @@ def local_paths(output_dir: str, config_name: str, schema_file: str):
 def format_table(report: dict) -> str:
     rows = [("task", "type", "eval n", "chance", "metric", "value")]
     for name, task in report["tasks"].items():
-        metric = "accuracy" if "accuracy" in task["metrics"] else next(iter(task["metrics"]), "-")
+        # The task's primary metric, the one its chance level is given in.
+        metric = task.get("chance_metric") or ("accuracy" if "accuracy" in task["metrics"]
+                                               else next(iter(task["metrics"]), "-"))
         value = task["metrics"].get(metric)
         chance = task.get("chance")
         rows.append((name, task["type"], str(task.get("eval_examples", "-")),
