@@ -44,6 +44,9 @@ def format_table(report: dict) -> str:
         metric = task.get("chance_metric") or ("accuracy" if "accuracy" in task["metrics"]
                                                else next(iter(task["metrics"]), "-"))
         value = task["metrics"].get(metric)
+        per_label = [v for k, v in task["metrics"].items() if k.startswith(metric + "/")]
+        if value is None and per_label:  # multilabel: the mean over labels, as its chance is
+            metric, value = f"mean {metric}", sum(per_label) / len(per_label)
         chance = task.get("chance")
         rows.append((name, task["type"], str(task.get("eval_examples", "-")),
                      "-" if chance is None else f"{chance:.3f}", metric,
