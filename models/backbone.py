@@ -88,6 +88,10 @@ def build(config: Config) -> keras.Model:
     if pretrained:
         load_backbone_weights(base, p["weights"], p["backbone"])
     set_trainable(base, p["trainable"], p["fine_tune_last"])
+    if p["bn_momentum"] is not None:
+        for layer in base.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = float(p["bn_momentum"])
     features = base(x, training=False) if pretrained else base(x)
     if p["pooling"] == "flatten":
         features = keras.layers.Flatten(name="flatten")(features)

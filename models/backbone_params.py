@@ -32,6 +32,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "pooling": "avg",        # backbone feature map -> vector: avg (seed 004), max, flatten (seed 001)
     "dense": [],             # hidden dense layers of each head (seed 001: [1024, 256]), ReLU
     "dropout": 0.5,          # before each head's layers (seed 004: 0.5)
+    # Momentum of the backbone's batch-norm moving averages; null keeps keras's
+    # (0.999 for MobileNetV2, 0.99 ResNet50): right for long fine-tuning, but a
+    # short run from random weights ends with moving statistics still near their
+    # initial values and evaluates at chance (seen: preset 004, 300 steps).
+    "bn_momentum": None,
 }
 # Params that name files: made absolute against the config's folder (models.resolve_paths).
 PATH_PARAMS = ("weights",)
@@ -68,6 +73,9 @@ def resolve_params(params: Mapping[str, Any], task_names=(), normalization=None)
     d = p["dropout"]
     if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d < 1:
         _fail("dropout", f"expected a number in [0, 1), received {d!r}")
+    m = p["bn_momentum"]
+    if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < 1):
+        _fail("bn_momentum", f"expected a number in [0, 1) or null, received {m!r}")
     expected = BACKBONES[p["backbone"]][1]
     if p["weights"] is not None and normalization is not None and normalization != expected:
         _fail("weights", f"{p['backbone']}'s pretrained weights expect image.normalization {expected!r}, "
