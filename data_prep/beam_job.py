@@ -44,13 +44,9 @@ def examples_prefix(examples_dir: str, split: str, source: str) -> str:
     return os.path.join(examples_dir, f"Split-{split_name(split, source)}", "data_tfrecord")
 
 
-class ConvertRecordFn(beam.DoFn):
-    """Raw record -> examples tagged by split, dead letters, and count events.
-
-    Holds only the config as JSON and the source name, so it pickles small.
-    Counts are summed per bundle and emitted once per key in finish_bundle,
-    so the counting shuffle sees a few elements per bundle, not ~5 per record.
-    """
+class _SourceFn(beam.DoFn):
+    """A DoFn of one source: holds only the config JSON and the source name (pickles
+    small) and rebuilds both on each worker."""
 
     def __init__(self, config_json: str, source_name: str):
         self._config_json = config_json
@@ -59,6 +55,14 @@ class ConvertRecordFn(beam.DoFn):
     def setup(self) -> None:
         self._config = Config.from_json(self._config_json)
         self._source = next(s for s in self._config.sources if s.name == self._source_name)
+
+
+class ConvertRecordFn(_SourceFn):
+    """Raw record -> examples tagged by split, dead letters, and count events.
+
+    Counts are summed per bundle and emitted once per key in finish_bundle,
+    so the counting shuffle sees a few elements per bundle, not ~5 per record.
+    """
 
     def start_bundle(self) -> None:
         self._counts: Counter = Counter()
@@ -101,17 +105,12 @@ def _container_key(record: RawRecord, format_name: str) -> tuple[str, RawRecord]
     return get_format(format_name).container_of(record), record
 
 
-class ReadContainerFn(beam.DoFn):
+class ReadContainerFn(_SourceFn):
     """(container, its records) -> the same records with what the format reads from the container
     (formats whose images live inside shard files, like tfds: each shard is read once)."""
 
-    def __init__(self, config_json: str, source_name: str):
-        self._config_json = config_json
-        self._source_name = source_name
-
     def setup(self) -> None:
-        self._config = Config.from_json(self._config_json)
-        self._source = next(s for s in self._config.sources if s.name == self._source_name)
+        super().setup()
         self._format = get_format(self._source.format)
 
     def process(self, kv: tuple[str, Any]) -> Iterator[RawRecord]:

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from dp_config import make_config
+from dp_helpers import feature, read_examples
 from data_prep.formats._labels import age_class
 from data_prep.formats.imdb_wiki import age_of, read_mat
 from data_prep.generate import generate_missing
@@ -56,20 +57,6 @@ def run(tmp_path_factory):
     return config, root, out, stats
 
 
-def _read_examples(pattern: str) -> list:
-    import tensorflow as tf
-
-    files = sorted(glob.glob(pattern))
-    assert files, pattern
-    return [tf.train.Example.FromString(r.numpy())
-            for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
-
-
-def _feature(ex, key):
-    f = ex.features.feature[key]
-    return list(getattr(f, f.WhichOneof("kind")).value)
-
-
 def test_counts(run):
     _, _, out, stats = run
     assert json.load(open(f"{out}/prep_stats.json")) == stats
@@ -115,18 +102,18 @@ def test_dead_letters(run):
 def test_genki_examples_match_labels(run):
     config, root, out, stats = run
     lines = open(f"{root}/data/genki4k/labels.txt").read().splitlines()
-    examples = _read_examples(f"{out}/examples/Split-*_genki4k/data_tfrecord-*.gz")
+    examples = read_examples(f"{out}/examples/Split-*_genki4k/data_tfrecord-*.gz")
     assert len(examples) == 19
     for ex in examples:
-        eid = _feature(ex, "example_id")[0].decode()
+        eid = feature(ex, "example_id")[0].decode()
         source, raw_id, task = eid.split("/")
         assert (source, task) == ("genki4k", "smile")
         smile = int(lines[int(raw_id[4:8]) - 1].split()[0])
         # label width 5 (age has 5 classes); smile is task 0, one-hot at its class index
-        assert _feature(ex, "task_index") == [0]
-        assert _feature(ex, "label") == [1.0 - smile, float(smile), 0.0, 0.0, 0.0]
-        assert _feature(ex, "source") == [b"genki4k"]
-        img = Image.open(io.BytesIO(_feature(ex, "image")[0]))
+        assert feature(ex, "task_index") == [0]
+        assert feature(ex, "label") == [1.0 - smile, float(smile), 0.0, 0.0, 0.0]
+        assert feature(ex, "source") == [b"genki4k"]
+        img = Image.open(io.BytesIO(feature(ex, "image")[0]))
         assert (img.format, img.mode, img.size) == ("PNG", "L", (48, 48))
 
 
@@ -136,19 +123,19 @@ def test_wiki_examples_and_group_splits(run):
     row = {p: i for i, p in enumerate(mat["full_path"])}
     seen = {}
     for split in ("train", "eval"):
-        examples = _read_examples(f"{out}/examples/Split-{split}_wiki/data_tfrecord-*.gz")
+        examples = read_examples(f"{out}/examples/Split-{split}_wiki/data_tfrecord-*.gz")
         assert len(examples) == stats["sources"]["wiki"]["examples"][split]
         for ex in examples:
-            eid = _feature(ex, "example_id")[0].decode()  # wiki/17/10000017_1950-03-04_2001.jpg/gender
+            eid = feature(ex, "example_id")[0].decode()  # wiki/17/10000017_1950-03-04_2001.jpg/gender
             assert eid.startswith("wiki/")
             raw_id, task = eid[len("wiki/"):].rsplit("/", 1)
             i = row[raw_id]
-            label = _feature(ex, "label")
+            label = feature(ex, "label")
             if task == "gender":  # task 1; 1 male -> class 1
-                assert _feature(ex, "task_index") == [1]
+                assert feature(ex, "task_index") == [1]
                 assert label.index(1.0) == int(mat["gender"][i]) and sum(label) == 1.0
             else:  # task 2; class from the datenum arithmetic and bins [20, 30, 40, 55]
-                assert _feature(ex, "task_index") == [2]
+                assert feature(ex, "task_index") == [2]
                 assert label.index(1.0) == age_class(age_of(mat["dob"][i], mat["photo_taken"][i]), [20, 30, 40, 55])
             name = mat["name"][i]
             assert assign_split(name, config.splits.eval, config.splits.salt) == split
@@ -161,11 +148,11 @@ def test_wiki_examples_and_group_splits(run):
 def test_folder_examples_group_by_person(run):
     config, root, out, stats = run
     for split in ("train", "eval"):
-        for ex in _read_examples(f"{out}/examples/Split-{split}_faces/data_tfrecord-*.gz"):
-            raw_id = _feature(ex, "example_id")[0].decode()[len("faces/"):].rsplit("/", 1)[0]
+        for ex in read_examples(f"{out}/examples/Split-{split}_faces/data_tfrecord-*.gz"):
+            raw_id = feature(ex, "example_id")[0].decode()[len("faces/"):].rsplit("/", 1)[0]
             cls, fname = raw_id.split("/")
-            assert _feature(ex, "task_index") == [3]
-            assert _feature(ex, "label").index(1.0) == ["neutral", "happy", "sad"].index(cls)
+            assert feature(ex, "task_index") == [3]
+            assert feature(ex, "label").index(1.0) == ["neutral", "happy", "sad"].index(cls)
             assert assign_split(fname.split("_")[0], config.splits.eval, config.splits.salt) == split
 
 
@@ -194,7 +181,7 @@ def test_every_split_dir_exists_even_when_empty(tmp_path, monkeypatch):
     stats = run_conversion(config, str(tmp_path / "ex"), str(tmp_path / "dl"), str(tmp_path / "s.json"))
     assert stats["sources"]["g"]["examples"] == {"train": 3, "eval": 0}
     assert len(glob.glob(str(tmp_path / "ex" / "Split-eval_g" / "data_tfrecord-*.gz"))) == 1
-    assert _read_examples(str(tmp_path / "ex" / "Split-eval_g" / "data_tfrecord-*.gz")) == []
+    assert read_examples(str(tmp_path / "ex" / "Split-eval_g" / "data_tfrecord-*.gz")) == []
     assert glob.glob(str(tmp_path / "dl" / "g-*.jsonl"))
     assert not os.path.exists(str(tmp_path / "s.json.work"))
     with pytest.raises(SourceError, match="not empty"):  # a rerun into the same dirs would mix shards
