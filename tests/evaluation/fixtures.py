@@ -1,6 +1,6 @@
 """Tiny data and a tiny saved model that follow the project's contracts.
 
-The model follows the saved-model contract of docs/helpers/COMMON.md
+The model follows the saved-model contract of docs/models.md (serving signatures)
 (input `image`, one output per task named by the task, `serving_default` and
 `transform_features` over serialized raw tf.Examples) without TFT, so the
 evaluation code is tested in seconds instead of through a whole TFX run.
