@@ -47,3 +47,11 @@ def sole_task(source: SourceConfig, config: Config, types: Collection[str]) -> s
              f"format {source.format} needs a task of type {' or '.join(types)}; "
              f"task {task.name!r} has type {task.type!r}")
     return task.name
+
+
+def require_mapped(source: SourceConfig, config: Config, mapped: Collection[str | None], hint: str) -> None:
+    """Fails naming the source's tasks that no option maps to a label of the format
+    (they would get no examples); `hint` says which option maps them."""
+    unlabelled = [t for t in source.tasks if t not in set(mapped)]
+    if unlabelled:
+        fail(source, config, "tasks", f"task(s) {', '.join(unlabelled)} get no labels from this source; {hint}")

@@ -22,7 +22,7 @@ import os
 
 from data_prep import fileio
 from data_prep.formats._labels import relative_path
-from data_prep.formats._options import check_option_keys, fail, task_option
+from data_prep.formats._options import check_option_keys, fail, require_mapped, task_option
 from data_prep.records import Parsed, RawRecord, Reject, SourceError
 from pipeline.config import Config, SourceConfig
 
@@ -53,10 +53,7 @@ def validate_options(source: SourceConfig, config: Config) -> None:
     tasks = list(attrs.values())
     if len(set(tasks)) != len(tasks):
         fail(source, config, "options.attributes", f"each attribute needs its own task, received {attrs!r}")
-    unlabelled = [t for t in source.tasks if t not in tasks]
-    if unlabelled:
-        fail(source, config, "tasks", f"task(s) {', '.join(unlabelled)} get no labels from this source; "
-                                      f"map them in options.attributes")
+    require_mapped(source, config, tasks, "map them in options.attributes")
     if source.options.get("unknown_attributes", "reject") not in ("reject", "skip"):
         fail(source, config, "options.unknown_attributes",
              f"received {source.options['unknown_attributes']!r}; valid: reject, skip")

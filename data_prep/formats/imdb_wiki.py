@@ -22,7 +22,7 @@ from typing import Any
 
 from data_prep import fileio
 from data_prep.formats._labels import age_label, gender_index, is_number, validate_age_task, validate_gender_task
-from data_prep.formats._options import check_option_keys, fail
+from data_prep.formats._options import check_option_keys, fail, require_mapped
 from data_prep.records import Parsed, RawRecord, Reject, SourceError
 from pipeline.config import Config, SourceConfig
 
@@ -59,11 +59,7 @@ def validate_options(source: SourceConfig, config: Config) -> None:
         validate_gender_task(source, config, gender_task)
     if age_task is not None:
         validate_age_task(source, config, age_task)
-    labelled = {t for t in (age_task, gender_task) if t is not None}
-    unlabelled = [t for t in source.tasks if t not in labelled]
-    if unlabelled:
-        fail(source, config, "tasks", f"task(s) {', '.join(unlabelled)} get no labels from this source; "
-                                      f"map them with options.age_task / options.gender_task")
+    require_mapped(source, config, (age_task, gender_task), "map them with options.age_task / options.gender_task")
     rng = option(source, "age_range")
     if not (isinstance(rng, list) and len(rng) == 2 and all(is_number(v) for v in rng) and rng[0] <= rng[1]):
         fail(source, config, "options.age_range", f"expected [min_age, max_age] (inclusive), received {rng!r}")

@@ -19,7 +19,7 @@ import re
 
 from data_prep import fileio
 from data_prep.formats._labels import age_label, gender_index, validate_age_task, validate_gender_task
-from data_prep.formats._options import check_option_keys, fail, task_option
+from data_prep.formats._options import check_option_keys, fail, require_mapped, task_option
 from data_prep.records import Parsed, RawRecord, Reject, SourceError
 from pipeline.config import Config, SourceConfig
 
@@ -51,10 +51,7 @@ def validate_options(source: SourceConfig, config: Config) -> None:
     named = [t for t in mapped.values() if t is not None]
     if len(set(named)) != len(named):
         fail(source, config, "options", f"age_task, gender_task and race_task must differ, received {mapped!r}")
-    unlabelled = [t for t in source.tasks if t not in named]
-    if unlabelled:
-        fail(source, config, "tasks", f"task(s) {', '.join(unlabelled)} get no labels from this source; "
-                                      f"map them with options.age_task / gender_task / race_task")
+    require_mapped(source, config, named, "map them with options.age_task / gender_task / race_task")
 
 
 def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:

@@ -11,16 +11,9 @@ from data_prep.convert import list_source_records, validate_sources
 from data_prep.formats import folder, genki4k, imdb_wiki
 from data_prep.formats._labels import age_class
 from data_prep.generate import generate_missing
-from data_prep.records import Reject, SourceError
+from data_prep.records import SourceError
+from dp_helpers import outcome
 from pipeline.config import ConfigError
-
-
-def _outcome(module, record, source, config):
-    try:
-        p = module.parse_record(record, source, config)
-        return (p.group_id, dict(p.labels), dict(p.missing), p.crop_box)
-    except Reject as r:
-        return r.reason
 
 
 # ---------------------------------------------------------------- genki4k
@@ -36,7 +29,7 @@ def test_genki4k_records_and_labels(tmp_path, config_factory):
     (files / "notes.txt").write_text("hi")
     source = config.sources[0]
     records = list_source_records(source, config)
-    got = {r.raw_id: _outcome(genki4k, r, source, config) for r in records}
+    got = {r.raw_id: outcome(genki4k, r, source, config) for r in records}
     assert got == {
         "file0001.jpg": ("file0001.jpg", {"smile": 1}, {}, None),  # smile 1 -> class index 1
         "file0002.jpg": "bad_label",
@@ -120,7 +113,7 @@ def test_imdb_wiki_records_and_labels(tmp_path, config_factory):
     source = config.sources[0]
     records = list_source_records(source, config)
     assert [r.path for r in records[:1]] == [str(tmp_path / "w" / "17" / "a.jpg")]
-    got = {r.raw_id: _outcome(imdb_wiki, r, source, config) for r in records}
+    got = {r.raw_id: outcome(imdb_wiki, r, source, config) for r in records}
     assert got == {
         "17/a.jpg": ("Sami", {"gender": 1, "age": 1}, {}, None),  # male -> index of "male" = 1
         "17/b.jpg": ("Sami", {"age": 4}, {"gender": "missing_gender"}, None),
@@ -137,7 +130,7 @@ def test_imdb_wiki_crop_and_defaults(tmp_path, config_factory):
     config = _wiki(tmp_path, config_factory, prep={"face_crop": True}, mat_file="imdb.mat",
                    min_face_score=None, drop_second_face=False)
     source = config.sources[0]
-    got = [_outcome(imdb_wiki, r, source, config) for r in list_source_records(source, config)]
+    got = [outcome(imdb_wiki, r, source, config) for r in list_source_records(source, config)]
     assert got[0] == ("Sami", {"gender": 1, "age": 1}, {}, (10.0, 20.0, 60.0, 80.0))
     assert got[2:5] == ["no_face", ("Sami", {"gender": 1, "age": 1}, {}, (10.0, 20.0, 60.0, 80.0)),
                         ("Sami", {"gender": 1, "age": 1}, {}, (10.0, 20.0, 60.0, 80.0))]
@@ -198,7 +191,7 @@ def test_folder_records_and_labels(tmp_path, config_factory):
     (root / "sad").mkdir(exist_ok=True)
     (root / "sad" / "nobody.jpg").write_bytes(b"x")
     source = config.sources[0]
-    got = {r.raw_id: _outcome(folder, r, source, config) for r in list_source_records(source, config)}
+    got = {r.raw_id: outcome(folder, r, source, config) for r in list_source_records(source, config)}
     classes = ["neutral", "happy", "sad"]
     expected = {rel: (rel.split("/")[1].split("_")[0], {"mood": classes.index(rel.split("/")[0])}, {}, None)
                 for rel in generated}
