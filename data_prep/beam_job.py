@@ -37,7 +37,7 @@ from pipeline.config import Config, split_name
 REJECTED = "rejected"
 COUNTS = "counts"
 _SEP = "\t"  # joins count-key parts; never part of a source, task, split or reason name
-CREATE_LIMIT = 20_000  # records per source embedded with beam.Create; more go through a manifest file
+CHUNK = 100  # records per Beam element on the way in (see records_to_chunks)
 
 
 def examples_prefix(examples_dir: str, split: str, source: str) -> str:
@@ -128,17 +128,29 @@ def record_from_json(line: str) -> RawRecord:
     return RawRecord(raw_id=d["raw_id"], path=d["path"], fields=d["fields"])
 
 
+def records_to_chunks(records: Sequence[RawRecord], size: int = CHUNK) -> list[str]:
+    """Records as JSON-lines chunks of `size`: one Beam element per chunk, so the runner's per-element
+    cost (encode, shuffle, decode: ~0.1 ms) is paid once per `size` images, not once per image."""
+    return ["\n".join(record_to_json(r) for r in records[i:i + size]) for i in range(0, len(records), size)]
+
+
+def chunk_records(chunk: str) -> Iterator[RawRecord]:
+    return (record_from_json(line) for line in chunk.split("\n"))
+
+
 def _records_input(pipeline: beam.Pipeline, name: str, records: list[RawRecord], manifest_dir: str):
-    """Small record lists ride in the job graph (beam.Create); big ones go through a JSON-lines
-    manifest next to the stats, since runners cap the graph size (Dataflow: ~10-20 MB)."""
-    if len(records) <= CREATE_LIMIT:
-        return pipeline | f"List[{name}]" >> beam.Create(records)
+    """Records, read from a JSON-lines manifest of chunks (`records_to_chunks`) written next to the
+    stats: the job graph stays small on any source size (runners cap it; Dataflow ~10-20 MB), and it
+    measured faster than beam.Create even at 12,000 records (7.6 vs 8.1 s), whose graph pickling
+    bz2-compresses every record. Reshuffle spreads the chunks over workers (DirectRunner splits
+    only shuffled inputs between its workers)."""
     path = os.path.join(manifest_dir, f"{name}.jsonl")
-    fileio.write_bytes(path, "".join(record_to_json(r) + "\n" for r in records).encode())
+    fileio.write_bytes(path, "".join(json.dumps(c) + "\n" for c in records_to_chunks(records)).encode())
     return (pipeline
             | f"ReadManifest[{name}]" >> beam.io.ReadFromText(path)
-            | f"ParseManifest[{name}]" >> beam.Map(record_from_json)
-            | f"Spread[{name}]" >> beam.Reshuffle())
+            | f"ParseManifest[{name}]" >> beam.Map(json.loads)
+            | f"Spread[{name}]" >> beam.Reshuffle()
+            | f"Records[{name}]" >> beam.FlatMap(chunk_records))
 
 
 def format_count(kv: tuple[str, int]) -> str:

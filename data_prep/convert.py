@@ -73,10 +73,11 @@ def convert_record(record: RawRecord, source: SourceConfig, config: Config) -> C
     data = fmt.read_image(record) if hasattr(fmt, "read_image") else read_image_file(record.path)
     image = prep_image(data, config.image, parsed.crop_box, source.prep)
     examples = []
-    for task_name in config.task_names:  # config order: stable output order
-        if task_name in parsed.labels:
-            label = encode_label(config.task(task_name), parsed.labels[task_name], config.label_width)
-            examples.append((task_name, make_example(image, config.task_index(task_name), label, source.name,
-                                                     example_id(source.name, record.raw_id, task_name))))
+    width = config.label_width
+    for task_index, task in enumerate(config.tasks):  # config order: stable output order
+        if task.name in parsed.labels:
+            label = encode_label(task, parsed.labels[task.name], width)
+            examples.append((task.name, make_example(image, task_index, label, source.name,
+                                                     example_id(source.name, record.raw_id, task.name))))
     split = assign_split(parsed.group_id, config.splits.eval, config.splits.salt)
     return Converted(group_id=parsed.group_id, split=split, examples=tuple(examples), missing=dict(parsed.missing))

@@ -36,7 +36,8 @@ def listdir(path: str) -> list[str]:
 def walk_files(root: str) -> list[str]:
     """Sorted paths of all files under `root`, relative to it, with '/' separators."""
     out = []
-    for dirpath, _, files in _gfile().walk(root):
+    # Local trees skip GFile too: its walk costs ~30 us a file (0.4 s for 12,000 images).
+    for dirpath, _, files in (os.walk(root) if _is_local(root) else _gfile().walk(root)):
         rel = dirpath[len(root):].strip("/")
         out.extend(f"{rel}/{f}" if rel else f for f in files)
     return sorted(out)

@@ -1,13 +1,15 @@
 """Shared record types, errors and the data-contract encoding.
 
-Kept free of heavy imports at module level (TensorFlow is imported only when
-an example is serialized) so config validation and the CLI fail fast.
+Kept free of heavy imports (no TensorFlow at all: examples are serialized
+with data_prep.example_proto) so config validation and the CLI fail fast and
+Beam workers start in seconds.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from data_prep.example_proto import Example
 from pipeline.config import TaskConfig
 
 
@@ -70,14 +72,13 @@ def encode_label(task: TaskConfig, value: Any, width: int) -> list[float]:
 
 
 def make_example(image: bytes, task_index: int, label: Sequence[float], source: str, example_id: str) -> bytes:
-    """Serializes one tf.train.Example with exactly the data-contract features."""
-    import tensorflow as tf  # local: keeps this module importable without TF start-up cost
-
-    feature = {
-        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
-        "task_index": tf.train.Feature(int64_list=tf.train.Int64List(value=[task_index])),
-        "label": tf.train.Feature(float_list=tf.train.FloatList(value=list(label))),
-        "source": tf.train.Feature(bytes_list=tf.train.BytesList(value=[source.encode()])),
-        "example_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[example_id.encode()])),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    """Serializes one tf.train.Example with exactly the data-contract features (without TensorFlow:
+    see example_proto)."""
+    example = Example()
+    feature = example.features.feature
+    feature["image"].bytes_list.value.append(image)
+    feature["task_index"].int64_list.value.append(task_index)
+    feature["label"].float_list.value.extend(label)
+    feature["source"].bytes_list.value.append(source.encode())
+    feature["example_id"].bytes_list.value.append(example_id.encode())
+    return example.SerializeToString()

@@ -169,11 +169,21 @@ def test_record_json_round_trip():
     assert math.isnan(back.fields["gender"])
 
 
+def test_chunks_keep_every_record_in_order():
+    from data_prep.beam_job import chunk_records, records_to_chunks
+    from data_prep.records import RawRecord
+
+    records = [RawRecord(f"r{i}", f"/d/{i}.jpg", {"note": "two\nlines" if i == 3 else i}) for i in range(7)]
+    chunks = records_to_chunks(records, size=3)
+    assert len(chunks) == 3
+    assert [r for c in chunks for r in chunk_records(c)] == records  # a newline inside a field survives
+
+
 def test_every_split_dir_exists_even_when_empty(tmp_path, monkeypatch):
     from data_prep import beam_job
     from data_prep.beam_job import run_conversion
 
-    monkeypatch.setattr(beam_job, "CREATE_LIMIT", 1)  # 3 records > 1: read through the manifest path
+    monkeypatch.setattr(beam_job, "CHUNK", 2)  # 3 records: two chunks, one of them short
     config = make_config(str(tmp_path), [{"name": "g", "format": "genki4k", "path": str(tmp_path / "g"),
                                           "tasks": ["smile"], "sample": {"count": 3, "seed": 0}}],
                          splits={"eval": 0.0001})
