@@ -97,13 +97,15 @@ METRICS: dict[str, tuple[MetricDef, ...]] = {
         _CALIBRATION_PLOT,
     ),
     # Positive class = classes[1] (slot 1 of the 2-slot one-hot). precision,
-    # recall and f1 use p(positive) > 0.5, which for a 2-way softmax is the argmax.
+    # recall and f1 of the argmax (for a 2-way softmax: p(positive) > 0.5) read
+    # off the confusion matrix accuracy already needs, and calibration off the
+    # histogram AUC already needs: no extra pass over the examples.
     "binary": _COUNTS + (_ACCURACY, _CONFUSION) + (
         MetricDef("auc", "AUC", direction=HIGHER, per_class=True),
-        MetricDef("precision", "Precision", direction=HIGHER, per_class=True),
-        MetricDef("recall", "Recall", direction=HIGHER, per_class=True),
-        _F1_AT_HALF,
-        MetricDef("calibration", "Calibration", per_class=True),
+        _custom("precision", "ArgmaxPrecision", HIGHER, per_class=True),
+        _custom("recall", "ArgmaxRecall", HIGHER, per_class=True),
+        _custom("f1", "ArgmaxF1", HIGHER, per_class=True),
+        _custom("calibration", "HistogramCalibration", per_class=True),
         _CALIBRATION_PLOT,
     ),
     # within_tolerance and error_histogram only when the task sets `tolerance`.

@@ -13,6 +13,10 @@ TFMA's own, and need no TensorFlow graph at evaluation time.
   0.5 (one-vs-rest); for a softmax over K >= 3 classes that is not the
   predicted class, and `top_k` variants crash in slices without the output's
   examples (ENVIRONMENT.md), hence these. Per class via `binarize.class_ids`.
+- `HistogramCalibration`: weighted sum of predictions / weighted sum of
+  labels (TFMA's `calibration`), read off the calibration histogram that
+  AUC and the calibration plot already build, instead of TFMA's `Calibration`
+  and its own pass over every example.
 - `RootMeanSquaredError`: sqrt of TFMA's `mean_squared_error` computation.
 - `WithinTolerance`: weighted share of examples with |label - prediction| <=
   tolerance (regression, in the label's unit).
@@ -28,7 +32,7 @@ from typing import Any, Callable, Dict, Iterable, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
-from tensorflow_model_analysis.metrics import mean_regression_error, metric_types, metric_util
+from tensorflow_model_analysis.metrics import calibration_histogram, mean_regression_error, metric_types, metric_util
 from tensorflow_model_analysis.metrics import multi_class_confusion_matrix_metrics as mcm
 from tensorflow_model_analysis.proto import config_pb2
 
@@ -36,6 +40,7 @@ ACCURACY_NAME = "accuracy"
 PRECISION_NAME = "precision"
 RECALL_NAME = "recall"
 F1_NAME = "f1"
+CALIBRATION_NAME = "calibration"
 RMSE_NAME = "root_mean_squared_error"
 WITHIN_TOLERANCE_NAME = "within_tolerance"
 SUBSET_ACCURACY_NAME = "subset_accuracy"
@@ -146,6 +151,36 @@ class ArgmaxF1(metric_types.Metric):
 
     def __init__(self, name: str = F1_NAME):
         super().__init__(metric_util.merge_per_key_computations(_from_confusion_matrix(_f1)), name=name)
+
+
+def _calibration_computations(name: str = CALIBRATION_NAME, eval_config: Optional[config_pb2.EvalConfig] = None,
+                              model_name: str = "", output_name: str = "",
+                              sub_key: Optional[metric_types.SubKey] = None, aggregation_type=None,
+                              class_weights=None, example_weighted: bool = False) -> metric_types.MetricComputations:
+    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                                 sub_key=sub_key, example_weighted=example_weighted)
+    # The arguments CalibrationPlot passes (default bucket count, scores in [0, 1]): TFMA de-duplicates
+    # computations by their arguments, so this adds no pass over the examples.
+    comps = calibration_histogram.calibration_histogram(
+        eval_config=eval_config, model_name=model_name, output_name=output_name, sub_key=sub_key,
+        left=0.0, right=1.0, aggregation_type=aggregation_type, class_weights=class_weights,
+        example_weighted=example_weighted)
+    histogram_key = comps[-1].keys[-1]
+
+    def result(metrics: Dict[metric_types.MetricKey, Any]) -> Dict[metric_types.MetricKey, float]:
+        buckets = metrics[histogram_key]
+        return {key: _ratio(sum(b.weighted_predictions for b in buckets), sum(b.weighted_labels for b in buckets))}
+
+    result.__name__ = f"_{name}_from_histogram"
+    comps.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
+    return comps
+
+
+class HistogramCalibration(metric_types.Metric):
+    """Weighted sum of predictions / weighted sum of labels (1.0 = calibrated on average)."""
+
+    def __init__(self, name: str = CALIBRATION_NAME):
+        super().__init__(metric_util.merge_per_key_computations(_calibration_computations), name=name)
 
 
 def _rmse_computations(name: str = RMSE_NAME, eval_config: Optional[config_pb2.EvalConfig] = None,

@@ -46,10 +46,10 @@ def test_metrics_per_task_type():
                                  "ArgmaxRecall", "ArgmaxF1", "CalibrationPlot"}
     assert age["ArgmaxF1"][1] == [0, 1, 2, 3, 4] and age["ArgmaxF1"][0].module == "components.eval_metrics"
     smile = _metrics(ec, "smile")
-    assert set(smile) == counts | {"ArgmaxAccuracy", "MultiClassConfusionMatrixPlot",
-                                   "AUC", "Precision", "Recall", "F1Score", "Calibration", "CalibrationPlot"}
-    assert smile["AUC"][1] == [1]  # positive class = classes[1]
-    assert smile["F1Score"][0].config == '{"name": "f1"}'
+    assert set(smile) == counts | {"ArgmaxAccuracy", "MultiClassConfusionMatrixPlot", "AUC", "ArgmaxPrecision",
+                                   "ArgmaxRecall", "ArgmaxF1", "HistogramCalibration", "CalibrationPlot"}
+    assert smile["AUC"][1] == [1] and smile["ArgmaxF1"][1] == [1]  # positive class = classes[1]
+    assert smile["HistogramCalibration"][0].module == "components.eval_metrics"
     assert smile["CalibrationPlot"][0].config == '{"num_buckets": 10}'
     score = _metrics(ec, "score")
     assert set(score) == counts | {"MeanAbsoluteError", "MeanSquaredError", "RootMeanSquaredError",
