@@ -1,17 +1,21 @@
 """tfma_vs_numpy: what evaluating with TFMA costs against the plain way.
 
 Same saved model (the config's model, default BKNet, freshly built: weights
-do not change the cost), same data: N transformed eval examples (float
-pixels, `label_<task>`, `weight_<task>`, `task_index`, `source`) written as
-GZIP TFRecords, spread over the config's tasks and sources.
+do not change the cost), same data: N eval examples as the Evaluator reads
+them (the data contract's PNG `image`, `task_index`, `label`, `source`) plus
+the transformed `label_<task>` / `weight_<task>`, written as GZIP TFRecords,
+spread over the config's tasks and sources. The model's serving_default
+decodes and normalises the PNGs with components.preprocess (as the Trainer's
+export does); its transform_features returns labels and weights, no image
+(as components/signatures.py).
 
 - TFMA: `tfma.run_model_analysis` with `build_eval_config(config)` (every
   metric, plot and slice the Evaluator computes: overall, source,
   task_index, class slices), DirectRunner with Beam's defaults (in-process
   FnApiRunner, one worker), output written and read back.
-- numpy: load the same saved model, parse the same files with tf.data,
-  `model.predict` in batches of 256, then the same metrics and slices in
-  numpy (`numpy_metrics`).
+- numpy: load the same saved model, parse the same files with tf.data and
+  the same components.preprocess, `model.predict` in batches of 256, then
+  the same metrics and slices in numpy (`numpy_metrics`).
 
 Both times include loading the model. The ratio is measured in one run; the
 agreement of the two on every metric is reported too (AUC: TFMA's
@@ -156,15 +160,27 @@ def compare(reference: Metrics, tfma_values: Metrics) -> dict[str, float]:
 
 # --- data and model ------------------------------------------------------------
 
-def write_transformed_examples(config, path: str, n: int, seed: int = 0) -> None:
-    """n transformed examples, tasks in turn, each from a source that labels it."""
+def _png(rng, h: int, w: int, channels: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    pixels = rng.integers(0, 256, (h, w, channels), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def write_eval_examples(config, path: str, n: int, seed: int = 0) -> None:
+    """n eval examples as the Evaluator reads them (PNG `image`, `task_index`, `label`, `source`)
+    plus the transformed `label_<task>` / `weight_<task>`; tasks in turn, each from a source that
+    labels it."""
     import tensorflow as tf
 
     from pipeline.config import label_key, weight_key
 
     rng = np.random.default_rng(seed)
-    h, w = config.image.size
-    pixels = h * w * config.image.channels
+    h, w = config.image.size  # PNGs at the contract size, as the conversion writes them
     sources_of = {t.name: [s.name for s in config.sources if t.name in s.tasks] for t in config.tasks}
     f = tf.train.Feature
     with tf.io.TFRecordWriter(path, options="GZIP") as writer:
@@ -179,7 +195,7 @@ def write_transformed_examples(config, path: str, n: int, seed: int = 0) -> None
             else:
                 label[rng.integers(task.width)] = 1
             feats = {
-                "image": f(float_list=tf.train.FloatList(value=rng.normal(0, 0.3, pixels).astype(np.float32))),
+                "image": f(bytes_list=tf.train.BytesList(value=[_png(rng, h, w, config.image.channels)])),
                 "task_index": f(int64_list=tf.train.Int64List(value=[i])),
                 "label": f(float_list=tf.train.FloatList(value=label)),
                 "source": f(bytes_list=tf.train.BytesList(value=[rng.choice(sources_of[task.name]).encode()])),
@@ -196,8 +212,7 @@ def feature_spec(config) -> dict:
 
     from pipeline.config import label_key, weight_key
 
-    h, w = config.image.size
-    spec = {"image": tf.io.FixedLenFeature([h * w * config.image.channels], tf.float32),
+    spec = {"image": tf.io.FixedLenFeature([], tf.string),
             "task_index": tf.io.FixedLenFeature([], tf.int64),
             "source": tf.io.FixedLenFeature([], tf.string),
             "label": tf.io.FixedLenFeature([config.label_width], tf.float32)}
@@ -212,19 +227,18 @@ def save_model(config, path: str, build=None) -> None:
     serialized transformed examples (the EvalConfig's two signatures)."""
     import tensorflow as tf
 
+    from components.preprocess import preprocess_image_batch
     from models import get_builder
     from pipeline.config import label_key, weight_key
 
     model = (build or get_builder(config.model.name))(config)
     spec = feature_spec(config)
-    h, w = config.image.size
-    shape = [-1, h, w, config.image.channels]
     keys = [label_key(t.name) for t in config.tasks] + [weight_key(t.name) for t in config.tasks]
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve(examples):
-        image = tf.reshape(tf.io.parse_example(examples, {"image": spec["image"]})["image"], shape)
-        return model({"image": image}, training=False)
+        images = tf.io.parse_example(examples, {"image": spec["image"]})["image"]
+        return model({"image": preprocess_image_batch(images, config.image)}, training=False)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform(examples):
@@ -253,16 +267,22 @@ def run_numpy(config, model_dir: str, data: str) -> Metrics:
     import tensorflow as tf
     import tf_keras as keras
 
+    from components.preprocess import preprocess_image_batch
+
     model = keras.models.load_model(model_dir, compile=False)
     spec = feature_spec(config)
-    h, w = config.image.size
+
+    def parse(x):
+        batch = tf.io.parse_example(x, spec)
+        return {**batch, "image": preprocess_image_batch(batch["image"], config.image)}
+
     ds = tf.data.TFRecordDataset([data], compression_type="GZIP").batch(BATCH).map(
-        lambda x: tf.io.parse_example(x, spec), num_parallel_calls=tf.data.AUTOTUNE)
+        parse, num_parallel_calls=tf.data.AUTOTUNE)
     cols: dict[str, list] = {"image": [], "task_index": [], "source": [], "label": []}
     for batch in ds.as_numpy_iterator():
         for k in cols:
             cols[k].append(batch[k])
-    images = np.concatenate(cols["image"]).reshape(-1, h, w, config.image.channels)
+    images = np.concatenate(cols["image"])  # [N, H, W, C] floats from components.preprocess
     preds = model.predict({"image": images}, batch_size=BATCH, verbose=0)
     return numpy_metrics(config, np.concatenate(cols["label"]).astype(np.float64),
                          np.concatenate(cols["task_index"]),
@@ -273,7 +293,7 @@ def run_numpy(config, model_dir: str, data: str) -> Metrics:
 def measure(config, n: int, workdir: str, build=None) -> dict:
     """Times both evaluations on one model and one data set; returns times and agreement."""
     data, model_dir = os.path.join(workdir, "eval.tfrecord.gz"), os.path.join(workdir, "model")
-    write_transformed_examples(config, data, n)
+    write_eval_examples(config, data, n)
     save_model(config, model_dir, build)
     start = time.perf_counter()
     reference = run_numpy(config, model_dir, data)
