@@ -1,6 +1,6 @@
 """Conversion throughput: the Beam job vs a plain PIL loop; and what one example per task costs (UTKFace).
 
-prep_vs_pil_loop: BENCH_PREP_IMAGES (default 3,000) generated UTKFace chips
+prep_vs_pil_loop: BENCH_PREP_IMAGES (default 12,000) generated UTKFace chips
 (200x200 JPEG, the real size) labelled for one task, so each image gives one
 example. The same images go through
   - a single-process loop: read the file, `prep_image` (PIL decode + verify,
@@ -173,7 +173,8 @@ def utkface_per_task(tmp: str, count: int) -> list[Figure]:
 
 
 def run(count: int | None = None, utk_count: int | None = None) -> list[Figure]:
-    count = count or int(os.environ.get("BENCH_PREP_IMAGES", 3000))
+    # 12,000: enough that the steady state is measurable against the fixed start-up
+    count = count or int(os.environ.get("BENCH_PREP_IMAGES", 12000))
     utk_count = utk_count or int(os.environ.get("BENCH_UTK_IMAGES", 2000))
     import apache_beam  # noqa: F401  imported before any timing
     import tensorflow  # noqa: F401
