@@ -130,7 +130,8 @@ def record_from_json(line: str) -> RawRecord:
 
 def records_to_chunks(records: Sequence[RawRecord], size: int = CHUNK) -> list[str]:
     """Records as JSON-lines chunks of `size`: one Beam element per chunk, so the runner's per-element
-    cost (encode, shuffle, decode: ~0.1 ms) is paid once per `size` images, not once per image."""
+    cost (encode, shuffle, decode: ~0.07 ms measured at 12,000 records) is paid once per `size`
+    images, not once per image. JSON escapes newlines, so a record never spans lines."""
     return ["\n".join(record_to_json(r) for r in records[i:i + size]) for i in range(0, len(records), size)]
 
 
