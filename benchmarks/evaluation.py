@@ -223,8 +223,9 @@ def feature_spec(config) -> dict:
 
 
 def save_model(config, path: str, build=None) -> None:
-    """The config's model, untrained, with serving_default / transform_features over
-    serialized transformed examples (the EvalConfig's two signatures)."""
+    """The config's model, untrained, with the EvalConfig's two signatures over serialized eval
+    examples: serving_default (PNG image -> components.preprocess -> model) and
+    transform_features (labels and weights, no image), as the Trainer exports them."""
     import tensorflow as tf
 
     from components.preprocess import preprocess_image_batch

@@ -71,6 +71,20 @@ def _counts(matrices: mcm.Matrices, class_id: int) -> tuple[float, float, float,
     return tp, fp, fn, total
 
 
+def _derive(key: metric_types.MetricKey, comps: metric_types.MetricComputations, value_fn: Callable[[Any], float],
+            source: str) -> metric_types.MetricComputations:
+    """`comps` plus one derived metric: key -> value_fn(the value of comps' last key)."""
+    source_key = comps[-1].keys[-1]
+
+    def result(metrics: Dict[metric_types.MetricKey, Any]) -> Dict[metric_types.MetricKey, float]:
+        return {key: value_fn(metrics[source_key])}
+
+    # DerivedMetricComputations are de-duplicated by result name + keys.
+    result.__name__ = f"_{key.name}_from_{source}"
+    comps.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
+    return comps
+
+
 def _from_confusion_matrix(value_fn: Callable[[mcm.Matrices, Optional[int]], float]):
     """A computations function deriving one value (per class_id sub key) from the matrix."""
 
@@ -82,16 +96,8 @@ def _from_confusion_matrix(value_fn: Callable[[mcm.Matrices, Optional[int]], flo
         comps = mcm.multi_class_confusion_matrices(
             thresholds=[_ARGMAX_THRESHOLD], eval_config=eval_config, model_name=model_name,
             output_name=output_name, example_weighted=example_weighted)
-        matrices_key = comps[-1].keys[-1]
         class_id = sub_key.class_id if sub_key is not None else None
-
-        def result(metrics: Dict[metric_types.MetricKey, Any]) -> Dict[metric_types.MetricKey, float]:
-            return {key: value_fn(metrics[matrices_key], class_id)}
-
-        # DerivedMetricComputations are de-duplicated by result name + keys.
-        result.__name__ = f"_{name}_from_confusion_matrix"
-        comps.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
-        return comps
+        return _derive(key, comps, lambda matrices: value_fn(matrices, class_id), "confusion_matrix")
 
     return computations
 
@@ -165,15 +171,11 @@ def _calibration_computations(name: str = CALIBRATION_NAME, eval_config: Optiona
         eval_config=eval_config, model_name=model_name, output_name=output_name, sub_key=sub_key,
         left=0.0, right=1.0, aggregation_type=aggregation_type, class_weights=class_weights,
         example_weighted=example_weighted)
-    histogram_key = comps[-1].keys[-1]
+    return _derive(key, comps, _histogram_calibration, "histogram")
 
-    def result(metrics: Dict[metric_types.MetricKey, Any]) -> Dict[metric_types.MetricKey, float]:
-        buckets = metrics[histogram_key]
-        return {key: _ratio(sum(b.weighted_predictions for b in buckets), sum(b.weighted_labels for b in buckets))}
 
-    result.__name__ = f"_{name}_from_histogram"
-    comps.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
-    return comps
+def _histogram_calibration(buckets) -> float:
+    return _ratio(sum(b.weighted_predictions for b in buckets), sum(b.weighted_labels for b in buckets))
 
 
 class HistogramCalibration(metric_types.Metric):
@@ -193,15 +195,7 @@ def _rmse_computations(name: str = RMSE_NAME, eval_config: Optional[config_pb2.E
         eval_config=eval_config, model_names=[model_name], output_names=[output_name],
         sub_keys=[sub_key], aggregation_type=aggregation_type, class_weights=class_weights,
         example_weighted=example_weighted)
-    mse_key = comps[-1].keys[-1]
-
-    def result(metrics: Dict[metric_types.MetricKey, Any]) -> Dict[metric_types.MetricKey, float]:
-        mse = metrics[mse_key]
-        return {key: math.sqrt(mse) if mse >= 0 else float("nan")}
-
-    result.__name__ = f"_{name}_from_mse"
-    comps.append(metric_types.DerivedMetricComputation(keys=[key], result=result))
-    return comps
+    return _derive(key, comps, lambda mse: math.sqrt(mse) if mse >= 0 else float("nan"), "mse")
 
 
 class RootMeanSquaredError(metric_types.Metric):
