@@ -35,11 +35,11 @@ TASKS = [{"name": "age", "type": "regression"},
 TWO_WORKERS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
 
 
-def utk_config(path: str, tasks: list[str], count: int):
+def utk_config(path: str, tasks: list[str], count: int, gzip_level: int | str = "auto"):
     from pipeline.config import parse
 
     options = {f"{t}_task": t for t in tasks}
-    return parse({"name": "bench", "image": {"size": [48, 48], "channels": 1},
+    return parse({"name": "bench", "image": {"size": [48, 48], "channels": 1}, "tfrecords": {"gzip_level": gzip_level},
                   "tasks": [t for t in TASKS if t["name"] in tasks],
                   "sources": [{"name": "utk", "format": "utkface", "path": path, "tasks": tasks,
                                "options": options, "sample": {"count": count, "seed": 0}}]}, base_dir=None)
@@ -155,7 +155,7 @@ def utkface_per_task(tmp: str, count: int) -> list[Figure]:
     runs = {}
     for _ in range(2):  # interleaved; the faster run counts
         for key, tasks in (("per_task", ["age", "gender", "race"]), ("per_image", ["gender"])):
-            config = utk_config(path, tasks, count)
+            config = utk_config(path, tasks, count, gzip_level=6)  # the same deflate for both
             generate_missing(config)  # the same files for both: generated once, then present
             stats, secs = beam_run(config, os.path.join(tmp, f"out_{key}"), [])
             examples = sum(stats["sources"]["utk"]["examples"].values())

@@ -2,7 +2,7 @@
 
 Layout written (one file set per source inside each split, as ImportExampleGen
 reads it with input splits `train_<source>` / `eval_<source>`):
-  <examples_dir>/Split-<split>_<source>/data_tfrecord-SSSSS-of-NNNNN.gz
+  <examples_dir>/Split-<split>_<source>/data_tfrecord-SSSSS-of-NNNNN.gz   gzip, tfrecords.gzip_level
   <dead_letter_dir>/<source>-SSSSS-of-NNNNN.jsonl   {source, id, reason, detail}
   <stats_path>                                       see `run_conversion`
 Counts come from the job's own outputs (a CombinePerKey written next to the
@@ -19,7 +19,6 @@ from collections import Counter, defaultdict
 from typing import Any, Iterator, Sequence
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
@@ -32,6 +31,7 @@ from data_prep.convert import convert_record, list_source_records, validate_sour
 from data_prep.formats import get_format
 from data_prep.records import RawRecord, Reject, SourceError
 from data_prep.splits import SPLITS
+from data_prep.tfrecords import write_tfrecords
 from pipeline.config import Config, split_name
 
 REJECTED = "rejected"
@@ -233,9 +233,8 @@ def run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stat
         outputs = raw | f"Convert[{name}]" >> beam.ParDo(ConvertRecordFn(config_json, name)).with_outputs(
             *SPLITS, REJECTED, COUNTS)
         for split in SPLITS:
-            _ = outputs[split] | f"Write[{split}_{name}]" >> beam.io.WriteToTFRecord(
-                examples_prefix(examples_dir, split, name), file_name_suffix=".gz",
-                compression_type=CompressionTypes.GZIP)
+            _ = outputs[split] | f"Write[{split}_{name}]" >> write_tfrecords(
+                examples_prefix(examples_dir, split, name), config.tfrecords.level_for(source))
         _ = outputs[REJECTED] | f"DeadLetter[{name}]" >> beam.io.WriteToText(
             os.path.join(dead_letter_dir, name), file_name_suffix=".jsonl")
         all_counts.append(outputs[COUNTS])

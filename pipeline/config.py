@@ -172,6 +172,18 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class TFRecordsConfig:
+    # Deflate level of the converted examples' gzip TFRecords, 0 (stored) to 9, or "auto":
+    # 6 for a source labelling several tasks (its image repeats once per task), else 0.
+    gzip_level: int | str = "auto"
+
+    def level_for(self, source: "SourceConfig") -> int:
+        if self.gzip_level != "auto":
+            return int(self.gzip_level)
+        return 6 if len(source.tasks) > 1 else 0
+
+
+@dataclass(frozen=True)
 class BeamConfig:
     # Extra Beam pipeline args for every component (e.g. a distributed runner).
     args: tuple[str, ...] = ()
@@ -188,6 +200,7 @@ class Config:
     model: ModelConfig = ModelConfig()
     beam: BeamConfig = BeamConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    tfrecords: TFRecordsConfig = TFRecordsConfig()
 
     @property
     def label_width(self) -> int:

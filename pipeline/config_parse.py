@@ -35,6 +35,7 @@ from pipeline.config import (  # noqa: F401
     SliceConfig,
     EvaluationConfig,
     BeamConfig,
+    TFRecordsConfig,
     Config,
 )
 
@@ -162,8 +163,8 @@ def _parse_prep(where: str, raw: Any) -> PrepConfig:
 
 def parse(raw: Any, base_dir: str | None) -> Config:
     """Validates a config mapping (as read from YAML) into a ``Config``."""
-    _check_keys("", raw, {"name", "image", "tasks", "sources", "splits", "train", "model", "beam", "evaluation"},
-                {"name", "tasks", "sources"})
+    _check_keys("", raw, {"name", "image", "tasks", "sources", "splits", "train", "model", "beam", "evaluation",
+                         "tfrecords"}, {"name", "tasks", "sources"})
     if not isinstance(raw["name"], str) or not raw["name"]:
         _fail("name", f"expected a non-empty string, received {raw['name']!r}")
 
@@ -258,9 +259,15 @@ def parse(raw: Any, base_dir: str | None) -> Config:
     args = bm.get("args", []) or []
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
         _fail("beam.args", f"expected a list of strings, received {args!r}")
+    rec = raw.get("tfrecords", {}) or {}
+    _check_keys("tfrecords", rec, {"gzip_level"})
+    level = rec.get("gzip_level", "auto")
+    if level != "auto" and (isinstance(level, bool) or level not in range(10)):
+        _fail("tfrecords.gzip_level", f'received {level!r}; valid: "auto" or an integer 0-9')
+    tfrecords = TFRecordsConfig(gzip_level=level)
     return Config(name=raw["name"], image=image, tasks=tasks, sources=sources, splits=splits,
                   train=train, model=model, beam=BeamConfig(args=tuple(args)),
-                  evaluation=_parse_evaluation(raw.get("evaluation", {}) or {}, tasks))
+                  evaluation=_parse_evaluation(raw.get("evaluation", {}) or {}, tasks), tfrecords=tfrecords)
 
 
 def _parse_loss_weighting(raw: Any) -> LossWeightingConfig:

@@ -51,6 +51,9 @@ def test_json_round_trip_is_identity():
     (lambda r: r["model"].update(name="resnet9000"), "model.name", "valid: backbone, bknet, multibranch"),
     (lambda r: r["train"]["sampling"].update(type="random"), "train.sampling.type", "valid: natural"),
     (lambda r: r.pop("tasks"), "tasks", "required key is missing"),
+    (lambda r: r.update(tfrecords={"gzip_level": 10}), "tfrecords.gzip_level", 'valid: "auto" or an integer 0-9'),
+    (lambda r: r.update(tfrecords={"gzip_level": "fast"}), "tfrecords.gzip_level", "received 'fast'"),
+    (lambda r: r.update(tfrecords={"level": 1}), "tfrecords.level", "unknown key"),
 ])
 def test_bad_key_is_named(mutate, key, hint):
     raw = copy.deepcopy(raw_default())
@@ -59,6 +62,17 @@ def test_bad_key_is_named(mutate, key, hint):
         parse(raw, base_dir=None)
     assert f"config key '{key}'" in str(err.value)
     assert hint in str(err.value)
+
+
+def test_gzip_level_auto_deflates_only_sources_labelling_several_tasks():
+    cfg = load(DEFAULT)  # genki4k labels smile; wiki labels gender and age (each image twice)
+    assert cfg.tfrecords.gzip_level == "auto"
+    assert [cfg.tfrecords.level_for(s) for s in cfg.sources] == [0, 6]
+    raw = copy.deepcopy(raw_default())
+    raw["tfrecords"] = {"gzip_level": 1}
+    cfg = parse(raw, base_dir=None)
+    assert [cfg.tfrecords.level_for(s) for s in cfg.sources] == [1, 1]
+    assert Config.from_json(cfg.to_json()) == cfg
 
 
 def test_task_without_source_is_rejected():
