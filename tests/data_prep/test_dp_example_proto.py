@@ -28,3 +28,8 @@ def test_serializing_examples_does_not_import_tensorflow():
             "make_example(b'x', 0, [1.0], 's', 'id'); print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_same_example_serializes_to_the_same_bytes():
+    made = {make_example(b"png", 1, [1.0, 0.0], "utk", "utk/a.jpg/gender") for _ in range(50)}
+    assert len(made) == 1
