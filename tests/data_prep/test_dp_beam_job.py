@@ -207,3 +207,6 @@ def test_empty_source_fails_before_beam(tmp_path):
     with pytest.raises(SourceError, match=r"source 'f' \(folder\): no records"):
         run_conversion(config, str(tmp_path / "ex"), str(tmp_path / "dl"), str(tmp_path / "s.json"))
     assert not os.path.exists(tmp_path / "ex")
+    import gc
+
+    assert gc.get_freeze_count() == 0  # the job's gc.freeze() is undone on the way out, error or not
