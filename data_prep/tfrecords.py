@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import zlib
 
-from apache_beam import coders
 from apache_beam.io import iobase
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.tfrecordio import _TFRecordSink
@@ -36,19 +35,24 @@ class _GzipWriter:
 
 
 class GzipTFRecordSink(_TFRecordSink):
-    """Beam's TFRecord sink (record framing, shard naming) writing gzip at `level` (0-9)."""
+    """Beam's TFRecord sink (record framing, shard naming) writing gzip at `level` (0-9); each
+    element is a list of serialized records (a batch: one runner dispatch for many records)."""
 
     def __init__(self, file_path_prefix: str, level: int):
         if not 0 <= level <= 9:
             raise ValueError(f"gzip level must be 0-9, received {level!r}")
-        super().__init__(file_path_prefix, coders.BytesCoder(), ".gz", 0, None,
+        super().__init__(file_path_prefix, None, ".gz", 0, None,  # no coder: write_record takes the bytes
                          CompressionTypes.UNCOMPRESSED)  # the sink's own _GzipWriter compresses
         self._level = level
 
     def open(self, temp_path):
         return _GzipWriter(super().open(temp_path), self._level)
 
+    def write_record(self, file_handle, value: list[bytes]) -> None:
+        for record in value:
+            self.write_encoded_record(file_handle, record)
+
 
 def write_tfrecords(file_path_prefix: str, level: int) -> iobase.Write:
-    """A transform writing serialized examples to `<prefix>-SSSSS-of-NNNNN.gz`."""
+    """A transform writing lists of serialized examples to `<prefix>-SSSSS-of-NNNNN.gz`, in order."""
     return iobase.Write(GzipTFRecordSink(file_path_prefix, level))
