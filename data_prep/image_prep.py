@@ -23,16 +23,20 @@ _DEFAULT_PREP = PrepConfig()
 def decode(data: bytes) -> Image.Image:
     """Fully decodes image bytes; raises Reject('bad_image') for anything unusable.
 
-    `verify()` catches corrupt structure without decoding pixels, `load()`
-    catches truncated pixel data (PIL otherwise decodes lazily and would fail
-    only later, or never for truncated JPEGs read partially).
+    `load()` catches truncated pixel data (PIL otherwise decodes lazily and
+    would fail only later, or never for truncated JPEGs read partially); a
+    PNG is `verify()`-ed first, for the chunk checksums load() does not read.
+    Only PNG's verify checks anything in Pillow (for JPEG and the rest it
+    just closes the file), and it needs a second open after it, so other
+    formats skip it: a second open cost ~60 us a JPEG, an eighth of its prep.
     """
     if not data:
         raise Reject("bad_image", "zero-byte file")
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            probe.verify()
         img = Image.open(io.BytesIO(data))
+        if img.format == "PNG":
+            img.verify()
+            img = Image.open(io.BytesIO(data))
         img.load()
         # Phones store rotation in EXIF; apply it so the face is upright.
         return ImageOps.exif_transpose(img)

@@ -59,6 +59,24 @@ def test_bad_files_rejected(tmp_path):
         assert e.value.detail, kind
 
 
+def test_png_with_a_bad_pixel_chunk_checksum_is_rejected():
+    data = bytearray(_png(size=(64, 64)))
+    idat = data.index(b"IDAT")
+    data[idat + 8] ^= 0xFF  # a byte of the compressed pixels: the chunk's CRC no longer matches
+    with pytest.raises(Reject) as e:
+        prep_image(bytes(data), ImageConfig())
+    assert e.value.reason == "bad_image" and "checksum" in e.value.detail
+
+
+def test_a_jpeg_is_opened_once(monkeypatch):
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda fp, *a, **k: opened.append(1) or real_open(fp, *a, **k))
+    prep_image(good_jpeg(), ImageConfig())
+    prep_image(_png(), ImageConfig())
+    assert len(opened) == 1 + 2  # a PNG twice: verify() needs a fresh open after it
+
+
 # ---------------------------------------------------------------- per-source prep (sources[i].prep)
 from pipeline.config import ConfigError, PrepConfig, parse  # noqa: E402
 
