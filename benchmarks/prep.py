@@ -10,12 +10,14 @@ example. The same images go through
     same prep plus labels, splits, tf.Example serialisation, gzip TFRecords
     (`tfrecords.gzip_level: auto`: stored, one task), dead letters and stats,
     timed from the call to the stats file (Beam start-up included).
-Each measurement runs 3 times (2 workers: 5), interleaved, and the fastest
-counts: load from elsewhere on a shared machine only adds time.
+Each measurement runs 3 times, interleaved, and the fastest counts: load
+from elsewhere on a shared machine only adds time.
 Ratio per worker = (Beam images/s / workers) / loop images/s, goal >= 0.8,
-end to end (`prep_vs_pil_loop_*`) and in the steady state (`*_steady`:
-images/s beyond the fixed start-up, from Beam runs on count and count / 6
-images; start-up = the small run's time minus its images at that rate).
+end to end (`prep_vs_pil_loop_*`, count images) and in the steady state
+(`*_steady`: images/s beyond the fixed start-up, from Beam runs on count / 6
+and count images, for 2 workers on count / 6 and 3 x count images: hard
+links to the same chips under other names; start-up = the small run's time
+minus its images at that rate).
 
 utkface_per_task: BENCH_UTK_IMAGES (default 2,000) UTKFace chips converted
 with age, gender and race (3 examples per image, the data contract) and with
@@ -99,12 +101,26 @@ def raw_bytes(directory: str) -> int:
                for d, _, files in os.walk(directory) for f in files)
 
 
-def prep_vs_pil_loop(tmp: str, count: int, small: int) -> list[Figure]:
+def link_copies(src: str, dst: str, copies: int) -> None:
+    """`dst` holds `copies` hard links to every chip in `src`, each named as a distinct chip (the
+    copy's digit appended to the date field; a malformed name stays malformed): more images of
+    the same kind for the 2-worker runs without generating or storing more."""
+    os.makedirs(dst, exist_ok=True)
+    for name in os.listdir(src):
+        stem, dot, rest = name.partition(".")
+        for c in range(copies):
+            os.link(os.path.join(src, name), os.path.join(dst, f"{stem}{c}{dot}{rest}"))
+
+
+def prep_vs_pil_loop(tmp: str, count: int, small: int, copies: int = 3) -> list[Figure]:
     from data_prep.generate import generate_missing
 
     configs = {n: utk_config(os.path.join(tmp, f"utk1_{n}"), ["gender"], n) for n in (small, count)}
     for config in configs.values():
         generate_missing(config)
+    big = count * copies  # the 2-worker steady state: see below
+    link_copies(os.path.join(tmp, f"utk1_{count}"), os.path.join(tmp, f"utk1_{big}"), copies)
+    configs[big] = utk_config(os.path.join(tmp, f"utk1_{big}"), ["gender"], big)
     secs: dict[tuple[str, int], float] = {}
     images: dict[int, int] = {}
 
@@ -118,12 +134,12 @@ def prep_vs_pil_loop(tmp: str, count: int, small: int) -> list[Figure]:
             raise RuntimeError(f"{key} prepped {done} images, another run {images[n]}: not the same work")
         secs[key, n] = min(t, secs.get((key, n), t))
 
-    for rep in range(5):  # interleaved; the fastest run of each counts (load from elsewhere only adds time)
-        for key, n in (("loop", count), ("1w", count), ("1w", small), ("2w", count), ("2w", small)):
-            # 2 workers 5 times: their start-up (~5 s, two processes importing Beam) varies by
-            # ~0.5 s, as much as a third of the images' share of the run that the steady figure rests on
-            if rep < 3 or key == "2w":
-                timed(key, n)
+    # The steady state of 2 workers comes from `big` images: their start-up (~5 s, two processes
+    # importing Beam) varies by ~0.5 s between runs, a fifth of what `count` images take them.
+    steady_n = {"1w": count, "2w": big}
+    for _ in range(3):  # interleaved; the fastest run of each counts (load from elsewhere only adds time)
+        for key, n in (("loop", count), ("1w", count), ("1w", small), ("2w", count), ("2w", small), ("2w", big)):
+            timed(key, n)
     n, m = images[count], images[small]
     loop = n / secs["loop", count]
     e2e = {k: n / secs[k, count] for k in ("1w", "2w")}
@@ -138,12 +154,13 @@ def prep_vs_pil_loop(tmp: str, count: int, small: int) -> list[Figure]:
         Figure("prep_vs_pil_loop_2w_per_worker", round(e2e["2w"] / 2 / loop, 3), 0.8, "ratio", "higher"),
     ]
     for k, workers in (("1w", 1), ("2w", 2)):
-        extra = secs[k, count] - secs[k, small]
-        if extra < 0.25 * secs[k, count]:  # the images' share is lost in the start-up's variation
-            print(f"  {k}: steady state not measurable at {n} images ({secs[k, small]:.1f} s for {m}, "
-                  f"{secs[k, count]:.1f} s for {n}); set BENCH_PREP_IMAGES=20000", flush=True)
+        b = steady_n[k]
+        extra = secs[k, b] - secs[k, small]
+        if extra < 0.25 * secs[k, b]:  # the images' share is lost in the start-up's variation
+            print(f"  {k}: steady state not measurable at {images[b]} images ({secs[k, small]:.1f} s for {m}, "
+                  f"{secs[k, b]:.1f} s for {images[b]}); set BENCH_PREP_IMAGES=20000", flush=True)
             continue
-        steady = (n - m) / extra  # images/s beyond the fixed start-up
+        steady = (images[b] - m) / extra  # images/s beyond the fixed start-up
         startup = secs[k, small] - m / steady
         goal = 0.8 * workers * loop  # images/s end to end that the goal asks for
         # n / (startup + n / steady) >= goal  <=>  n >= goal * startup / (1 - goal / steady)
