@@ -62,14 +62,16 @@ def write_transform_graph(config: Config, raw_spec, instances: list[dict], out_d
             _ = metadata | "WriteRawMetadata" >> tft_beam.WriteMetadata(os.path.join(out_dir, "metadata"), pipeline)
 
 
-def _example(features: dict[str, np.ndarray], i: int) -> bytes:
+def transformed_example(features: dict) -> bytes:
+    """A serialized tf.Example of transformed features, as Transform writes them (floats
+    flattened, ints as int64); also the trainer tests' writer."""
     feature = {}
     for name, value in features.items():
-        arr = value[i].reshape(-1)
+        arr = np.asarray(value).reshape(-1)
         if arr.dtype.kind in "iu":
             feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=arr))
         else:
-            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=arr))
+            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=arr.astype(np.float32)))
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
@@ -84,7 +86,7 @@ def transform_records(tft_output, raw_pattern: str, out_path: str) -> int:
             out = {k: v.numpy() for k, v in tft_output.transform_raw_features(
                 tf.io.parse_example(batch, raw_spec)).items()}
             for i in range(len(batch)):
-                writer.write(_example(out, i))
+                writer.write(transformed_example({k: v[i] for k, v in out.items()}))
             n += len(batch)
     return n
 

@@ -9,6 +9,8 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from benchmarks.training_data import transformed_example  # noqa: E402,F401  (re-exported for the tests)
+from data_prep.records import make_example  # noqa: E402  (the raw examples data_prep writes)
 from pipeline.config import parse  # noqa: E402
 
 
@@ -36,20 +38,6 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(pixels.astype(np.uint8)).save(buf, format="PNG")
     return buf.getvalue()
-
-
-def raw_example(image: bytes, task_index: int, label: list, source: str, example_id: str) -> bytes:
-    """A serialized raw tf.Example as data_prep writes it (the data contract)."""
-    import tensorflow as tf
-
-    f = tf.train.Feature
-    return tf.train.Example(features=tf.train.Features(feature={
-        "image": f(bytes_list=tf.train.BytesList(value=[image])),
-        "task_index": f(int64_list=tf.train.Int64List(value=[task_index])),
-        "label": f(float_list=tf.train.FloatList(value=label)),
-        "source": f(bytes_list=tf.train.BytesList(value=[source.encode()])),
-        "example_id": f(bytes_list=tf.train.BytesList(value=[example_id.encode()])),
-    })).SerializeToString()
 
 
 def make_config(**kw):
@@ -98,20 +86,6 @@ def analyze_and_transform(instances: list, config, temp_dir: str, transform_fn_d
     return None
 
 
-def transformed_example(features: dict) -> bytes:
-    """A serialized tf.Example of transformed features (floats flattened, ints as int64)."""
-    import tensorflow as tf
-
-    feature = {}
-    for name, value in features.items():
-        arr = np.asarray(value).reshape(-1)
-        if arr.dtype.kind in "iu":
-            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=arr.tolist()))
-        else:
-            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=arr.astype(np.float32).tolist()))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
 def write_gzip_tfrecords(path: str, records: list) -> str:
     import tensorflow as tf
 
@@ -138,7 +112,7 @@ def make_raw(rng, n_per_source=20):
             label = np.zeros(5, np.float32)
             label[rng.integers(WIDTHS[TASKS[task]])] = 1.0
             image = png_bytes(rng.integers(0, 256, size=(48, 48), dtype=np.uint8))
-            serialized = raw_example(image, task, label.tolist(), source, f"{source}-{i}")
+            serialized = make_example(image, task, label.tolist(), source, f"{source}-{i}")
             instance = {"image": image, "task_index": task, "label": label, "source": source.encode(),
                         "example_id": f"{source}-{i}".encode()}
             split = f"{'train' if i < 16 else 'eval'}_{source}"
