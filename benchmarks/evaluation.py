@@ -172,17 +172,18 @@ def _png(rng, h: int, w: int, channels: int) -> bytes:
 
 
 def write_eval_examples(config, path: str, n: int, seed: int = 0) -> None:
-    """n eval examples as the Evaluator reads them (PNG `image`, `task_index`, `label`, `source`)
-    plus the transformed `label_<task>` / `weight_<task>`; tasks in turn, each from a source that
-    labels it."""
+    """n eval examples as the Evaluator reads them: the data contract as data_prep writes it
+    (`make_example`: PNG `image`, `task_index`, `label`, `source`, `example_id`) plus the
+    transformed `label_<task>` / `weight_<task>`; tasks in turn, each from a source that labels it."""
     import tensorflow as tf
 
+    from data_prep.example_proto import Example
+    from data_prep.records import make_example
     from pipeline.config import label_key, weight_key
 
     rng = np.random.default_rng(seed)
     h, w = config.image.size  # PNGs at the contract size, as the conversion writes them
     sources_of = {t.name: [s.name for s in config.sources if t.name in s.tasks] for t in config.tasks}
-    f = tf.train.Feature
     with tf.io.TFRecordWriter(path, options="GZIP") as writer:
         for j in range(n):
             i = j % len(config.tasks)
@@ -194,17 +195,16 @@ def write_eval_examples(config, path: str, n: int, seed: int = 0) -> None:
                 label[:task.width] = rng.integers(0, 2, task.width)
             else:
                 label[rng.integers(task.width)] = 1
-            feats = {
-                "image": f(bytes_list=tf.train.BytesList(value=[_png(rng, h, w, config.image.channels)])),
-                "task_index": f(int64_list=tf.train.Int64List(value=[i])),
-                "label": f(float_list=tf.train.FloatList(value=label)),
-                "source": f(bytes_list=tf.train.BytesList(value=[rng.choice(sources_of[task.name]).encode()])),
-            }
+            image = _png(rng, h, w, config.image.channels)
+            source = str(rng.choice(sources_of[task.name]))
+            example = Example.FromString(make_example(image, i, label.tolist(), source,
+                                                      f"{source}/bench-{j}/{task.name}"))
+            feats = example.features.feature
             for k, t in enumerate(config.tasks):
-                feats[label_key(t.name)] = f(float_list=tf.train.FloatList(
-                    value=label[:t.width] if k == i else np.zeros(t.width, np.float32)))
-                feats[weight_key(t.name)] = f(float_list=tf.train.FloatList(value=[float(k == i)]))
-            writer.write(tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString())
+                feats[label_key(t.name)].float_list.value.extend(
+                    label[:t.width].tolist() if k == i else [0.0] * t.width)
+                feats[weight_key(t.name)].float_list.value.append(float(k == i))
+            writer.write(example.SerializeToString())
 
 
 def feature_spec(config) -> dict:
