@@ -1,7 +1,7 @@
 """One measured figure and its goal, as `bench-results.json` stores it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -11,6 +11,8 @@ class Figure:
     goal: float
     unit: str
     better: str  # "higher" | "lower"
+    # What the figure was computed from (per dataset / task / side), stored beside it when given.
+    detail: dict = field(default=None, compare=False)
 
     def __post_init__(self):
         if self.better not in ("higher", "lower"):
@@ -21,4 +23,7 @@ class Figure:
         return self.value >= self.goal if self.better == "higher" else self.value <= self.goal
 
     def as_json(self) -> dict:
-        return {"value": self.value, "goal": self.goal, "unit": self.unit, "better": self.better}
+        out = {"value": self.value, "goal": self.goal, "unit": self.unit, "better": self.better}
+        if self.detail is not None:
+            out["detail"] = self.detail
+        return out

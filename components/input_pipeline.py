@@ -8,7 +8,10 @@ so the mix is chosen by the config, not by how many records each source
 happens to have. (`sample_from_datasets` draws one index per example through
 a Python-level call and cost 3x the whole rest of the pipeline; indices here
 are drawn 1,024 at a time.) Training streams are cached in memory after the
-first pass when they fit CACHE_BUDGET_BYTES, so later epochs skip GZIP reads. Training
+first pass when they fit CACHE_BUDGET_BYTES, so later epochs skip GZIP reads, and a
+cached stream is shuffled in full (each pass a new permutation), not through a
+window: a window over files written in some sorted order would give batches of
+few classes. Training
 batches are then augmented as `train.augment` says (components/augment.py);
 evaluation batches never are.
 """
@@ -45,16 +48,20 @@ def count_records(file_pattern: str, source: str = "?") -> int:
     return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
 
 
-def _source_dataset(source: str, pattern: str, training: bool, seed: int, cache: bool = False) -> tf.data.Dataset:
+def _source_dataset(source: str, pattern: str, training: bool, seed: int, cache_records: int = 0) -> tf.data.Dataset:
+    """One source's records. Training: endless and shuffled; with `cache_records` (the
+    source's record count, when its stream is cached in memory) a full shuffle, each pass a
+    new permutation, else a window of SHUFFLE_BUFFER over files the conversion wrote in
+    hash order (data_prep.convert.stream_order)."""
     files = tf.data.Dataset.from_tensor_slices(_files(source, pattern))
     if training:
         files = files.shuffle(len(files), seed=seed)
     ds = files.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
                           cycle_length=tf.data.AUTOTUNE, num_parallel_calls=tf.data.AUTOTUNE)
     if training:
-        if cache:
+        if cache_records:
             ds = ds.cache()
-        ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed).repeat()
+        ds = ds.shuffle(max(cache_records, SHUFFLE_BUFFER), seed=seed).repeat()
     return ds
 
 
@@ -122,9 +129,10 @@ def make_dataset(file_patterns_by_source: Mapping[str, str], feature_spec: Mappi
     logging.info("%s mix of sources: %s", "training" if training else "eval",
                  ", ".join(f"{s}={w:.4f}" for s, w in weights.items()))
     seed = config.train.seed
+    # A cached stream holds its records twice: in the cache and in the full shuffle buffer.
     cache = (training and counts is not None
-             and sum(counts.values()) * example_bytes(feature_spec) <= CACHE_BUDGET_BYTES)
-    streams = [_source_dataset(s, file_patterns_by_source[s], training, seed + i, cache)
+             and 2 * sum(counts.values()) * example_bytes(feature_spec) <= CACHE_BUDGET_BYTES)
+    streams = [_source_dataset(s, file_patterns_by_source[s], training, seed + i, counts[s] if cache else 0)
                for i, s in enumerate(sources) if s in weights]
     if len(streams) == 1:
         ds = streams[0]

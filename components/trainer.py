@@ -52,11 +52,12 @@ def epochs_for(steps: int) -> int:
                if steps % d == 0 and (d == 1 or steps // d >= MIN_STEPS_PER_EPOCH))
 
 
-def compile_model(model: keras.Model, config: Config) -> keras.Model:
+def compile_model(model: keras.Model, config: Config, total_steps: int | None = None) -> keras.Model:
     """The model the Trainer fits, compiled: the family's `model` with the loss
-    weighting around it (components/training_model.py; layers shared). Fit the
-    returned model; save `model` (compile_for_export)."""
-    return make_training_model(model, config)
+    weighting around it (components/training_model.py; layers shared) and the
+    learning-rate schedule over `total_steps`. Fit the returned model; save
+    `model` (compile_for_export)."""
+    return make_training_model(model, config, total_steps)
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -177,8 +178,9 @@ def run_fn(fn_args) -> None:
     with strategy.scope():
         model = get_builder(config.model.name)(config)
         init_regression_biases(model, config, train_ds)
-        training_model = compile_model(model, config)
     steps = int(fn_args.train_steps)
+    with strategy.scope():
+        training_model = compile_model(model, config, steps)
     epochs = epochs_for(steps)
     chief = is_chief(strategy)
     log_dir = fn_args.model_run_dir if chief else tempfile.mkdtemp(prefix="tb_worker_")

@@ -22,6 +22,7 @@ import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 from components.loss_weighting import LossWeighting  # noqa: E402
+from components.optimizer import make_optimizer  # noqa: E402
 from models.losses import task_loss  # noqa: E402
 from pipeline.config import Config  # noqa: E402
 
@@ -75,12 +76,13 @@ def metrics_for(task) -> list[keras.metrics.Metric]:
     return [keras.metrics.MeanAbsoluteError(name="mae")]
 
 
-def make_training_model(model: keras.Model, config: Config) -> MultitaskTrainingModel:
-    """Wraps the family's `model` (shared layers) and compiles it for training.
+def make_training_model(model: keras.Model, config: Config, total_steps: int | None = None) -> MultitaskTrainingModel:
+    """Wraps the family's `model` (shared layers) and compiles it for training with the
+    configured optimizer over `total_steps` updates (default train.steps).
     Call under the distribution strategy's scope, as the model was built."""
     outputs = dict(zip(model.output_names, model.outputs))
     training = MultitaskTrainingModel(inputs=model.inputs, outputs=outputs, config=config,
                                       name=f"{model.name}_training")
-    training.compile(optimizer=keras.optimizers.Adam(config.train.learning_rate),
+    training.compile(optimizer=make_optimizer(config.train, total_steps or config.train.steps),
                      weighted_metrics={t.name: metrics_for(t) for t in config.tasks})
     return training

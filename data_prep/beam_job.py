@@ -28,7 +28,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from data_prep import fileio
-from data_prep.convert import Failed, convert_records, list_source_records, validate_sources
+from data_prep.convert import Failed, convert_records, list_source_records, stream_order, validate_sources
 from data_prep.formats import get_format
 from data_prep.records import RawRecord, SourceError
 from data_prep.splits import SPLITS
@@ -225,7 +225,8 @@ def run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stat
 def _run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stats_path: str,
                     beam_args: Sequence[str] | None) -> dict[str, Any]:
     validate_sources(config)
-    records = {s.name: list_source_records(s, config) for s in config.sources}
+    # Written in hash order, not the listing's (often class by class): see stream_order.
+    records = {s.name: stream_order(list_source_records(s, config), config) for s in config.sources}
     for out_dir in (examples_dir, dead_letter_dir):
         if fileio.exists(out_dir) and fileio.listdir(out_dir):
             raise SourceError(f"output directory {out_dir} is not empty; stale shards would mix with new ones")

@@ -14,7 +14,7 @@ from data_prep.formats import get_format
 from data_prep.formats._options import fail
 from data_prep.image_prep import prep_image
 from data_prep.records import Parsed, RawRecord, Reject, SourceError, encode_label, make_example
-from data_prep.splits import assign_split
+from data_prep.splits import assign_split, hash_position
 from pipeline.config import Config, SourceConfig
 
 
@@ -48,6 +48,20 @@ def list_source_records(source: SourceConfig, config: Config) -> list[RawRecord]
     if not records:
         raise SourceError(f"source {source.name!r} ({source.format}): no records found under {source.path}")
     return records
+
+
+def stream_order(records: Sequence[RawRecord], config: Config) -> list[RawRecord]:
+    """The records in a seeded pseudo-random order: sorted by the hash position of their raw id
+    (salted like the split, so `splits.salt` draws another order).
+
+    Formats list records as they lie on disk: folder by folder, i.e. class by
+    class for a folder source. The conversion keeps its input's order within
+    each chunk, so listed order would reach the TFRecords, and a training
+    stream read through a shuffle buffer smaller than a class would see
+    batches of few classes. Hash order makes every window of the files an
+    unbiased draw, whatever the layout, and stays the same from run to run."""
+    salt = "order\0" + config.splits.salt
+    return sorted(records, key=lambda r: (hash_position(r.raw_id, salt), r.raw_id))
 
 
 def read_image_file(path: str) -> bytes:

@@ -23,6 +23,10 @@ TASK_LOSSES = {"binary": ("crossentropy",), "multiclass": ("crossentropy",),
                "multilabel": ("crossentropy",), "regression": ("mse", "mae")}
 LOSS_WEIGHTINGS = ("static", "uncertainty", "dwa")
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
+# Learning rate after warm-up (components/optimizer.py): held, or cosine-decayed to 0 at the last step.
+LR_DECAYS = ("constant", "cosine")
+# Which weights the Trainer saves: the last step's, or the epoch's with the lowest validation loss.
+KEEPS = ("last", "best")
 
 
 class ConfigError(ValueError):
@@ -148,6 +152,9 @@ class TrainConfig:
     loss_weighting: LossWeightingConfig = LossWeightingConfig()
     augment: AugmentConfig = AugmentConfig()
     strategy: str = "default"  # one of STRATEGIES
+    warmup: float = 0.0        # share of train.steps over which the learning rate rises linearly from 0
+    lr_decay: str = "constant"  # one of LR_DECAYS, after warm-up
+    keep: str = "last"         # one of KEEPS
 
 
 @dataclass(frozen=True)

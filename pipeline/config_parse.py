@@ -7,6 +7,7 @@ or Beam job starts. Import ``parse`` / ``load`` from ``pipeline.config``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Any, Mapping
 
@@ -19,6 +20,8 @@ from pipeline.config import (  # noqa: F401
     TASK_LOSSES,
     LOSS_WEIGHTINGS,
     STRATEGIES,
+    LR_DECAYS,
+    KEEPS,
     PREP_COLORS,
     PREP_RESIZE,
     ConfigError,
@@ -59,6 +62,8 @@ def _check_keys(where: str, raw: Mapping[str, Any], allowed: set[str], required:
 def _num(key: str, value: Any, kind=float, lo=None, hi=None, lo_open=False):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
         _fail(key, f"expected {'an integer' if kind is int else 'a number'}, received {value!r}")
+    if not math.isfinite(value):
+        _fail(key, f"expected a finite number, received {value!r}")
     if lo is not None and (value <= lo if lo_open else value < lo):
         _fail(key, f"must be {'>' if lo_open else '>='} {lo}, received {value!r}")
     if hi is not None and value > hi:
@@ -208,7 +213,7 @@ def parse(raw: Any, base_dir: str | None) -> Config:
 
     tr = raw.get("train", {}) or {}
     _check_keys("train", tr, {"steps", "batch_size", "eval_steps", "learning_rate", "seed", "sampling",
-                              "loss_weighting", "augment", "strategy"})
+                              "loss_weighting", "augment", "strategy", "warmup", "lr_decay", "keep"})
     sm = tr.get("sampling", {}) or {}
     _check_keys("train.sampling", sm, {"type", "temperature", "weights"})
     if sm.get("type", "natural") not in SAMPLERS:
@@ -231,10 +236,15 @@ def parse(raw: Any, base_dir: str | None) -> Config:
         sampling=sampling,
         loss_weighting=_parse_loss_weighting(tr.get("loss_weighting", {}) or {}),
         augment=_parse_augment(tr.get("augment", {}) or {}, image.size),
-        strategy=tr.get("strategy", "default"),
+        strategy=tr.get("strategy", TrainConfig.strategy),
+        warmup=_num("train.warmup", tr.get("warmup", TrainConfig.warmup), lo=0, hi=0.5),
+        lr_decay=tr.get("lr_decay", TrainConfig.lr_decay),
+        keep=tr.get("keep", TrainConfig.keep),
     )
-    if train.strategy not in STRATEGIES:
-        _fail("train.strategy", f"received {train.strategy!r}; valid: {', '.join(STRATEGIES)}")
+    for key, valid in (("strategy", STRATEGIES), ("lr_decay", LR_DECAYS), ("keep", KEEPS)):
+        value = getattr(train, key)
+        if not isinstance(value, str) or value not in valid:
+            _fail(f"train.{key}", f"received {value!r}; valid: {', '.join(valid)}")
 
     md = raw.get("model", {}) or {}
     _check_keys("model", md, {"name", "params"})

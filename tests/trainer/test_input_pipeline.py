@@ -107,3 +107,30 @@ def test_source_selector_draws_the_shares_and_repeats_with_the_seed():
     again = np.array(list(source_selector([0.2, 0.5, 0.3], seed=7).take(1000).as_numpy_iterator()))
     other = np.array(list(source_selector([0.2, 0.5, 0.3], seed=8).take(1000).as_numpy_iterator()))
     assert (again == draws[:1000]).all() and (other != draws[:1000]).any()
+
+
+def _max_class_share(labels, window: int) -> float:
+    labels = np.asarray(labels)
+    return float(np.mean([np.bincount(labels[i:i + window], minlength=2).max() / window
+                          for i in range(0, len(labels) - window + 1, window)]))
+
+
+def test_cached_stream_is_shuffled_in_full(make_config, tmp_path):
+    # 3,000 records stored class by class (more than the 1,024-record shuffle window): a
+    # window shuffle would give batches of one class; the cached stream's full shuffle mixes
+    # them like independent draws.
+    n = 3000
+    records = [record(0, i, [1, 0, 0, 0, 0] if i < n // 2 else [0, 1, 0, 0, 0]) for i in range(n)]
+    write_gzip_tfrecords(str(tmp_path / "Split-train_genki4k" / "a.gz"), records)
+    write_gzip_tfrecords(str(tmp_path / "Split-train_wiki" / "a.gz"), [record(1, 10, [0, 1, 0, 0, 0])])
+    patterns = {"genki4k": str(tmp_path / "Split-train_genki4k" / "*"), "wiki": str(tmp_path / "Split-train_wiki" / "*")}
+    cfg = make_config(sampling={"type": "weights", "weights": {"genki4k": 1.0}})
+    ds = make_dataset(patterns, SPEC, cfg, batch_size=30, counts={"genki4k": n, "wiki": 1}, training=True)
+    labels = [int(np.argmax(y)) for _, batch, _ in ds.take(100).as_numpy_iterator() for y in batch["smile"]]
+    rng = np.random.default_rng(0)
+    base = [0] * (n // 2) + [1] * (n // 2)
+    bound = np.quantile([_max_class_share(rng.permutation(base)[:len(labels)], 30) for _ in range(300)], 0.99)
+    assert _max_class_share(labels, 30) <= bound
+    # and every record of a pass is drawn once before any repeats
+    pixels = [int(p) for f, _, _ in ds.take(100).as_numpy_iterator() for p in f["image"][:, 0, 0, 0]]
+    assert sorted(pixels) == list(range(n))

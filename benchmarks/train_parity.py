@@ -1,0 +1,237 @@
+"""Training parity: does the Trainer produce as good a model as a plain loop?
+
+On each dataset, for each seed, two models of the same family and config are
+trained for the same steps and batch size on the same transformed examples:
+
+  pipeline   the real Trainer path: components.trainer.run_fn on Transform's
+             outputs (GZIP TFRecords, read through make_dataset), the saved
+             model loaded back as the Evaluator loads it;
+  reference  a plain tf.GradientTape loop written here: the transformed train
+             examples held in memory, each batch drawn uniformly at random with
+             replacement, each task's loss the mean over its own examples,
+             the family's regularisation losses added, the same optimizer and
+             learning-rate schedule (components.optimizer.make_optimizer).
+
+Both are scored by the same code on the same eval examples: per task, accuracy
+over its own examples (multilabel: mean per-label accuracy; regression: MAE).
+
+Datasets: the default config on its generated sample data, and two sets of
+real images shipped in Debian packages (benchmarks/real_data.py), each a
+10-class source of 1,800 images and a disjoint 2-class source of 400, one
+task each, 32x32 grayscale, 600 steps of 32, every other key at its default.
+
+Figure `train_parity`: the smallest, over datasets and tasks, of pipeline
+mean - reference mean in accuracy points (regression: (reference MAE -
+pipeline MAE) / reference MAE). Goal >= -0.01. Printed beside it: every
+(dataset, task, side) mean ± sd and range over the seeds.
+
+  BENCH_PARITY_SEEDS     seeds per side (default 3)
+  BENCH_PARITY_DATASETS  comma-separated subset of sample,fashion_mnist,opencv_digits
+  BENCH_DATA_DIR         where the packages and their images are kept
+                         (default <repo>/.bench-data)
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import dataclasses  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from benchmarks.figures import Figure  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CONFIG = os.path.join(ROOT, "configs", "default.yaml")
+DATASETS = ("sample", "fashion_mnist", "opencv_digits")
+SEEDS = (1, 2, 3, 4, 5, 6, 7, 8)
+
+
+def dataset_config(name: str, data_dir: str):
+    """The run config of one benchmark dataset (its sources written first when real)."""
+    from pipeline.config import load, parse
+
+    if name == "sample":
+        return load(DEFAULT_CONFIG)
+    from benchmarks import real_data
+
+    dataset = real_data.DATASETS[name]
+    paths = real_data.write_sources(dataset, os.path.join(data_dir, name), os.path.join(data_dir, "packages"))
+    return parse(real_data.config_dict(dataset, paths), None)
+
+
+def with_seed(config, seed: int):
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))
+
+
+def arrays(prepared, split: str):
+    """A split's transformed examples in memory: (images, {task: labels}, {task: weights})."""
+    from benchmarks.training import in_memory_arrays
+
+    features, labels, weights = in_memory_arrays(prepared, split)
+    return features["image"], labels, {t: w.reshape(-1) for t, w in weights.items()}
+
+
+def scores(config, predict, eval_data) -> dict[str, float]:
+    """Per task: accuracy (multilabel: mean per-label accuracy) or MAE over the task's own examples."""
+    images, labels, weights = eval_data
+    outputs = predict(images)
+    out = {}
+    for task in config.tasks:
+        mask = weights[task.name] > 0
+        y, p = labels[task.name][mask], np.asarray(outputs[task.name])[mask]
+        if task.is_classification:
+            out[task.name] = float(np.mean(np.argmax(p, -1) == np.argmax(y, -1)))
+        elif task.type == "multilabel":
+            out[task.name] = float(np.mean((p >= 0.5) == (y >= 0.5)))
+        else:
+            out[task.name] = float(np.mean(np.abs(p.reshape(-1) - y.reshape(-1))))
+    return out
+
+
+def _predictor(model):
+    def predict(images):
+        return model.predict(images, batch_size=256, verbose=0)
+    return predict
+
+
+def train_pipeline(prepared, config, out_dir: str):
+    """run_fn on the prepared Transform outputs; the saved model, loaded back."""
+    import tf_keras as keras
+    from tfx.components.trainer.fn_args_utils import FnArgs
+
+    from components.trainer import run_fn
+
+    fn_args = FnArgs(
+        train_files=list(prepared.transformed_patterns["train"].values()),
+        eval_files=list(prepared.transformed_patterns["eval"].values()),
+        train_steps=config.train.steps, eval_steps=config.train.eval_steps,
+        transform_output=prepared.transform_dir,
+        serving_model_dir=os.path.join(out_dir, "serving_model"), model_run_dir=os.path.join(out_dir, "model_run"),
+        custom_config={"config": config.to_json()})
+    run_fn(fn_args)
+    return keras.models.load_model(fn_args.serving_model_dir)
+
+
+def _masked_loss(task, y, p, w):
+    import tensorflow as tf
+    import tf_keras as keras
+
+    y = tf.cast(y, p.dtype)
+    if task.is_classification:
+        per = keras.losses.categorical_crossentropy(y, p)
+    elif task.type == "multilabel":
+        per = keras.losses.binary_crossentropy(y, p)
+    elif task.loss == "mae":
+        per = tf.reduce_mean(tf.abs(y - p), -1)
+    else:
+        per = tf.reduce_mean(tf.square(y - p), -1)
+    return tf.reduce_sum(w * per) / tf.maximum(tf.reduce_sum(w), 1.0)
+
+
+def train_reference(config, train_data):
+    """The plain loop: uniform draws with replacement from the examples in memory."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from components.optimizer import make_optimizer
+    from models import get_builder
+
+    images, labels, weights = train_data
+    keras.utils.set_random_seed(config.train.seed)
+    model = get_builder(config.model.name)(config)
+    for task in config.tasks:  # as the Trainer does: a regression output starts at the mean label
+        if task.type == "regression":
+            w = weights[task.name]
+            mean = float(np.sum(w * labels[task.name][:, 0]) / max(np.sum(w), 1.0))
+            layer = model.get_layer(task.name)
+            layer.bias.assign(np.full(layer.bias.shape, mean, np.float32))
+    optimizer = make_optimizer(config.train, config.train.steps)
+    tasks = list(config.tasks)
+
+    @tf.function
+    def step(x, ys, ws):
+        with tf.GradientTape() as tape:
+            out = model(x, training=True)
+            loss = tf.add_n([t.loss_weight * _masked_loss(t, ys[t.name], out[t.name], ws[t.name]) for t in tasks])
+            if model.losses:
+                loss += tf.add_n(model.losses)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    rng = np.random.default_rng(config.train.seed)
+    n = len(images)
+    for _ in range(config.train.steps):
+        idx = rng.integers(0, n, config.train.batch_size)
+        step(tf.constant(images[idx]), {t: tf.constant(v[idx]) for t, v in labels.items()},
+             {t: tf.constant(v[idx], tf.float32) for t, v in weights.items()})
+    return model
+
+
+def _summary(values: list[float]) -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {sd:.3f} [{min(values):.3f}, {max(values):.3f}]"
+
+
+def gap(task, pipeline: list[float], reference: list[float]) -> float:
+    """Pipeline mean - reference mean in accuracy points; regression: the relative MAE saving."""
+    p, r = statistics.mean(pipeline), statistics.mean(reference)
+    if task.type == "regression":
+        return (r - p) / r if r > 0 else 0.0
+    return p - r
+
+
+def compare_dataset(name: str, data_dir: str, seeds: tuple[int, ...]) -> dict:
+    """Trains both sides once per seed; {task: {pipeline: [...], reference: [...], gap}}."""
+    from benchmarks.training_data import prepare
+
+    config = dataset_config(name, data_dir)
+    results = {t.name: {"pipeline": [], "reference": []} for t in config.tasks}
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = prepare(config, os.path.join(tmp, "data"))
+        train_data, eval_data = arrays(prepared, "train"), arrays(prepared, "eval")
+        counts = {t: int(np.sum(w > 0)) for t, w in eval_data[2].items()}
+        print(f"  {name}: {len(train_data[0])} train / {len(eval_data[0])} eval examples "
+              f"(eval per task {counts}), {config.train.steps} steps of {config.train.batch_size}", flush=True)
+        for seed in seeds:
+            seeded = with_seed(config, seed)
+            start = time.perf_counter()
+            pipe = scores(seeded, _predictor(train_pipeline(prepared, seeded, os.path.join(tmp, f"run{seed}"))),
+                          eval_data)
+            middle = time.perf_counter()
+            ref = scores(seeded, _predictor(train_reference(seeded, train_data)), eval_data)
+            for t in config.tasks:
+                results[t.name]["pipeline"].append(pipe[t.name])
+                results[t.name]["reference"].append(ref[t.name])
+            print(f"    seed {seed}: pipeline {_fmt(pipe)} ({middle - start:.0f} s), "
+                  f"reference {_fmt(ref)} ({time.perf_counter() - middle:.0f} s)", flush=True)
+    for t in config.tasks:
+        r = results[t.name]
+        r["gap"] = gap(t, r["pipeline"], r["reference"])
+        unit = "MAE" if t.type == "regression" else "acc"
+        print(f"    {t.name:18s} {unit}: pipeline {_summary(r['pipeline'])}  reference {_summary(r['reference'])}"
+              f"  gap {r['gap']:+.3f}", flush=True)
+    return results
+
+
+def _fmt(values: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.3f}" for k, v in values.items())
+
+
+def run() -> list[Figure]:
+    seeds = SEEDS[:int(os.environ.get("BENCH_PARITY_SEEDS", "3"))]
+    names = [n for n in os.environ.get("BENCH_PARITY_DATASETS", ",".join(DATASETS)).split(",") if n]
+    unknown = sorted(set(names) - set(DATASETS))
+    if unknown:
+        raise ValueError(f"BENCH_PARITY_DATASETS: unknown {unknown}; valid: {', '.join(DATASETS)}")
+    data_dir = os.environ.get("BENCH_DATA_DIR", os.path.join(ROOT, ".bench-data"))
+    detail = {name: compare_dataset(name, data_dir, seeds) for name in names}
+    gaps = {f"{d}/{t}": r["gap"] for d, by_task in detail.items() for t, r in by_task.items()}
+    worst = min(gaps, key=gaps.get)
+    print(f"  worst gap: {worst} {gaps[worst]:+.3f} over {len(seeds)} seeds", flush=True)
+    return [Figure("train_parity", gaps[worst], -0.01, "acc points", "higher", detail=detail)]
