@@ -5,7 +5,9 @@ update_freq="epoch")` writes `<dir>/train/events.out.tfevents.*` and
 `<dir>/validation/...` with one scalar per epoch per compiled name:
 `epoch_loss` (the weighted total), `epoch_<task>_loss` and
 `epoch_<task>_<metric>` (`accuracy`, `mae`, ...), and with a learned or
-dynamic loss weighting `epoch_loss_weight_<task>` (`log_variance_<task>`).
+dynamic loss weighting `epoch_loss_weight_<task>` (`log_variance_<task>`);
+`epoch_learning_rate` (train only) is the optimizer's schedule at the end of
+each epoch (components/optimizer.py).
 """
 from __future__ import annotations
 
@@ -62,7 +64,7 @@ def _split_tag(tag: str, task_names: list[str]) -> tuple[str, str] | None:
     for name in sorted(task_names, key=len, reverse=True):
         if rest.startswith(name + "_") and len(rest) > len(name) + 1:
             return name, rest[len(name) + 1:]
-    return ("", rest) if rest in ("loss",) else None
+    return ("", rest) if rest in ("loss", "learning_rate") else None
 
 
 def training_curves(model_run_dir: str | None, config: Config) -> dict[str, dict]:

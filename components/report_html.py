@@ -186,9 +186,14 @@ def render_html(report: dict) -> str:
         parts.append(_per_class(t))
         parts.append(_slices(t))
     total = report.get("training_curves_total") or {}
-    if total.get("loss"):
-        parts.append("<h2 id='training'>Training (all tasks)</h2><div class='figs'>" + plots.line_chart(
-            "total weighted loss", sorted(total["loss"].items()), "epoch", "loss", dashed=("validation",),
-            integer_x=True) + "</div>")
+    if total.get("loss") or total.get("learning_rate"):
+        figs = []
+        if total.get("loss"):
+            figs.append(plots.line_chart("total weighted loss", sorted(total["loss"].items()), "epoch", "loss",
+                                         dashed=("validation",), integer_x=True))
+        if total.get("learning_rate"):  # as Keras logs it: the rate at the end of each epoch
+            figs.append(plots.line_chart("learning rate (end of epoch)", sorted(total["learning_rate"].items()),
+                                         "epoch", "learning rate", integer_x=True))
+        parts.append("<h2 id='training'>Training (all tasks)</h2><div class='figs'>" + "".join(figs) + "</div>")
     parts.append("</body></html>")
     return "\n".join(parts)

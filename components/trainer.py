@@ -20,6 +20,7 @@ import tf_keras as keras  # noqa: E402
 from absl import logging  # noqa: E402
 
 from components.input_pipeline import count_records, make_dataset  # noqa: E402
+from components.keep import KeepBest  # noqa: E402
 from components.loss_weighting import LogLossWeights  # noqa: E402
 from components.samplers import sampling_weights  # noqa: E402
 from components.signatures import make_signatures  # noqa: E402
@@ -192,6 +193,11 @@ def run_fn(fn_args) -> None:
         # A restarted Trainer resumes from the last finished epoch.
         keras.callbacks.BackupAndRestore(backup_dir=os.path.join(fn_args.model_run_dir, "backup")),
     ]
+    keep_best = None
+    if config.train.keep == "best":
+        best_dir = os.path.join(fn_args.model_run_dir, "best") if chief else tempfile.mkdtemp(prefix="best_worker_")
+        keep_best = KeepBest(model, config.task_names, best_dir)
+        callbacks.append(keep_best)
     # The eval stream is read once per validation; asking for more batches than it
     # holds only makes Keras warn, so cap at what the eval splits hold.
     eval_batches = -(-sum(eval_counts.values()) // batch_size)
@@ -200,6 +206,8 @@ def run_fn(fn_args) -> None:
     training_model.fit(train_ds, epochs=epochs, steps_per_epoch=steps // epochs, validation_data=eval_ds,
                        validation_steps=eval_steps, callbacks=callbacks, verbose=2)
 
+    if keep_best is not None:
+        keep_best.restore()
     save_start = time.monotonic()
     # Only the family's functional model is saved: no training-only class or state in it.
     signatures = make_signatures(model, tf_transform_output, config)
@@ -212,6 +220,8 @@ def run_fn(fn_args) -> None:
     else:
         tf.io.gfile.rmtree(model_dir)
         tf.io.gfile.rmtree(log_dir)
+        if keep_best is not None:
+            tf.io.gfile.rmtree(best_dir)
     logging.info("run_fn: setup %.1fs, fit %d steps %.1fs, save %.1fs; model in %s",
                  fit_start - start, steps, save_start - fit_start, time.monotonic() - save_start,
                  fn_args.serving_model_dir)

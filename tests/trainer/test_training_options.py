@@ -38,7 +38,8 @@ def scalars(event_dir):
 @pytest.fixture(scope="module")
 def options_run(transformed_data, tmp_path_factory):
     config = options_config(strategy="mirrored", loss_weighting={"type": "dwa", "temperature": 2.0},
-                            augment={"flip": True, "crop": 0.1, "brightness": 0.1})
+                            augment={"flip": True, "crop": 0.1, "brightness": 0.1},
+                            warmup=0.2, lr_decay="cosine", keep="best")
     # 30 steps = 3 epochs of 10: dwa moves off 1.0 in the third
     fn_args = fn_args_for(transformed_data, config, tmp_path_factory.mktemp("options"), train_steps=30)
     made = []
@@ -63,6 +64,32 @@ def test_mirrored_dwa_augmented_multibranch_trains_and_logs_the_weights_used(opt
         assert weights[t][2] == pytest.approx(expected[i], rel=1e-5)
     assert sum(weights[t][2] for t in TASKS) == pytest.approx(3.0, rel=1e-5)
     assert np.isfinite(logged["epoch_loss"]).all()
+
+
+def test_learning_rate_schedule_is_logged_per_epoch(options_run):
+    config, fn_args = options_run
+    logged = scalars(os.path.join(fn_args.model_run_dir, "train"))
+    # Keras logs the rate of the next update (after 10, 20, 30 updates): warm-up is 6 steps,
+    # then cosine over 24: update k > 6 runs at 1e-3 * (1 + cos(pi * (k - 7) / 24)) / 2.
+    expected = [1e-3 * (1 + np.cos(np.pi * (k + 1 - 7) / 24)) / 2 for k in (10, 20, 30)]
+    assert logged["epoch_learning_rate"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_keep_best_saves_the_epoch_with_the_lowest_validation_loss(options_run):
+    import tf_keras as keras
+
+    config, fn_args = options_run
+    validation = scalars(os.path.join(fn_args.model_run_dir, "validation"))
+    sums = np.sum([validation[f"epoch_{t}_loss"] for t in TASKS], axis=0)
+    state = json.load(open(os.path.join(fn_args.model_run_dir, "best", "state.json")))
+    assert state["epoch"] == int(np.argmin(sums)) and state["val_loss"] == pytest.approx(float(np.min(sums)), rel=1e-5)
+    reader = tf.train.load_checkpoint(os.path.join(fn_args.model_run_dir, "best", "weights"))
+    saved = keras.models.load_model(fn_args.serving_model_dir)
+    kernel = next(v for v in saved.weights if "kernel" in v.name)
+    key = next(k for k, shape in reader.get_variable_to_shape_map().items()
+               if k.endswith("kernel/.ATTRIBUTES/VARIABLE_VALUE") and shape == list(kernel.shape)
+               and np.array_equal(reader.get_tensor(k), kernel.numpy()))
+    assert key  # the saved model carries the best epoch's weights
 
 
 def test_saved_model_is_the_plain_family_model_with_its_class_names(options_run):
