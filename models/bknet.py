@@ -6,8 +6,8 @@ block ends with a 2x2 max-pool and dropout (`conv_dropout`). Branch per
 task, from the flattened trunk: FC 256 -> FC 256 (ReLU then dropout, no
 batch norm, as the seed's `utils.FC`) -> an output layer named exactly the
 task: softmax (binary, 2 slots / multiclass), sigmoid per label
-(multilabel) or linear 1 (regression). Every kernel carries L2 weight decay,
-the seed's `l2_loss` term.
+(multilabel) or linear 1 (regression). With `l2` > 0 every kernel carries L2
+weight decay (off by default: see models/bknet_params.py).
 """
 from __future__ import annotations
 

@@ -152,8 +152,8 @@ class TrainConfig:
     loss_weighting: LossWeightingConfig = LossWeightingConfig()
     augment: AugmentConfig = AugmentConfig()
     strategy: str = "default"  # one of STRATEGIES
-    warmup: float = 0.0        # share of train.steps over which the learning rate rises linearly from 0
-    lr_decay: str = "constant"  # one of LR_DECAYS, after warm-up
+    warmup: float = 0.05       # share of train.steps over which the learning rate rises linearly from 0
+    lr_decay: str = "cosine"   # one of LR_DECAYS, after warm-up
     keep: str = "last"         # one of KEEPS
 
 

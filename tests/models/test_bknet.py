@@ -5,6 +5,8 @@ import pytest
 from models import get_builder
 from models.bknet import build
 from models.bknet_params import resolve_params
+from models_testdata import config_dict
+from pipeline.config import parse
 
 
 def test_registry_resolves_bknet():
@@ -54,8 +56,11 @@ def test_layer_sequence_is_seed_000(make_config):
         out = model.get_layer(task)
         assert (out.units, out.activation.__name__) == (width, activation)
     assert sorted(model.output_names) == ["age", "gender", "smile"]
-    # L2 on every kernel: 9 conv + 3 * (2 FC + 1 output) = 18 regularisation terms
-    assert len(model.losses) == 18
+    # no L2 and no block dropout by default; with model.params.l2 every kernel gets it:
+    # 9 conv + 3 * (2 FC + 1 output) = 18 regularisation terms
+    assert model.losses == [] and model.get_layer("block1_dropout").rate == 0.0
+    regularised = build(parse(config_dict(params={"l2": 5e-4, "conv_dropout": 0.2}), base_dir=None))
+    assert len(regularised.losses) == 18 and regularised.get_layer("block1_dropout").rate == 0.2
 
 
 def test_every_task_type_gets_its_head_and_outputs_are_valid(make_config):
