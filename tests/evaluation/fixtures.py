@@ -131,7 +131,11 @@ def write_training_events(config: Config, log_dir: str, epochs: int = 3, seed: i
     a copy of the fixture model fitted a few epochs on random images."""
     keras.utils.set_random_seed(seed)
     model = _model(config)
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss={t.name: "mse" for t in config.tasks},
+    # 64 examples / 16 a batch = 4 updates an epoch; the Trainer's schedule (warm-up, cosine)
+    from components.optimizer import WarmupDecay
+
+    schedule = WarmupDecay(0.01, total_steps=4 * epochs, warmup_steps=1, decay="cosine")
+    model.compile(optimizer=keras.optimizers.SGD(schedule), loss={t.name: "mse" for t in config.tasks},
                   weighted_metrics={t.name: ["mae" if t.type == "regression" else "accuracy"] for t in config.tasks})
     rng = np.random.default_rng(seed)
     n = 64

@@ -101,6 +101,9 @@ def test_report_figures_data(run, report):
     assert [e for e, _ in curves["loss"]["train"]] == [0, 1, 2]
     assert set(report["tasks"]["score"]["training_curves"]) == {"loss", "mae"}
     assert [e for e, _ in report["training_curves_total"]["loss"]["validation"]] == [0, 1, 2]
+    # the learning-rate schedule, as Keras logs it at each epoch's end (train only)
+    assert set(report["training_curves_total"]["learning_rate"]) == {"train"}
+    assert [e for e, _ in report["training_curves_total"]["learning_rate"]["train"]] == [0, 1, 2]
     assert report["model_run_dir"] == run.model_run_dir and report["max_regression"] == 0.05
 
 
@@ -129,7 +132,8 @@ def test_tag_split_prefers_the_longest_task_name():
     assert _split_tag("epoch_age_group_loss", ["age", "age_group"]) == ("age_group", "loss")
     assert _split_tag("epoch_age_loss", ["age", "age_group"]) == ("age", "loss")
     assert _split_tag("epoch_loss", ["age"]) == ("", "loss")
-    assert _split_tag("epoch_learning_rate", ["age"]) is None
+    assert _split_tag("epoch_learning_rate", ["age"]) == ("", "learning_rate")  # the schedule, per epoch
+    assert _split_tag("epoch_accuracy", ["age"]) is None
     assert _split_tag("epoch_loss_weight_age", ["age"]) == ("age", "loss_weight")
     assert _split_tag("epoch_log_variance_age_group", ["age", "age_group"]) == ("age_group", "log_variance")
 
@@ -147,8 +151,9 @@ def test_write_report(tmp_path, report):
         assert f'aria-label="{name}: training loss"' in page
     assert "task <b>age</b>: accuracy" in page
     # smile, gender, age: matrix, calibration, loss, accuracy; attrs: calibration, loss, accuracy;
-    # score: error histogram, loss, mae; and the total loss
-    assert page.count("<svg") == 3 * 4 + 3 + 3 + 1
+    # score: error histogram, loss, mae; the total loss and the learning rate
+    assert page.count("<svg") == 3 * 4 + 3 + 3 + 2
+    assert 'aria-label="learning rate (end of epoch)"' in page
     assert 'aria-label="score: prediction - label"' in page and "class='per-class'" in page
 
 

@@ -78,7 +78,7 @@ def test_gap_is_in_accuracy_points_or_relative_mae():
 
 def test_reference_loop_learns_a_separable_task_and_repeats_with_its_seed():
     d = config_dict(size=(8, 8), batch_size=16)
-    d["train"].update(steps=40, seed=3)
+    d["train"].update(steps=40, seed=3, warmup=0.0, lr_decay="constant")
     d["model"] = {"name": "multibranch", "params": {"filters": [4], "dense": [8]}}
     config = parse(d, None)
     rng = np.random.default_rng(0)
