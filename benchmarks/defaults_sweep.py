@@ -31,6 +31,9 @@ VARIANTS = {
     "l2_small_sched": ({"l2": 1e-5, "conv_dropout": 0.0}, {"warmup": 0.05, "lr_decay": "cosine"}),
     "old_sched": ({"l2": 5e-4, "conv_dropout": 0.2}, {"warmup": 0.05, "lr_decay": "cosine"}),
     "cd_sched": ({"l2": 0.0, "conv_dropout": 0.1}, {"warmup": 0.05, "lr_decay": "cosine"}),
+    "sched_lr2": ({"l2": 0.0, "conv_dropout": 0.0}, {"warmup": 0.05, "lr_decay": "cosine", "learning_rate": 2e-3}),
+    "sched_lr3": ({"l2": 0.0, "conv_dropout": 0.0}, {"warmup": 0.05, "lr_decay": "cosine", "learning_rate": 3e-3}),
+    "warm10_lr2": ({"l2": 0.0, "conv_dropout": 0.0}, {"warmup": 0.1, "lr_decay": "cosine", "learning_rate": 2e-3}),
 }
 
 

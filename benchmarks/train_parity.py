@@ -17,8 +17,9 @@ over its own examples (multilabel: mean per-label accuracy; regression: MAE).
 
 Datasets: the default config on its generated sample data, and two sets of
 real images shipped in Debian packages (benchmarks/real_data.py), each a
-10-class source of 1,800 images and a disjoint 2-class source of 400, one
-task each, 32x32 grayscale, 600 steps of 32, every other key at its default.
+10-class source (3,600 / 3,000 images) and a disjoint 2-class source (1,000 /
+400), one task each, half of each held out for evaluation, 32x32 grayscale,
+600 steps of 32, every other key at its default.
 
 Figure `train_parity`: the smallest, over datasets and tasks, of pipeline
 mean - reference mean in accuracy points (regression: (reference MAE -

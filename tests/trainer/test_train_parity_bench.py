@@ -48,9 +48,14 @@ def test_write_sources_makes_two_disjoint_class_folder_sources(tmp_path, monkeyp
     binary = {f for _, _, fs in os.walk(paths["four_or_nine"]) for f in fs}
     assert len(multi) == 300 and len(binary) == 40 and not multi & binary
     assert sorted(os.listdir(paths["four_or_nine"])) == ["c4", "c9"]
+    # kept while the subset is the same; rewritten when it changes
+    assert real_data.write_sources(dataset, str(tmp_path / "toy"), "") == paths
+    smaller = real_data.RealDataset(**{**dataset.__dict__, "binary_images": 20})
+    real_data.write_sources(smaller, str(tmp_path / "toy"), "")
+    assert sum(len(fs) for _, _, fs in os.walk(paths["four_or_nine"])) == 20
     config = parse(real_data.config_dict(dataset, paths, steps=600), None)
     assert [t.name for t in config.tasks] == ["digit", "four_or_nine"] and config.train.steps == 600
-    assert config.image.size == (32, 32) and config.model.params == {}
+    assert config.image.size == (32, 32) and config.model.params == {} and config.splits.eval == 0.5
 
 
 def test_scores_count_only_each_tasks_examples():
