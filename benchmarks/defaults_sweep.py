@@ -34,6 +34,9 @@ VARIANTS = {
     "sched_lr2": ({"l2": 0.0, "conv_dropout": 0.0}, {"warmup": 0.05, "lr_decay": "cosine", "learning_rate": 2e-3}),
     "sched_lr3": ({"l2": 0.0, "conv_dropout": 0.0}, {"warmup": 0.05, "lr_decay": "cosine", "learning_rate": 3e-3}),
     "warm10_lr2": ({"l2": 0.0, "conv_dropout": 0.0}, {"warmup": 0.1, "lr_decay": "cosine", "learning_rate": 2e-3}),
+    "sched_lr05": ({"l2": 0.0, "conv_dropout": 0.0}, {"warmup": 0.05, "lr_decay": "cosine", "learning_rate": 5e-4}),
+    "warm10": ({"l2": 0.0, "conv_dropout": 0.0}, {"warmup": 0.1, "lr_decay": "cosine"}),
+    "warm10_lr05": ({"l2": 0.0, "conv_dropout": 0.0}, {"warmup": 0.1, "lr_decay": "cosine", "learning_rate": 5e-4}),
 }
 
 

@@ -146,13 +146,13 @@ class TrainConfig:
     steps: int = 200
     batch_size: int = 32
     eval_steps: int = 10
-    learning_rate: float = 1e-3
+    learning_rate: float = 5e-4  # Adam's peak; chosen with benchmarks.defaults_sweep
     seed: int = 42
     sampling: SamplingConfig = SamplingConfig()
     loss_weighting: LossWeightingConfig = LossWeightingConfig()
     augment: AugmentConfig = AugmentConfig()
     strategy: str = "default"  # one of STRATEGIES
-    warmup: float = 0.05       # share of train.steps over which the learning rate rises linearly from 0
+    warmup: float = 0.1        # share of train.steps over which the learning rate rises linearly from 0
     lr_decay: str = "cosine"   # one of LR_DECAYS, after warm-up
     keep: str = "last"         # one of KEEPS
 

@@ -231,7 +231,7 @@ def parse(raw: Any, base_dir: str | None) -> Config:
         steps=_num("train.steps", tr.get("steps", 200), int, lo=1),
         batch_size=_num("train.batch_size", tr.get("batch_size", 32), int, lo=1),
         eval_steps=_num("train.eval_steps", tr.get("eval_steps", 10), int, lo=1),
-        learning_rate=_num("train.learning_rate", tr.get("learning_rate", 1e-3), lo=0, lo_open=True),
+        learning_rate=_num("train.learning_rate", tr.get("learning_rate", TrainConfig.learning_rate), lo=0, lo_open=True),
         seed=_num("train.seed", tr.get("seed", 42), int),
         sampling=sampling,
         loss_weighting=_parse_loss_weighting(tr.get("loss_weighting", {}) or {}),
