@@ -24,7 +24,10 @@ real images shipped in Debian packages (benchmarks/real_data.py), each a
 Figure `train_parity`: the smallest, over datasets and tasks, of pipeline
 mean - reference mean in accuracy points (regression: (reference MAE -
 pipeline MAE) / reference MAE). Goal >= -0.01. Printed beside it: every
-(dataset, task, side) mean ± sd and range over the seeds.
+(dataset, task, side) mean ± sd and range over the seeds, and the 95%
+interval of the mean per-seed gap (a seed's two sides start from the same
+weights, so its gap is a paired difference): an interval that holds 0 says
+the seeds cannot tell the two sides apart.
 
   BENCH_PARITY_SEEDS     seeds per side (default 3)
   BENCH_PARITY_DATASETS  comma-separated subset of sample,fashion_mnist,opencv_digits
@@ -187,6 +190,24 @@ def gap(task, pipeline: list[float], reference: list[float]) -> float:
     return p - r
 
 
+# two-sided 95% Student t quantiles by degrees of freedom (scipy is not a dependency)
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def paired_interval(task, pipeline: list[float], reference: list[float]) -> tuple[float, float]:
+    """95% interval of the mean per-seed gap (pipeline - reference, or the relative MAE saving
+    for regression): both sides of a seed start from the same initial weights, so the
+    per-seed differences are paired. (nan, nan) below 2 seeds."""
+    if task.type == "regression":
+        diffs = [(r - p) / r if r > 0 else 0.0 for p, r in zip(pipeline, reference)]
+    else:
+        diffs = [p - r for p, r in zip(pipeline, reference)]
+    if len(diffs) < 2:
+        return float("nan"), float("nan")
+    half = _T95.get(len(diffs) - 1, 1.96) * statistics.stdev(diffs) / len(diffs) ** 0.5
+    return statistics.mean(diffs) - half, statistics.mean(diffs) + half
+
+
 def compare_dataset(name: str, data_dir: str, seeds: tuple[int, ...]) -> dict:
     """Trains both sides once per seed; {task: {pipeline: [...], reference: [...], gap}}."""
     from benchmarks.training_data import prepare
@@ -214,9 +235,11 @@ def compare_dataset(name: str, data_dir: str, seeds: tuple[int, ...]) -> dict:
     for t in config.tasks:
         r = results[t.name]
         r["gap"] = gap(t, r["pipeline"], r["reference"])
+        r["gap_ci95"] = list(paired_interval(t, r["pipeline"], r["reference"]))
         unit = "MAE" if t.type == "regression" else "acc"
         print(f"    {t.name:18s} {unit}: pipeline {_summary(r['pipeline'])}  reference {_summary(r['reference'])}"
-              f"  gap {r['gap']:+.3f}", flush=True)
+              f"  gap {r['gap']:+.3f} (paired 95% interval {r['gap_ci95'][0]:+.3f} .. {r['gap_ci95'][1]:+.3f})",
+              flush=True)
     return results
 
 

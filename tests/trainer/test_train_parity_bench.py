@@ -83,7 +83,7 @@ def test_gap_is_in_accuracy_points_or_relative_mae():
 
 def test_reference_loop_learns_a_separable_task_and_repeats_with_its_seed():
     d = config_dict(size=(8, 8), batch_size=16)
-    d["train"].update(steps=40, seed=3, warmup=0.0, lr_decay="constant")
+    d["train"].update(steps=40, seed=3, warmup=0.0, lr_decay="constant", learning_rate=1e-3)
     d["model"] = {"name": "multibranch", "params": {"filters": [4], "dense": [8]}}
     config = parse(d, None)
     rng = np.random.default_rng(0)
@@ -100,3 +100,12 @@ def test_reference_loop_learns_a_separable_task_and_repeats_with_its_seed():
     again = tp.scores(config, tp._predictor(tp.train_reference(config, data)), data)
     assert first == again
     assert statistics.mean(first.values()) > 0.9
+
+
+def test_paired_interval_of_the_per_seed_gaps():
+    config = parse(config_dict(), None)
+    smile = config.task("smile")
+    low, high = tp.paired_interval(smile, [0.80, 0.90, 0.85], [0.81, 0.88, 0.86])
+    # differences -0.01, +0.02, -0.01: mean 0, sd 0.01732, t(2) = 4.303
+    assert (low, high) == (pytest.approx(-0.04303, abs=1e-5), pytest.approx(0.04303, abs=1e-5))
+    assert all(np.isnan(tp.paired_interval(smile, [0.8], [0.9])))
