@@ -176,11 +176,10 @@ def run_fn(fn_args) -> None:
 
     logging.info("strategy %r: %d replica(s); loss weighting %r", config.train.strategy,
                  strategy.num_replicas_in_sync, config.train.loss_weighting.type)
+    steps = int(fn_args.train_steps)
     with strategy.scope():
         model = get_builder(config.model.name)(config)
         init_regression_biases(model, config, train_ds)
-    steps = int(fn_args.train_steps)
-    with strategy.scope():
         training_model = compile_model(model, config, steps)
     epochs = epochs_for(steps)
     chief = is_chief(strategy)
