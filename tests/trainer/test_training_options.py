@@ -70,8 +70,10 @@ def test_learning_rate_schedule_is_logged_per_epoch(options_run):
     config, fn_args = options_run
     logged = scalars(os.path.join(fn_args.model_run_dir, "train"))
     # Keras logs the rate of the next update (after 10, 20, 30 updates): warm-up is 6 steps,
-    # then cosine over 24: update k > 6 runs at 1e-3 * (1 + cos(pi * (k - 7) / 24)) / 2.
-    expected = [1e-3 * (1 + np.cos(np.pi * (k + 1 - 7) / 24)) / 2 for k in (10, 20, 30)]
+    # then cosine over 24: update k > 6 runs at peak * (1 + cos(pi * (k - 7) / 24)) / 2.
+    peak = config.train.learning_rate
+    assert peak == 5e-4  # the default
+    expected = [peak * (1 + np.cos(np.pi * (k + 1 - 7) / 24)) / 2 for k in (10, 20, 30)]
     assert logged["epoch_learning_rate"] == pytest.approx(expected, rel=1e-5)
 
 
