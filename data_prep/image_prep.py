@@ -44,6 +44,29 @@ def decode(data: bytes) -> Image.Image:
         raise Reject("bad_image", f"{type(e).__name__}: {e}") from e
 
 
+# Pillow's single-channel modes wider than 8 bits. Its convert("L") clips their values at
+# 255 instead of scaling them, which turns a 16-bit PNG almost white.
+_WIDE_GRAY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def to_8bit(img: Image.Image) -> Image.Image:
+    """A 16-bit grayscale image as 8 bits: each value's high byte, v >> 8, exactly what
+    TensorFlow's decode_png(dtype=uint8) gives for the same file (so training and the
+    serving signatures see the same pixels); other images unchanged. 32-bit integer
+    images with values above 65535 are scaled by their own maximum instead."""
+    if img.mode not in _WIDE_GRAY:
+        return img
+    import numpy as np
+
+    values = np.asarray(img).astype(np.int64)
+    top = int(values.max()) if values.size else 0
+    if top > 65535:
+        values = values * 255 // top
+    else:
+        values = np.clip(values, 0, 65535) >> 8
+    return Image.fromarray(values.astype(np.uint8), "L")
+
+
 def face_box(box: tuple[float, float, float, float], margin: float) -> tuple[float, float, float, float]:
     """`box` widened by `margin` x its width on the left and right, x its height on top and bottom."""
     left, top, right, bottom = box
@@ -60,7 +83,7 @@ def prep_image(data: bytes, image: ImageConfig,
     widened by `prep.face_margin`); it is clipped to the image, and a box with
     no area left raises Reject('bad_crop').
     """
-    img = decode(data)
+    img = to_8bit(decode(data))
     if prep.color == "grayscale":
         img = img.convert("L")
     img = img.convert(_MODES[image.channels])

@@ -186,3 +186,20 @@ def test_face_crop_needs_a_format_with_boxes():
     with pytest.raises(ConfigError, match=r"'sources\[0\]\.prep\.face_crop' \(source 'g', format genki4k\): format "
                                           r"genki4k gives no face boxes"):
         validate_sources(parse(_source_with_prep({"face_crop": True}), base_dir=None))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_16_bit_png_is_scaled_like_tensorflow_decodes_it(channels):
+    # A real 16-bit grayscale PNG (Pillow mode I;16): Pillow's convert("L") clips every value
+    # above 255 to white; the conversion must give the high byte, as tf.io.decode_png does.
+    import numpy as np
+    import tensorflow as tf
+
+    values = np.random.default_rng(0).integers(0, 65536, (32, 32)).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(values).save(buf, format="PNG")
+    assert Image.open(io.BytesIO(buf.getvalue())).mode == "I;16"
+    out = Image.open(io.BytesIO(prep_image(buf.getvalue(), ImageConfig(size=(32, 32), channels=channels))))
+    pixels = np.asarray(out.convert("L"), dtype=np.int64)
+    expected = tf.io.decode_png(buf.getvalue(), channels=1, dtype=tf.uint8).numpy()[..., 0]
+    assert np.array_equal(pixels, expected) and (pixels == 255).mean() < 0.01  # not whitened
