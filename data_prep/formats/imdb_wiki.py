@@ -94,15 +94,21 @@ def read_mat(mat_path: str) -> dict[str, list]:
     if missing:
         raise SourceError(f"{mat_path}: struct {stem!r} lacks field(s) {missing}; has {list(meta.dtype.names)}")
     n = meta["full_path"].size
+
+    def numbers(field: str, values) -> list:
+        # A field of strings (or cells of them) where numbers belong is the file's fault,
+        # not a crash: one line naming the field and what it held.
+        try:
+            return [float(v) for v in values]
+        except (TypeError, ValueError) as e:
+            raise SourceError(f"{mat_path}: field {field!r} must hold numbers; received {type(e).__name__}: {e}") from e
+
     cols = {
-        "dob": [float(v) for v in np.ravel(meta["dob"])],
-        "photo_taken": [float(v) for v in np.ravel(meta["photo_taken"])],
-        "gender": [float(v) for v in np.ravel(meta["gender"])],
-        "face_score": [float(v) for v in np.ravel(meta["face_score"])],
-        "second_face_score": [float(v) for v in np.ravel(meta["second_face_score"])],
+        **{f: numbers(f, np.ravel(meta[f])) for f in ("dob", "photo_taken", "gender", "face_score",
+                                                      "second_face_score")},
         "full_path": [_cell_str(c) for c in np.ravel(meta["full_path"])],
         "name": [_cell_str(c) for c in np.ravel(meta["name"])],
-        "face_location": [[float(v) for v in np.ravel(c)] for c in np.ravel(meta["face_location"])],
+        "face_location": [numbers("face_location", np.ravel(c)) for c in np.ravel(meta["face_location"])],
     }
     bad = {k: len(v) for k, v in cols.items() if len(v) != n}
     if bad:

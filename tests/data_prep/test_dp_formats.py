@@ -143,6 +143,20 @@ def test_imdb_wiki_wrong_struct_name(tmp_path, config_factory):
         list_source_records(config.sources[0], config)
 
 
+def test_imdb_wiki_dob_of_strings_is_a_source_error(tmp_path, config_factory):
+    rows = [dict(r) for r in WIKI_ROWS]
+    _write_mat(str(tmp_path / "w" / "wiki.mat"), rows)
+    mat = scipy.io.loadmat(str(tmp_path / "w" / "wiki.mat"))
+    dob = np.empty((1, len(rows)), dtype=object)
+    for i in range(len(rows)):
+        dob[0, i] = "1981-05-12"  # dates as text, not MATLAB datenums
+    struct = {k: mat["wiki"][0, 0][k] for k in mat["wiki"].dtype.names}
+    scipy.io.savemat(str(tmp_path / "w" / "wiki.mat"), {"wiki": {**struct, "dob": dob}})
+    config = _wiki(tmp_path, config_factory)
+    with pytest.raises(SourceError, match=r"wiki\.mat: field 'dob' must hold numbers; received "):
+        list_source_records(config.sources[0], config)
+
+
 @pytest.mark.parametrize("options,match", [
     ({"age_bins": [20, 30]}, r"sources\[0\]\.options\.age_bins.*3 age groups.*5 classes"),
     ({"age_bins": [30, 20, 40, 55]}, r"options\.age_bins.*strictly increasing"),
