@@ -37,6 +37,8 @@ VARIANTS = {
     "sched_lr05": ({"l2": 0.0, "conv_dropout": 0.0}, {"warmup": 0.05, "lr_decay": "cosine", "learning_rate": 5e-4}),
     "warm10": ({"l2": 0.0, "conv_dropout": 0.0}, {"warmup": 0.1, "lr_decay": "cosine"}),
     "warm10_lr05": ({"l2": 0.0, "conv_dropout": 0.0}, {"warmup": 0.1, "lr_decay": "cosine", "learning_rate": 5e-4}),
+    "bn99": ({"l2": 0.0, "conv_dropout": 0.0, "bn_momentum": 0.99},
+             {"warmup": 0.1, "lr_decay": "cosine", "learning_rate": 5e-4}),
 }
 
 
@@ -65,7 +67,7 @@ def main(argv=None) -> int:
             train_data, eval_data = tp.arrays(prepared, "train"), tp.arrays(prepared, "eval")
             for v in variants:
                 by_task = {t.name: [] for t in config.tasks}
-                for seed in tp.SEEDS[:args.seeds]:
+                for seed in range(1, args.seeds + 1):
                     cfg = tp.with_seed(variant_config(config, v), seed)
                     if args.side == "reference":
                         model = tp.train_reference(cfg, train_data)

@@ -52,7 +52,6 @@ from benchmarks.figures import Figure  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(ROOT, "configs", "default.yaml")
 DATASETS = ("sample", "fashion_mnist", "opencv_digits")
-SEEDS = (1, 2, 3, 4, 5, 6, 7, 8)
 
 
 def dataset_config(name: str, data_dir: str):
@@ -248,7 +247,10 @@ def _fmt(values: dict[str, float]) -> str:
 
 
 def run() -> list[Figure]:
-    seeds = SEEDS[:int(os.environ.get("BENCH_PARITY_SEEDS", "3"))]
+    count = int(os.environ.get("BENCH_PARITY_SEEDS", "3"))
+    if count < 1:
+        raise ValueError(f"BENCH_PARITY_SEEDS must be >= 1, received {count}")
+    seeds = tuple(range(1, count + 1))
     names = [n for n in os.environ.get("BENCH_PARITY_DATASETS", ",".join(DATASETS)).split(",") if n]
     unknown = sorted(set(names) - set(DATASETS))
     if unknown:
