@@ -6,7 +6,8 @@ its own metrics on its own output, every threshold comes from
 and the class slices from `evaluation.slices`. The mapping is documented in
 docs/report.md.
 
-Why it is built this way (measured, see ENVIRONMENT.md "TFMA 0.47.1"):
+Why it is built this way (measured on TFMA 0.47.1; the facts are listed in
+docs/report.md, "TFMA 0.47.1 with one output per task"):
 - Per-output `label_keys {task: label_<task>}` and
   `example_weight_keys {task: weight_<task>}`: `weight_<task>` is 1.0 only on
   that task's examples, so every metric of output `task` counts only that

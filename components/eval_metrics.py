@@ -12,7 +12,7 @@ TFMA's own, and need no TensorFlow graph at evaluation time.
   TFMA's own Precision/Recall with `binarize` threshold each class's score at
   0.5 (one-vs-rest); for a softmax over K >= 3 classes that is not the
   predicted class, and `top_k` variants crash in slices without the output's
-  examples (ENVIRONMENT.md), hence these. Per class via `binarize.class_ids`.
+  examples (docs/report.md, "TFMA 0.47.1 with one output per task"), hence these. Per class via `binarize.class_ids`.
 - `HistogramCalibration`: weighted sum of predictions / weighted sum of
   labels (TFMA's `calibration`), read off the calibration histogram that
   AUC and the calibration plot already build, instead of TFMA's `Calibration`
