@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import io
 import json
 import os
 import shutil
@@ -84,8 +83,11 @@ def package_file(package: str, member: str, cache_dir: str) -> str:
     if os.path.isfile(extracted):
         return extracted
     os.makedirs(cache_dir, exist_ok=True)
-    debs = [f for f in os.listdir(cache_dir) if f.startswith(package + "_") and f.endswith(".deb")]
-    if not debs:
+
+    def debs() -> list[str]:
+        return sorted(f for f in os.listdir(cache_dir) if f.startswith(package + "_") and f.endswith(".deb"))
+
+    if not debs():
         try:
             subprocess.run(["apt-get", "download", package], cwd=cache_dir, check=True,
                            capture_output=True, text=True)
@@ -94,9 +96,8 @@ def package_file(package: str, member: str, cache_dir: str) -> str:
             raise MissingPackageData(
                 f"{member} is not installed and `apt-get download {package}` failed ({detail.strip()}); "
                 f"install it with `apt-get install {package}` or place the .deb in {cache_dir}") from e
-        debs = [f for f in os.listdir(cache_dir) if f.startswith(package + "_") and f.endswith(".deb")]
     with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
-        subprocess.run(["dpkg-deb", "-x", os.path.join(cache_dir, sorted(debs)[-1]), tmp], check=True)
+        subprocess.run(["dpkg-deb", "-x", os.path.join(cache_dir, debs()[-1]), tmp], check=True)
         if not os.path.isfile(os.path.join(tmp, member)):
             raise MissingPackageData(f"package {package} holds no {member}")
         os.makedirs(os.path.dirname(extracted), exist_ok=True)
@@ -126,15 +127,6 @@ def load_images(dataset: RealDataset, cache_dir: str) -> tuple[np.ndarray, np.nd
     return cells, labels
 
 
-def _write_png(path: str, image: np.ndarray) -> None:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image, "L").save(buf, format="PNG")
-    with open(path, "wb") as f:
-        f.write(buf.getvalue())
-
-
 def write_sources(dataset: RealDataset, out_dir: str, cache_dir: str) -> dict[str, str]:
     """Writes the dataset's two folder-per-class sources under out_dir (once; kept after);
     returns {source name: path}. The binary source holds other images than the multiclass one."""
@@ -151,14 +143,17 @@ def write_sources(dataset: RealDataset, out_dir: str, cache_dir: str) -> dict[st
     multi, rest = order[:dataset.multiclass_images], order[dataset.multiclass_images:]
     a, b = dataset.binary_classes
     binary = [i for i in rest if labels[i] in (a, b)][:dataset.binary_images]
-    tmp = tempfile.mkdtemp(dir=out_dir if os.path.isdir(out_dir) else None)
+    from PIL import Image
+
+    # Written beside the final folders, then renamed: a rename across filesystems would fail.
+    os.makedirs(out_dir, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=out_dir)
     for task, picked, names in ((dataset.multiclass_task, multi, dataset.classes),
                                 (dataset.binary_task, binary, {a: dataset.classes[a], b: dataset.classes[b]})):
         for i in picked:
             folder = os.path.join(tmp, task, names[int(labels[i])])
             os.makedirs(folder, exist_ok=True)
-            _write_png(os.path.join(folder, f"{dataset.name}_{int(i):05d}.png"), images[i])
-    os.makedirs(out_dir, exist_ok=True)
+            Image.fromarray(images[i], "L").save(os.path.join(folder, f"{dataset.name}_{int(i):05d}.png"))
     for task, path in paths.items():
         shutil.rmtree(path, ignore_errors=True)
         os.rename(os.path.join(tmp, task), path)
