@@ -64,5 +64,5 @@ def test_dom_has_a_section_and_figures_per_task(page):
     for name in fx.COUNTS:
         assert f'id="task-{name}"' in dom
         assert f'aria-label="{name}: training loss"' in dom
-    assert dom.count("<svg") == 3 * 4 + 3 + 3 + 1   # as in test_report.test_write_report
+    assert dom.count("<svg") == 3 * 4 + 3 + 3 + 2   # as in test_report.test_write_report
     assert dom.count("class=\"per-class\"") == 4     # every task with classes
