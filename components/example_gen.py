@@ -61,17 +61,30 @@ def source_fingerprint(config: Config) -> str:
     """
     import hashlib
 
-    import tensorflow as tf
+    from data_prep import fileio
 
     h = hashlib.sha256()
     for source in config.sources:
         h.update(source.name.encode())
-        if not tf.io.gfile.exists(source.path):
+        if not fileio.exists(source.path):
             h.update(b"<missing>")
             continue
-        for root, _, files in sorted(tf.io.gfile.walk(source.path)):
-            for name in sorted(files):
-                path = os.path.join(root, name)
-                st = tf.io.gfile.stat(path)
-                h.update(f"{os.path.relpath(path, source.path)}\0{st.length}\0{st.mtime_nsec}\n".encode())
+        if not fileio.isdir(source.path):
+            h.update(_stat_key(source.path, os.path.basename(source.path)))
+            continue
+        # The conversion's own listing: a link loop or a link out of the dataset is one
+        # entry with its problem here, as it is one dead-letter record there.
+        for rel, problem in fileio.walk_entries(source.path):
+            h.update(f"{rel}\0{problem[0]}\n".encode() if problem else
+                     _stat_key(os.path.join(source.path, rel), rel))
     return h.hexdigest()
+
+
+def _stat_key(path: str, rel: str) -> bytes:
+    import tensorflow as tf
+
+    try:
+        st = tf.io.gfile.stat(path)
+        return f"{rel}\0{st.length}\0{st.mtime_nsec}\n".encode()
+    except tf.errors.OpError:  # vanished or unreadable: the conversion says why
+        return f"{rel}\0<unreadable>\n".encode()

@@ -96,8 +96,21 @@ def _guarded(record: RawRecord, source: SourceConfig, step: Callable[..., Any], 
         return Failed("unexpected_error", f"{type(e).__name__}: {e}")
 
 
+def _parse(fmt: Any, record: RawRecord, source: SourceConfig, config: Config) -> Parsed:
+    if record.problem is not None:
+        raise Reject(*record.problem)
+    return fmt.parse_record(record, source, config)
+
+
 def _image(fmt: Any, record: RawRecord, parsed: Parsed, source: SourceConfig, config: Config) -> bytes:
-    data = fmt.read_image(record) if hasattr(fmt, "read_image") else read_image_file(record.path)
+    if hasattr(fmt, "read_image"):
+        data = fmt.read_image(record)
+    else:
+        # One confinement check for every format: an absolute or `..` path from a
+        # manifest, or a link out of the dataset, is not read.
+        if not fileio.confined(record.path, source.path):
+            raise Reject("path_escapes_root", f"{record.path} is not inside the source path {source.path}")
+        data = read_image_file(record.path)
     return prep_image(data, config.image, parsed.crop_box, source.prep)
 
 
@@ -124,7 +137,7 @@ def convert_records(records: Sequence[RawRecord], source: SourceConfig, config: 
     metadata rejects cost no I/O.
     """
     fmt = get_format(source.format)
-    parsed = [_guarded(r, source, fmt.parse_record, r, source, config) for r in records]
+    parsed = [_guarded(r, source, _parse, fmt, r, source, config) for r in records]
     images = [p if isinstance(p, Failed) else _guarded(r, source, _image, fmt, r, p, source, config)
               for r, p in zip(records, parsed)]
     return [img if isinstance(img, Failed) else _guarded(r, source, _converted, r, p, img, source, config)

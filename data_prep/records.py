@@ -33,11 +33,15 @@ class SourceError(ValueError):
 @dataclass(frozen=True)
 class RawRecord:
     """One raw record as enumerated cheaply on the driver: an id, the image
-    path and the format's raw label fields (parsed later, on workers)."""
+    path and the format's raw label fields (parsed later, on workers).
+    `problem`: (reason, detail) when the listing already knows the record
+    cannot convert (a symbolic link out of the dataset, ...): it is
+    dead-lettered with that reason before anything else is read."""
 
     raw_id: str
     path: str
     fields: Mapping[str, Any] = field(default_factory=dict)
+    problem: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -101,9 +101,11 @@ def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
             continue  # blank lines are not rows
         cell = row[pos].strip() if pos < len(row) else ""
         rel = relative_path(cell)
+        # Compared normalised: `images/./x.jpg` and `images/x.jpg` are one file.
+        key = rel or cell
         fields = {"line": line_no, "cells": dict(zip(header, row)) if len(row) == len(header) else None,
-                  "n_cells": len(row), "duplicate": cell in seen, "escapes": bool(cell) and rel is None}
-        seen.add(cell)
+                  "n_cells": len(row), "duplicate": key in seen, "escapes": bool(cell) and rel is None}
+        seen.add(key)
         records.append(RawRecord(raw_id=cell or f"{manifest}:{line_no}",
                                  path=os.path.join(root, rel) if rel else "", fields=fields))
     return records

@@ -76,8 +76,9 @@ def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
             continue  # blank lines are not rows
         image = row[0].strip()
         rel = relative_path(image)
-        duplicate = len(row) == 3 and (image, row[1]) in seen
-        seen.add((image, row[1] if len(row) > 1 else ""))
+        key = rel or image  # normalised, as the CSV format compares paths
+        duplicate = len(row) == 3 and (key, row[1].strip()) in seen
+        seen.add((key, row[1].strip() if len(row) > 1 else ""))
         records.append(RawRecord(
             raw_id=image or f"{labels_file(source)}:{line_no}",
             path=os.path.join(source.path, rel) if rel else "",

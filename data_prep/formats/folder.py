@@ -38,8 +38,8 @@ def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
     if not fileio.isdir(source.path):
         raise SourceError(f"source {source.name!r} (folder): {source.path} is not a directory")
     return [RawRecord(raw_id=rel, path=os.path.join(source.path, rel),
-                      fields={"class_name": rel.split("/", 1)[0] if "/" in rel else None})
-            for rel in fileio.walk_files(source.path)]
+                      fields={"class_name": rel.split("/", 1)[0] if "/" in rel else None}, problem=problem)
+            for rel, problem in fileio.walk_entries(source.path)]
 
 
 def parse_record(record: RawRecord, source: SourceConfig, config: Config) -> Parsed:

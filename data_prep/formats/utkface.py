@@ -57,7 +57,8 @@ def validate_options(source: SourceConfig, config: Config) -> None:
 def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
     if not fileio.isdir(source.path):
         raise SourceError(f"source {source.name!r} (utkface): {source.path} is not a directory")
-    return [RawRecord(raw_id=rel, path=os.path.join(source.path, rel)) for rel in fileio.walk_files(source.path)]
+    return [RawRecord(raw_id=rel, path=os.path.join(source.path, rel), problem=problem)
+            for rel, problem in fileio.walk_entries(source.path)]
 
 
 def parse_name(name: str) -> tuple[int, int, int]:
