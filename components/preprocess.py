@@ -12,6 +12,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import tensorflow as tf  # noqa: E402
 
+from data_prep.image_prep import MAX_PIXELS  # noqa: E402  (the conversion's pixel limit)
 from pipeline.config import NORMALIZATIONS, ImageConfig  # noqa: E402
 
 # keras.applications' "caffe" mode (VGG16, ResNet50): RGB -> BGR, minus the
@@ -54,12 +55,235 @@ def pixel_range(normalization: str, channels: int) -> tuple[tf.Tensor, tf.Tensor
     return low, high
 
 
+# ------------------------------------------------------------------ decoding: the conversion's pixels, in-graph
+#
+# data_prep.image_prep.prep_image (PIL) is what the tf.Example holds; this is what serving
+# decodes from a client's file. Both: refuse more than MAX_PIXELS (from the header, before
+# decoding), apply the JPEG EXIF Orientation as PIL's ImageOps.exif_transpose, take a GIF's first
+# frame, drop alpha, map palettes, keep a 16-bit PNG's high byte, convert CMYK to RGB, and make
+# gray with PIL's integer formula. TF ops only (no py_function), so it lives in a SavedModel.
+
+PIXEL_LIMIT_MESSAGE = "image over the pixel limit"
+# PIL's convert("L"): L = (R * 19595 + G * 38470 + B * 7471 + 0x8000) >> 16 (ITU-R 601-2 in 16.16)
+_GRAY_WEIGHTS = (19595, 38470, 7471)
+_TIFF_II, _TIFF_MM = 0x4949, 0x4D4D
+_ORIENTATION_TAG = 0x0112
+
+
+def _raw_bytes(data: tf.Tensor, pos: tf.Tensor, n) -> tf.Tensor:
+    """int64 [n]: bytes data[pos:pos + n], zeros past the end (or for a position outside data)."""
+    size = tf.cast(tf.strings.length(data), tf.int64)
+    pos = tf.cast(pos, tf.int64)
+    inside = tf.logical_and(pos >= 0, pos <= size)
+    part = tf.strings.substr(data, tf.where(inside, pos, size), tf.cast(n, tf.int64))
+    raw = tf.cast(tf.io.decode_raw(part, tf.uint8), tf.int64)
+    padded = tf.pad(raw, [[0, tf.cast(n, tf.int32) - tf.shape(raw)[0]]])
+    return tf.reshape(padded, [n]) if isinstance(n, int) else padded
+
+
+def _big_endian(b: tf.Tensor) -> tf.Tensor:
+    """The unsigned integer in bytes b[..., k] (int64), most significant first."""
+    out = tf.zeros_like(b[..., 0])
+    for i in range(b.shape[-1]):
+        out = out * 256 + b[..., i]
+    return out
+
+
+def _little_endian(b: tf.Tensor) -> tf.Tensor:
+    return _big_endian(b[..., ::-1])
+
+
+def image_header_size(image_bytes: tf.Tensor) -> tf.Tensor:
+    """int64 [2]: (height, width) as the file's header states them, without decoding pixels;
+    (0, 0) for a format TF does not decode. JPEG: its SOF (tf.image.extract_jpeg_shape); PNG:
+    IHDR; GIF: the logical screen (the size PIL and TF give the first frame); BMP: its info header."""
+    head = _raw_bytes(image_bytes, 0, 26)
+
+    def jpeg():
+        return tf.cast(tf.image.extract_jpeg_shape(image_bytes)[:2], tf.int64)
+
+    def png():
+        return tf.stack([_big_endian(head[20:24]), _big_endian(head[16:20])])
+
+    def gif():
+        return tf.stack([_little_endian(head[8:10]), _little_endian(head[6:8])])
+
+    def bmp():
+        core = tf.equal(_little_endian(head[14:18]), 12)  # BITMAPCOREHEADER: 16-bit sizes
+        width = tf.where(core, _little_endian(head[18:20]), _little_endian(head[18:22]))
+        height = tf.where(core, _little_endian(head[20:22]), _little_endian(head[22:26]))
+        height = tf.where(height >= 2 ** 31, 2 ** 32 - height, height)  # negative: stored top-down
+        return tf.stack([height, width])
+
+    is_png = tf.reduce_all(tf.equal(head[:8], [137, 80, 78, 71, 13, 10, 26, 10]))
+    is_gif = _is_gif(image_bytes)
+    is_bmp = tf.reduce_all(tf.equal(head[:2], [66, 77]))  # "BM"
+    return tf.case([(tf.io.is_jpeg(image_bytes), jpeg), (is_png, png), (is_gif, gif), (is_bmp, bmp)],
+                   default=lambda: tf.zeros([2], tf.int64), exclusive=True)
+
+
+def _exif_tiff_offset(image_bytes: tf.Tensor) -> tf.Tensor:
+    """int64: where the TIFF header of a JPEG's first APP1 "Exif\\0\\0" segment starts, or -1.
+    Walks the markers from SOI to SOS as PIL does (0xFF fill bytes skipped)."""
+    size = tf.cast(tf.strings.length(image_bytes), tf.int64)
+
+    def body(pos, found, done):
+        b = _raw_bytes(image_bytes, pos, 4)  # 0xFF, marker, segment length (2 bytes, BE)
+        fill = tf.logical_and(tf.equal(b[0], 0xFF), tf.equal(b[1], 0xFF))
+        length = b[2] * 256 + b[3]
+        stop = tf.logical_or(tf.not_equal(b[0], 0xFF),
+                             tf.reduce_any(tf.equal(b[1], [0xDA, 0xD9])))  # not a marker, SOS, EOI
+        stop = tf.logical_or(stop, tf.logical_and(tf.logical_not(fill), length < 2))
+        exif = tf.logical_and(tf.equal(b[1], 0xE1), length >= 8)
+        ident = tf.strings.substr(image_bytes, tf.minimum(pos + 4, size), tf.constant(6, tf.int64))
+        exif = tf.logical_and(exif, tf.equal(ident, b"Exif\x00\x00"))
+        exif = tf.logical_and(tf.logical_not(tf.logical_or(stop, fill)), exif)
+        found = tf.where(exif, pos + 10, found)
+        next_pos = tf.where(fill, pos + 1, pos + 2 + length)
+        done = tf.reduce_any(tf.stack([stop, exif, next_pos + 4 > size]))
+        return next_pos, found, done
+
+    _, found, _ = tf.while_loop(lambda pos, found, done: tf.logical_not(done), body,
+                                (tf.constant(2, tf.int64), tf.constant(-1, tf.int64), size < 6))
+    return found
+
+
+def exif_orientation(image_bytes: tf.Tensor) -> tf.Tensor:
+    """int32: a JPEG's EXIF Orientation (IFD0 tag 0x0112, a SHORT or LONG with count 1, in either
+    TIFF byte order), 1 when it has none or is not a JPEG. Values outside 1..8 are left as they are
+    (and ignored, as PIL ignores them)."""
+
+    def from_exif():
+        tiff = _exif_tiff_offset(image_bytes)
+
+        def read():
+            head = _raw_bytes(image_bytes, tiff, 8)
+            order = _big_endian(head[:2])
+            little = tf.equal(order, _TIFF_II)
+            unsigned = lambda b: tf.where(little, _little_endian(b), _big_endian(b))  # noqa: E731
+            ifd = tiff + unsigned(head[4:8])
+            count = tf.minimum(unsigned(_raw_bytes(image_bytes, ifd, 2)), 1024)
+            entries = tf.reshape(_raw_bytes(image_bytes, ifd + 2, count * 12), [-1, 12])
+            tags, types = unsigned(entries[:, 0:2]), unsigned(entries[:, 2:4])
+            counts = unsigned(entries[:, 4:8])
+            value = tf.where(tf.equal(types, 3), unsigned(entries[:, 8:10]), unsigned(entries[:, 8:12]))
+            match = tf.reduce_all(tf.stack([tf.equal(tags, _ORIENTATION_TAG), tf.equal(counts, 1),
+                                            tf.logical_or(tf.equal(types, 3), tf.equal(types, 4))]), axis=0)
+            # PIL reads every entry into a dict: a repeated tag keeps its last value
+            last = tf.reduce_max(tf.where(match, tf.range(tf.shape(match, out_type=tf.int64)[0]), -1))
+            known = tf.logical_and(last >= 0, tf.logical_or(little, tf.equal(order, _TIFF_MM)))
+            return tf.where(known, tf.gather(value, tf.maximum(last, 0)), 1)
+
+        return tf.cast(tf.cond(tiff >= 0, read, lambda: tf.constant(1, tf.int64)), tf.int32)
+
+    return tf.cond(tf.io.is_jpeg(image_bytes), from_exif, lambda: tf.constant(1, tf.int32))
+
+
+def exif_transpose(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+    """[H, W, C] as PIL's ImageOps.exif_transpose shows it for EXIF `orientation`: 2 mirror,
+    3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90
+    counter-clockwise; 1 and anything else unchanged."""
+    branches = [
+        lambda: image,
+        lambda: image[:, ::-1],
+        lambda: image[::-1, ::-1],
+        lambda: image[::-1],
+        lambda: tf.transpose(image, [1, 0, 2]),
+        lambda: tf.image.rot90(image, k=3),
+        lambda: tf.transpose(image, [1, 0, 2])[::-1, ::-1],
+        lambda: tf.image.rot90(image, k=1),
+    ]
+    index = tf.where(tf.logical_and(orientation >= 1, orientation <= 8), orientation - 1, 0)
+    return tf.switch_case(index, branches)
+
+
+def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
+    """uint8 [H, W, 1..4] (gray, gray + alpha, RGB, RGBA) -> [H, W, channels] as PIL's convert
+    ("L" or "RGB"): alpha dropped (not composited), gray tiled to RGB, RGB to gray by PIL's formula."""
+    n = tf.shape(image)[-1]
+    if channels == 3:
+        return tf.cond(n >= 3, lambda: image[..., :3], lambda: tf.tile(image[..., :1], [1, 1, 3]))
+    if channels != 1:
+        raise ValueError(f"image channels must be 1 or 3, received {channels}")
+
+    def gray():
+        rgb = tf.cast(image[..., :3], tf.int32)
+        weighted = tf.reduce_sum(rgb * tf.constant(_GRAY_WEIGHTS, tf.int32), axis=-1, keepdims=True)
+        return tf.cast(tf.bitwise.right_shift(weighted + 0x8000, 16), tf.uint8)
+
+    return tf.cond(n >= 3, gray, lambda: image[..., :1])
+
+
+def _gif_opaque(image_bytes: tf.Tensor) -> tf.Tensor:
+    """A GIF with its first frame's transparency flag cleared: TF decodes a transparent pixel of the
+    first frame as black, PIL (convert("RGB") of mode P) as its palette colour; cleared, TF gives
+    the palette colour too. Walks the blocks after the header and global colour table up to the
+    first image descriptor; the last Graphic Control Extension before it is the frame's."""
+    size = tf.cast(tf.strings.length(image_bytes), tf.int64)
+    flags = _raw_bytes(image_bytes, 10, 1)[0]
+    start = 13 + tf.where(flags >= 128, 3 * tf.bitwise.left_shift(tf.constant(2, tf.int64), flags % 8), 0)
+
+    def body(pos, in_blocks, gce, done):
+        b = _raw_bytes(image_bytes, pos, 2)
+        # in an extension's sub-blocks: skip one (a zero size ends them)
+        sub_pos = pos + 1 + b[0]
+        # at a block: an extension (0x21) starts sub-blocks after its label; anything else ends
+        is_ext = tf.equal(b[0], 0x21)
+        gce = tf.where(tf.logical_and(tf.logical_not(in_blocks), tf.logical_and(is_ext, tf.equal(b[1], 0xF9))),
+                       pos + 3, gce)
+        next_pos = tf.where(in_blocks, sub_pos, pos + 2)
+        next_in = tf.where(in_blocks, tf.not_equal(b[0], 0), is_ext)
+        done = tf.logical_or(tf.logical_and(tf.logical_not(in_blocks), tf.logical_not(is_ext)), next_pos >= size)
+        return next_pos, next_in, gce, done
+
+    _, _, gce, _ = tf.while_loop(lambda pos, in_blocks, gce, done: tf.logical_not(done), body,
+                                 (start, tf.constant(False), tf.constant(-1, tf.int64), start >= size))
+
+    def clear():
+        packed = _raw_bytes(image_bytes, gce, 1)[0]
+        byte = tf.gather(tf.constant([bytes([i]) for i in range(256)]), tf.bitwise.bitwise_and(packed, 0xFE))
+        return tf.strings.join([tf.strings.substr(image_bytes, tf.constant(0, tf.int64), gce), byte,
+                                tf.strings.substr(image_bytes, gce + 1, size)])
+
+    return tf.cond(tf.logical_and(gce >= 0, gce < size), clear, lambda: image_bytes)
+
+
+def _is_gif(image_bytes: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_all(tf.equal(_raw_bytes(image_bytes, 0, 4), [71, 73, 70, 56]))  # "GIF8"
+
+
+def decode_pixels(image_bytes: tf.Tensor, channels: int) -> tf.Tensor:
+    """One encoded image (scalar tf.string) -> uint8 [H, W, channels]: the pixels the conversion
+    (data_prep.image_prep.prep_image) gives the same file, before its resize.
+
+    Raises InvalidArgumentError, before decoding anything, when the header says more than
+    MAX_PIXELS pixels (the conversion's limit), and for bytes TF cannot decode. JPEGs decode
+    with the accurate integer DCT (libjpeg's default, which PIL uses); TF's own default is the
+    fast one, a few levels off.
+    """
+    size = image_header_size(image_bytes)
+    pixels = size[0] * size[1]
+    check = tf.debugging.Assert(
+        pixels <= MAX_PIXELS,
+        [f"{PIXEL_LIMIT_MESSAGE}: more than {MAX_PIXELS} pixels (the conversion's limit); its header says "
+         "height, width, pixels:", size[0], size[1], pixels])
+    with tf.control_dependencies([check]):
+        image = tf.cond(
+            tf.io.is_jpeg(image_bytes),
+            lambda: tf.io.decode_jpeg(image_bytes, channels=0, dct_method="INTEGER_ACCURATE"),
+            lambda: tf.io.decode_image(tf.cond(_is_gif(image_bytes), lambda: _gif_opaque(image_bytes),
+                                               lambda: image_bytes),
+                                       channels=0, dtype=tf.uint8, expand_animations=False))
+    image = exif_transpose(to_channels(image, channels), exif_orientation(image_bytes))
+    return tf.ensure_shape(image, (None, None, channels))
+
+
 def preprocess_image_bytes(image_bytes: tf.Tensor, image_cfg: ImageConfig) -> tf.Tensor:
     """Decodes one encoded image (scalar tf.string) to float32 [H, W, C].
 
-    PNG, JPEG, GIF (first frame) and BMP are accepted. The image is converted
-    to `image_cfg.channels` (RGB -> gray and back as TF decodes), resized to
-    `image_cfg.size` only when its size differs (the data contract stores
+    PNG, JPEG, GIF (first frame) and BMP are accepted, decoded by `decode_pixels` (the
+    conversion's pixels: EXIF orientation, palettes, alpha, CMYK, 16 bits, the pixel limit),
+    resized to `image_cfg.size` only when its size differs (the data contract stores
     images already at that size, so training pixels are exact), then
     normalised as `image_cfg.normalization` says (`normalize`).
     """
@@ -68,7 +292,7 @@ def preprocess_image_bytes(image_bytes: tf.Tensor, image_cfg: ImageConfig) -> tf
     if image_cfg.normalization not in NORMALIZATIONS:  # fail at trace time, not on the first image
         raise ValueError(f"unknown image normalization {image_cfg.normalization!r}; "
                          f"valid: {', '.join(NORMALIZATIONS)}")
-    image = tf.io.decode_image(image_bytes, channels=channels, dtype=tf.uint8, expand_animations=False)
+    image = decode_pixels(image_bytes, channels)
     shape = tf.shape(image)
     same_size = tf.logical_and(tf.equal(shape[0], height), tf.equal(shape[1], width))
     pixels = tf.cond(

@@ -18,6 +18,10 @@ from pipeline.config import ImageConfig, PrepConfig
 _MODES = {1: "L", 3: "RGB"}
 _FORMATS = {"png": "PNG", "jpeg": "JPEG"}
 _DEFAULT_PREP = PrepConfig()
+# Images with more pixels (width x height, from the header) are refused before decoding, here and by
+# serving (components.preprocess.decode_pixels): Pillow's DecompressionBombError threshold
+# (2 x Image.MAX_IMAGE_PIXELS at its default), fixed so a changed Pillow global does not move it.
+MAX_PIXELS = 2 * 89478485
 
 
 def decode(data: bytes) -> Image.Image:
@@ -34,6 +38,10 @@ def decode(data: bytes) -> Image.Image:
         raise Reject("bad_image", "zero-byte file")
     try:
         img = Image.open(io.BytesIO(data))
+        if img.width * img.height > MAX_PIXELS:
+            raise Image.DecompressionBombError(
+                f"{img.width} x {img.height} = {img.width * img.height} pixels, over the pixel limit "
+                f"of {MAX_PIXELS}")
         if img.format == "PNG":
             img.verify()
             img = Image.open(io.BytesIO(data))
@@ -67,6 +75,16 @@ def to_8bit(img: Image.Image) -> Image.Image:
     return Image.fromarray(values.astype(np.uint8), "L")
 
 
+def to_mode(img: Image.Image, channels: int, color: str = "auto") -> Image.Image:
+    """A decoded image as the contract's mode: L (channels 1) or RGB (3). 16-bit gray takes its
+    high byte (to_8bit); palette, CMYK, alpha and the rest convert as PIL's convert does (alpha
+    dropped, not composited). components.preprocess.decode_pixels gives serving the same pixels."""
+    img = to_8bit(img)
+    if color == "grayscale":
+        img = img.convert("L")
+    return img.convert(_MODES[channels])
+
+
 def face_box(box: tuple[float, float, float, float], margin: float) -> tuple[float, float, float, float]:
     """`box` widened by `margin` x its width on the left and right, x its height on top and bottom."""
     left, top, right, bottom = box
@@ -83,10 +101,7 @@ def prep_image(data: bytes, image: ImageConfig,
     widened by `prep.face_margin`); it is clipped to the image, and a box with
     no area left raises Reject('bad_crop').
     """
-    img = to_8bit(decode(data))
-    if prep.color == "grayscale":
-        img = img.convert("L")
-    img = img.convert(_MODES[image.channels])
+    img = to_mode(decode(data), image.channels, prep.color)
     if crop_box is not None:
         left, top, right, bottom = face_box(crop_box, prep.face_margin)
         box = (max(0, int(round(left))), max(0, int(round(top))),

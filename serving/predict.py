@@ -5,14 +5,19 @@
 `--model` is a SavedModel directory written by the Trainer, or a folder of
 numbered versions (the Pusher's `serving_model/`), whose highest version is
 used. Images go through the model's `serving_image` signature (encoded bytes
-in, the same preprocessing as training), in batches. Printed per image and
+in, the same preprocessing as training), in batches; that signature decodes
+as the conversion does (EXIF orientation, GIF first frame, palette, CMYK,
+alpha, 16-bit PNG; see docs/models.md), so PNG, JPEG, GIF and BMP files of
+any mode predict. Printed per image and
 task: the predicted class and its probability (binary, multiclass), every
 label above 0.5 with its probability (multilabel), or the value
 (regression). Class names come from the model directory itself
 (`assets.extra/multitask.json`, see serving/__init__.py).
 
-Exit status: 0, or 2 when the model or an image cannot be read (every bad
-image is named, nothing is predicted).
+Exit status: 0, or 2 when the model or an image cannot be read, is not a
+decodable image, or has more pixels than the conversion's limit
+(data_prep.image_prep.MAX_PIXELS, read from the header, nothing decoded):
+an `error:` line names every bad image, nothing is predicted.
 """
 from __future__ import annotations
 
@@ -48,9 +53,16 @@ def resolve_model_dir(path: str) -> str:
     return os.path.join(path, str(versions[0]))
 
 
-def read_images(paths: Sequence[str]) -> list[bytes]:
-    """The files' bytes; every missing, unreadable or undecodable file is named in one error."""
+def read_images(paths: Sequence[str], channels: int) -> list[bytes]:
+    """The files' bytes; every missing, unreadable, undecodable or over-limit file is named in one error.
+
+    Each file goes through the decode the serving_image signature runs (components.preprocess.
+    decode_pixels: the conversion's pixels, its pixel limit checked from the header first), so a
+    file that passes here decodes there, and one that fails is named instead of failing the batch.
+    """
     import tensorflow as tf
+
+    from components.preprocess import MAX_PIXELS, decode_pixels, image_header_size
 
     images, problems = [], []
     for path in paths:
@@ -64,11 +76,21 @@ def read_images(paths: Sequence[str]) -> list[bytes]:
             problems.append(f"{path}: cannot be read ({e.strerror or e})")
             continue
         try:
-            tf.io.decode_image(data, expand_animations=False)
+            height, width = (int(v) for v in image_header_size(tf.constant(data)).numpy())
+        except tf.errors.InvalidArgumentError:  # a JPEG header that does not parse
+            height = width = 0
+        if height * width > MAX_PIXELS:
+            problems.append(f"{path}: {width} x {height} = {width * height} pixels, over the pixel limit of "
+                            f"{MAX_PIXELS} (the conversion's); not decoded")
+            continue
+        try:
+            decode_pixels(tf.constant(data), channels)
         except (tf.errors.InvalidArgumentError, ValueError):
             problems.append(f"{path}: not a decodable image (PNG, JPEG, GIF or BMP expected)")
             continue
         images.append(data)
+    if len(problems) == 1:
+        raise PredictError(f"cannot predict; bad image file {problems[0]}")
     if problems:
         raise PredictError("cannot predict; bad image file(s):\n  " + "\n  ".join(problems))
     return images
@@ -93,13 +115,17 @@ def predict(model_dir: str, image_paths: Sequence[str]) -> list[dict[str, Any]]:
         metadata = read_metadata(model_dir)
     except FileNotFoundError as e:
         raise PredictError(str(e)) from e
-    images = read_images(image_paths)
+    images = read_images(image_paths, int(metadata["image"]["channels"]))
     import tensorflow as tf
 
     signature = tf.saved_model.load(model_dir).signatures[metadata["signature"]]
     results = []
     for start in range(0, len(images), BATCH):
-        out = signature(image_bytes=tf.constant(images[start:start + BATCH]))
+        try:
+            out = signature(image_bytes=tf.constant(images[start:start + BATCH]))
+        except tf.errors.InvalidArgumentError as e:  # checked above; a model saved by older code, say
+            first = (e.message or str(e)).strip().splitlines()[0]
+            raise PredictError(f"the model's {metadata['signature']} signature failed: {first}") from e
         out = {k: v.numpy() for k, v in out.items()}
         for i, path in enumerate(image_paths[start:start + BATCH]):
             results.append({"image": path,
