@@ -5,7 +5,9 @@
 It only configures `pipeline.pipeline.create_pipeline`: works out paths under
 the output dir, generates the bundled sample data where a source asks for it
 and its path is missing, writes the contract schema, runs the DAG and prints
-the per-task report.
+the per-task report. pipeline/run_guard.py keeps the output dir to one run of
+one config at a time, cleans up after killed runs, and turns a failure into
+one `error:` line with the traceback in `<output-dir>/logs/`.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before any TensorFlow import
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -55,24 +58,35 @@ def format_table(report: dict) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
 
 
-def component_times(metadata_path: str, since_ms: int) -> list[tuple[str, float, str]]:
-    """(component, seconds, state) of every execution this run recorded in MLMD.
-
-    LocalDagRunner records an execution when a component starts and updates
-    it when it ends, so the difference is the component's wall time; cached
-    components show as CACHED with ~0 s.
-    """
-    from ml_metadata import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    conn = metadata_store_pb2.ConnectionConfig()
-    conn.sqlite.filename_uri = metadata_path
-    store = metadata_store.MetadataStore(conn)
-    types = {t.id: t.name.rsplit(".", 1)[-1] for t in store.get_execution_types()}
-    states = metadata_store_pb2.Execution.State.Name
-    runs = [e for e in store.get_executions() if e.create_time_since_epoch >= since_ms]
-    return [(types[e.type_id], (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000,
-             states(e.last_known_state)) for e in sorted(runs, key=lambda e: e.create_time_since_epoch)]
+@contextlib.contextmanager
+def _console_to_log(log_path: str):
+    """The console keeps what this script prints: progress, the table, one `error:` line. The
+    libraries' logging, Python warnings and the native libraries' own stderr writes (TensorFlow's
+    CUDA-factory messages, Beam workers) go to the run's log file."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    to_file = logging.FileHandler(log_path)
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.handlers[:] = [to_file]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    sys.stderr.flush()
+    saved_fd = os.dup(2)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    saved_stderr = sys.stderr
+    sys.stderr = open(saved_fd, "w", buffering=1, closefd=False)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr = saved_stderr
+        os.dup2(saved_fd, 2)
+        os.close(saved_fd)
+        logging.captureWarnings(False)
+        root.handlers[:], root.level = saved_handlers, saved_level
+        to_file.close()
 
 
 def main(argv=None) -> int:
@@ -80,6 +94,8 @@ def main(argv=None) -> int:
     ap.add_argument("--config", default="configs/default.yaml", help="run config (YAML)")
     ap.add_argument("--output-dir", default="outputs", help="where everything the run writes goes")
     ap.add_argument("--no-cache", action="store_true", help="rerun every component")
+    ap.add_argument("--wait", action="store_true",
+                    help="if another run holds the output dir, wait for it instead of refusing")
     args = ap.parse_args(argv)
 
     try:
@@ -88,8 +104,26 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
+    from pipeline import run_guard
+
+    try:
+        with run_guard.hold_output_dir(args.output_dir, config.name, wait=args.wait) as held:
+            return _run(args, config, held)
+    except run_guard.OutputDirError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args, config, held) -> int:
+    print(f"log: {held.log_path}")
+    with _console_to_log(held.log_path):
+        return _run_logged(args, config, held)
+
+
+def _run_logged(args, config, held) -> int:
     from data_prep.beam_job import SourceError
     from data_prep.generate import generate_missing
+    from pipeline import run_guard
 
     try:
         for path in generate_missing(config):
@@ -98,27 +132,39 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from tfx import v1 as tfx
-
-    from components.example_gen import source_fingerprint
-    from pipeline.pipeline import RunOptions, create_pipeline
-    from schemas.contract import write_schema
-
-    paths = local_paths(args.output_dir, config.name,
-                        write_schema(config, os.path.join(os.path.abspath(args.output_dir), "schema")))
-    options = RunOptions(beam_args=config.beam.args, enable_cache=not args.no_cache,
-                         source_fingerprint=source_fingerprint(config))
+    out = held.output_dir
+    pipeline_root = os.path.join(out, "tfx", config.name)  # as local_paths puts them
+    metadata_path = os.path.join(pipeline_root, "metadata.sqlite")
     start = time.time()
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(config, paths, options))
-    elapsed = time.time() - start
+    try:
+        from tfx import v1 as tfx
 
-    with open(os.path.join(paths.report_dir, "report.json")) as f:
-        report = json.load(f)
+        from components.example_gen import source_fingerprint
+        from pipeline.pipeline import RunOptions, create_pipeline
+        from schemas.contract import write_schema
+
+        for cleaned in run_guard.abandon_interrupted(metadata_path, pipeline_root):
+            print(f"cleaned up {cleaned}: left running by a killed run")
+        paths = local_paths(out, config.name, write_schema(config, os.path.join(out, "schema")))
+        assert (paths.pipeline_root, paths.metadata_path) == (pipeline_root, metadata_path)
+        options = RunOptions(beam_args=config.beam.args, enable_cache=not args.no_cache,
+                             source_fingerprint=source_fingerprint(config))
+        start = time.time()
+        with run_guard.Progress(paths.metadata_path, int(start * 1000)):
+            tfx.orchestration.LocalDagRunner().run(create_pipeline(config, paths, options))
+        elapsed = time.time() - start
+        with open(os.path.join(paths.report_dir, "report.json")) as f:
+            report = json.load(f)
+    except Exception as e:  # noqa: BLE001 - every runtime failure ends as one line and a log
+        component = run_guard.failed_component(metadata_path, int(start * 1000))
+        run_guard.write_traceback(held.log_path, e)
+        print(run_guard.failure_line(e, component, out, held.log_path), file=sys.stderr)
+        return 1
+
     print()
     print(format_table(report))
-    times = component_times(paths.metadata_path, int(start * 1000))
-    with open(os.path.join(os.path.abspath(args.output_dir), "last_run.json"), "w") as f:
+    times = run_guard.executions_since(paths.metadata_path, int(start * 1000))
+    with open(os.path.join(out, "last_run.json"), "w") as f:
         json.dump({"pipeline_s": round(elapsed, 1),
                    "components": [{"component": n, "seconds": t, "state": st} for n, t, st in times]},
                   f, indent=2)
