@@ -59,7 +59,7 @@ def _outputs(model: keras.Model, image: tf.Tensor, config: Config) -> dict[str, 
 
 def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput,
                     config: Config) -> dict[str, Callable]:
-    """Concrete functions for model.save(..., signatures=...)."""
+    """tf.functions (with input signatures) for model.save(..., signatures=...)."""
     # Attached to the model so the saved model tracks the Transform graph's assets.
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
@@ -80,8 +80,13 @@ def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutp
     def serve_image(image_bytes):
         return _outputs(model, preprocess_image_batch(image_bytes, image_cfg), config)
 
+    # The tf.functions themselves (each has its input_signature), not their concrete
+    # functions: a concrete function traced outside the strategy that built the model
+    # reads its distributed variables in a way model.save rejects ("ConcreteFunction that
+    # uses distributed variables in certain way cannot be saved") under
+    # MultiWorkerMirroredStrategy; the saver traces the tf.functions itself.
     return {
-        "serving_default": serve_examples.get_concrete_function(),
-        "transform_features": transform_features.get_concrete_function(),
-        "serving_image": serve_image.get_concrete_function(),
+        "serving_default": serve_examples,
+        "transform_features": transform_features,
+        "serving_image": serve_image,
     }
