@@ -15,7 +15,9 @@
                r_i(t-1) = L_i(t-1) / L_i(t-2), w_i = 1 for t = 1, 2;
                L_i(t) is task i's mean training loss over epoch t.
 
-L_i is task i's masked loss on the batch (models/losses.py). A batch holding
+L_i is task i's masked loss on the batch (models/losses.py); under a
+distribution strategy, on the global batch (every replica sees the same
+global L_i; components/training_model.py). A batch holding
 none of task i's examples has L_i = 0; its uncertainty term is dropped too
 (else s_i / 2 alone would drive s_i down on batches that say nothing about
 the task). With `tasks[i].loss_weight` left at 1.0 each method is the
@@ -85,12 +87,19 @@ class LossWeighting(keras.layers.Layer):
             return self.static * self.dwa
         return self.static
 
-    def combine(self, losses: tf.Tensor, present: tf.Tensor) -> tf.Tensor:
+    def combine(self, losses: tf.Tensor, present: tf.Tensor, replicas: int = 1) -> tf.Tensor:
         """The weighted total of the per-task losses [K]; `present` [K] is 1.0
-        for the tasks with examples in the batch."""
+        for the tasks with examples in the (global) batch.
+
+        With `replicas` > 1, `losses` are this replica's shares of the global
+        masked means (its sum over the global count), which add up over the
+        replicas to the global L_i; the terms that are not per-example
+        (uncertainty's s_i / 2) are then divided by `replicas`, so the replicas'
+        totals add up to the one-worker total (their gradients are summed)."""
         total = tf.reduce_sum(self.weights_in_use() * losses)
         if self.method == "uncertainty":
-            total += tf.reduce_sum(present * self.log_variance / 2)
+            regulariser = tf.reduce_sum(present * self.log_variance / 2)
+            total += regulariser / replicas if replicas > 1 else regulariser
         return total
 
     def end_epoch(self, epoch_losses: Sequence[float]) -> None:

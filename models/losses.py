@@ -5,7 +5,9 @@ examples, 0.0 elsewhere) arrives as the output's sample weight. The loss is
 the mean over the task's own examples, sum(w * l) / max(sum(w), 1), so a
 task's loss does not shrink when its examples are a small part of the batch
 (the seed's reduce_mean over the whole batch does), and a batch with none of
-its examples gives exactly 0 instead of 0 / 0.
+its examples gives exactly 0 instead of 0 / 0. With several replicas
+(multi-worker or multi-GPU training) the mean is over the global batch: sums
+and counts are added over the replicas first (`sum_and_count`; docs/distributed.md).
 
 Per-example losses by task type (and `tasks[i].loss`): categorical
 cross-entropy (binary, multiclass), binary cross-entropy averaged over the
@@ -61,16 +63,23 @@ class MaskedTaskLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         return per_example_loss(self.task_type, y_true, y_pred, self.loss)
 
+    def sum_and_count(self, y_true, y_pred, sample_weight=None) -> tuple[tf.Tensor, tf.Tensor]:
+        """(sum(w * l), sum(w)) over the batch: the two parts of the masked mean. Under a
+        distribution strategy each replica holds only its part of the global batch; the
+        global masked mean is the sum over replicas of the first divided by the sum of
+        the second (components/training_model.py)."""
+        y_pred = tf.convert_to_tensor(y_pred)
+        losses = tf.reshape(self.call(y_true, y_pred), [-1])
+        if sample_weight is None:
+            weights = tf.ones_like(losses)
+        else:
+            weights = tf.reshape(tf.cast(sample_weight, losses.dtype), [-1])
+        return tf.reduce_sum(weights * losses), tf.reduce_sum(weights)
+
     def __call__(self, y_true, y_pred, sample_weight=None):
         with keras.backend.name_scope(self._name_scope):
-            y_pred = tf.convert_to_tensor(y_pred)
-            losses = tf.reshape(self.call(y_true, y_pred), [-1])
-            if sample_weight is None:
-                weights = tf.ones_like(losses)
-            else:
-                weights = tf.reshape(tf.cast(sample_weight, losses.dtype), [-1])
-            total = tf.reduce_sum(weights * losses)
-            return total / tf.maximum(tf.reduce_sum(weights), 1.0)
+            total, count = self.sum_and_count(y_true, y_pred, sample_weight)
+            return total / tf.maximum(count, 1.0)
 
     def get_config(self):
         return {**super().get_config(), "task_type": self.task_type, "loss": self.loss}
