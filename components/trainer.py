@@ -74,6 +74,20 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     raise ValueError(f"unknown train.strategy {name!r}; valid: {', '.join(STRATEGIES)}")
 
 
+def synchronize_batch_norm(model: keras.Model) -> int:
+    """Makes every BatchNormalization layer of `model` normalise a training batch by the
+    global batch's statistics (summed over the replicas), as one worker does, instead of
+    each replica's part of it. Only for several replicas: the synchronized path computes
+    the moments differently (E[x^2] - E[x]^2, unfused), so one replica keeps the fused
+    layer and its exact numbers. Returns the layers changed."""
+    changed = 0
+    for layer in model.submodules:
+        if isinstance(layer, keras.layers.BatchNormalization) and not layer.synchronized:
+            layer.synchronized, layer.fused = True, False  # read at call time (fit traces later)
+            changed += 1
+    return changed
+
+
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
     """Whether this worker writes the model and logs (every worker must still run
     the save: it is a collective op; the others write to a temporary folder)."""
@@ -179,11 +193,37 @@ def run_fn(fn_args) -> None:
     steps = int(fn_args.train_steps)
     with strategy.scope():
         model = get_builder(config.model.name)(config)
+        if strategy.num_replicas_in_sync > 1:
+            logging.info("batch norm synchronized over %d replicas: %d layers",
+                         strategy.num_replicas_in_sync, synchronize_batch_norm(model))
         init_regression_biases(model, config, train_ds)
         training_model = compile_model(model, config, steps)
-    epochs = epochs_for(steps)
     chief = is_chief(strategy)
-    log_dir = fn_args.model_run_dir if chief else tempfile.mkdtemp(prefix="tb_worker_")
+    # Non-chief workers run every collective the chief runs (TensorBoard, KeepBest and
+    # the save), writing to folders of their own that are removed at the end, also
+    # when training fails: nothing of theirs is left behind.
+    scratch: list[str] = []
+    try:
+        _fit_and_save(fn_args, config, strategy, chief, scratch, model, training_model,
+                      tf_transform_output, train_ds, eval_ds, eval_counts, steps, start)
+    finally:
+        for path in scratch:
+            if tf.io.gfile.exists(path):
+                tf.io.gfile.rmtree(path)
+
+
+def _fit_and_save(fn_args, config: Config, strategy: tf.distribute.Strategy, chief: bool, scratch: list[str],
+                  model: keras.Model, training_model: keras.Model, tf_transform_output, train_ds, eval_ds,
+                  eval_counts: dict[str, int], steps: int, start: float) -> None:
+    def own_dir(path: str, prefix: str) -> str:
+        if chief:
+            return path
+        scratch.append(tempfile.mkdtemp(prefix=prefix))
+        return scratch[-1]
+
+    batch_size = config.train.batch_size
+    epochs = epochs_for(steps)
+    log_dir = own_dir(fn_args.model_run_dir, "tb_worker_")
     callbacks = [
         # First: adds the loss weights to the logs TensorBoard writes, and sets dwa's
         # next weights before the backup is taken.
@@ -194,7 +234,7 @@ def run_fn(fn_args) -> None:
     ]
     keep_best = None
     if config.train.keep == "best":
-        best_dir = os.path.join(fn_args.model_run_dir, "best") if chief else tempfile.mkdtemp(prefix="best_worker_")
+        best_dir = own_dir(os.path.join(fn_args.model_run_dir, "best"), "best_worker_")
         keep_best = KeepBest(model, config.task_names, best_dir)
         callbacks.append(keep_best)
     # The eval stream is read once per validation; asking for more batches than it
@@ -212,15 +252,11 @@ def run_fn(fn_args) -> None:
     signatures = make_signatures(model, tf_transform_output, config)
     with strategy.scope():
         compile_for_export(model, config)
-    model_dir = fn_args.serving_model_dir if chief else tempfile.mkdtemp(prefix="model_worker_")
+    # Every worker saves (the save runs collectives); only the chief's copy is kept.
+    model_dir = own_dir(fn_args.serving_model_dir, "model_worker_")
     model.save(model_dir, save_format="tf", signatures=signatures)
     if chief:
         write_metadata(model_dir, config)
-    else:
-        tf.io.gfile.rmtree(model_dir)
-        tf.io.gfile.rmtree(log_dir)
-        if keep_best is not None:
-            tf.io.gfile.rmtree(best_dir)
     logging.info("run_fn: setup %.1fs, fit %d steps %.1fs, save %.1fs; model in %s",
                  fit_start - start, steps, save_start - fit_start, time.monotonic() - save_start,
                  fn_args.serving_model_dir)
