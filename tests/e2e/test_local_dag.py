@@ -121,11 +121,31 @@ def test_killed_run_recovers_with_the_same_figures(first_run, tmp_path):
     proc.wait()
     assert not (out / "report" / "report.json").exists()
 
-    run_local(config, out)
+    killed_folders = {k: sorted(os.listdir(trainer_dir / k)) for k in ("model", "model_run")
+                      if (trainer_dir / k).exists()}
+    rerun = run_local(config, out)
     ran = states(out)
     assert ran["DataPrepExampleGen"] == "CACHED", ran  # finished before the kill: reused
     assert ran["Trainer"] == "COMPLETE", ran
     assert figures(out) == figures(first_out)
+    # The killed Trainer's execution is no longer RUNNING in MLMD and its partial folders are gone.
+    assert "cleaned up Trainer (execution " in rerun.stdout, rerun.stdout
+    left = [e for e in mlmd_executions(out / "tfx" / "tiny_e2e" / "metadata.sqlite")
+            if e.last_known_state in (1, 2)]  # NEW, RUNNING
+    assert left == []
+    for key, killed in killed_folders.items():
+        now = sorted(os.listdir(trainer_dir / key))
+        assert len(now) == 1 and not set(now) & set(killed), (key, killed, now)
+    assert not list((trainer_dir / ".system" / "stateful_working_dir").glob("*"))
+
+
+def mlmd_executions(path):
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    conn = metadata_store_pb2.ConnectionConfig()
+    conn.sqlite.filename_uri = str(path)
+    return metadata_store.MetadataStore(conn).get_executions()
 
 
 def test_reruns_reuse_what_did_not_change(first_run):
