@@ -96,7 +96,7 @@ def _little_endian(b: tf.Tensor) -> tf.Tensor:
 def image_header_size(image_bytes: tf.Tensor) -> tf.Tensor:
     """int64 [2]: (height, width) as the file's header states them, without decoding pixels;
     (0, 0) for a format TF does not decode. JPEG: its SOF (tf.image.extract_jpeg_shape); PNG:
-    IHDR; GIF: the logical screen (the size PIL and TF give the first frame); BMP: its info header."""
+    IHDR; GIF: the logical screen, enlarged to hold the first frame (PIL's size); BMP: its info header."""
     head = _raw_bytes(image_bytes, 0, 26)
 
     def jpeg():
@@ -106,7 +106,7 @@ def image_header_size(image_bytes: tf.Tensor) -> tf.Tensor:
         return tf.stack([_big_endian(head[20:24]), _big_endian(head[16:20])])
 
     def gif():
-        return tf.stack([_little_endian(head[8:10]), _little_endian(head[6:8])])
+        return _gif_size(image_bytes)
 
     def bmp():
         core = tf.equal(_little_endian(head[14:18]), 12)  # BITMAPCOREHEADER: 16-bit sizes
@@ -214,14 +214,16 @@ def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
     return tf.cond(n >= 3, gray, lambda: image[..., :1])
 
 
-def _gif_opaque(image_bytes: tf.Tensor) -> tf.Tensor:
-    """A GIF with its first frame's transparency flag cleared: TF decodes a transparent pixel of the
-    first frame as black, PIL (convert("RGB") of mode P) as its palette colour; cleared, TF gives
-    the palette colour too. Walks the blocks after the header and global colour table up to the
-    first image descriptor; the last Graphic Control Extension before it is the frame's."""
+def _gif_first_frame(image_bytes: tf.Tensor) -> dict:
+    """Where a GIF's first frame is: walks the blocks after the header and global colour table up
+    to the first image descriptor (extensions skipped sub-block by sub-block). The last Graphic
+    Control Extension before it is the frame's. int64 fields: `descriptor` and `gce` (positions,
+    -1 if absent), `top`, `left`, `height`, `width` (the frame), `screen` ([height, width]),
+    `has_global` (bool)."""
     size = tf.cast(tf.strings.length(image_bytes), tf.int64)
-    flags = _raw_bytes(image_bytes, 10, 1)[0]
-    start = 13 + tf.where(flags >= 128, 3 * tf.bitwise.left_shift(tf.constant(2, tf.int64), flags % 8), 0)
+    head = _raw_bytes(image_bytes, 0, 11)
+    has_global = head[10] >= 128
+    start = 13 + tf.where(has_global, 3 * tf.bitwise.left_shift(tf.constant(2, tf.int64), head[10] % 8), 0)
 
     def body(pos, in_blocks, gce, done):
         b = _raw_bytes(image_bytes, pos, 2)
@@ -231,21 +233,67 @@ def _gif_opaque(image_bytes: tf.Tensor) -> tf.Tensor:
         is_ext = tf.equal(b[0], 0x21)
         gce = tf.where(tf.logical_and(tf.logical_not(in_blocks), tf.logical_and(is_ext, tf.equal(b[1], 0xF9))),
                        pos + 3, gce)
-        next_pos = tf.where(in_blocks, sub_pos, pos + 2)
+        at_block = tf.logical_and(tf.logical_not(in_blocks), tf.logical_not(is_ext))
+        next_pos = tf.where(in_blocks, sub_pos, tf.where(is_ext, pos + 2, pos))
         next_in = tf.where(in_blocks, tf.not_equal(b[0], 0), is_ext)
-        done = tf.logical_or(tf.logical_and(tf.logical_not(in_blocks), tf.logical_not(is_ext)), next_pos >= size)
+        done = tf.logical_or(at_block, next_pos >= size)
         return next_pos, next_in, gce, done
 
-    _, _, gce, _ = tf.while_loop(lambda pos, in_blocks, gce, done: tf.logical_not(done), body,
-                                 (start, tf.constant(False), tf.constant(-1, tf.int64), start >= size))
+    pos, _, gce, _ = tf.while_loop(lambda pos, in_blocks, gce, done: tf.logical_not(done), body,
+                                   (start, tf.constant(False), tf.constant(-1, tf.int64), start >= size))
+    desc = _raw_bytes(image_bytes, pos, 9)  # 0x2C, left, top, width, height (little-endian 16 bits)
+    found = tf.equal(desc[0], 0x2C)
+    field = lambda i: tf.where(found, _little_endian(desc[i:i + 2]), 0)  # noqa: E731
+    return {"descriptor": tf.where(found, pos, -1), "gce": gce, "left": field(1), "top": field(3),
+            "width": field(5), "height": field(7), "has_global": has_global,
+            "screen": tf.stack([_little_endian(head[8:10]), _little_endian(head[6:8])])}
 
-    def clear():
-        packed = _raw_bytes(image_bytes, gce, 1)[0]
-        byte = tf.gather(tf.constant([bytes([i]) for i in range(256)]), tf.bitwise.bitwise_and(packed, 0xFE))
-        return tf.strings.join([tf.strings.substr(image_bytes, tf.constant(0, tf.int64), gce), byte,
-                                tf.strings.substr(image_bytes, gce + 1, size)])
 
-    return tf.cond(tf.logical_and(gce >= 0, gce < size), clear, lambda: image_bytes)
+def _gif_size(image_bytes: tf.Tensor) -> tf.Tensor:
+    """int64 [2]: the size PIL gives a GIF: its logical screen, enlarged to hold the first frame."""
+    f = _gif_first_frame(image_bytes)
+    return tf.maximum(f["screen"], tf.stack([f["top"] + f["height"], f["left"] + f["width"]]))
+
+
+_BYTE_STRINGS = [bytes([i]) for i in range(256)]
+
+
+def _replace_bytes(data: tf.Tensor, pos: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
+    """data with the bytes at pos.. replaced by `values` (int64 [k], 0..255)."""
+    new = tf.strings.reduce_join(tf.gather(tf.constant(_BYTE_STRINGS), values))
+    size = tf.cast(tf.strings.length(data), tf.int64)
+    return tf.strings.join([tf.strings.substr(data, tf.constant(0, tf.int64), pos), new,
+                            tf.strings.substr(data, pos + tf.size(values, out_type=tf.int64), size)])
+
+
+def _decode_gif(image_bytes: tf.Tensor) -> tf.Tensor:
+    """uint8 [H, W, 3]: a GIF's first frame as PIL shows it (convert("RGB")).
+
+    TF paints a transparent pixel black, sizes its canvas by the largest frame, ignoring the
+    logical screen, and clips a first frame placed off (0, 0). PIL shows the palette colour of the
+    transparent index, and sizes the image as the screen (enlarged to hold the frame), the frame at
+    its place, the rest in the colour of the transparent index (of index 0 without transparency).
+    So before TF decodes, the frame's transparency flag is cleared and its position zeroed in the
+    bytes; then the frame is placed on a canvas of PIL's size and colour."""
+    f = _gif_first_frame(image_bytes)
+    gce = _raw_bytes(image_bytes, f["gce"], 4)  # packed fields, delay (2 bytes), transparent index
+    transparent = tf.logical_and(f["gce"] >= 0, tf.equal(gce[0] % 2, 1))
+    data = tf.cond(transparent, lambda: _replace_bytes(image_bytes, f["gce"], gce[:1] - 1), lambda: image_bytes)
+    data = tf.cond(f["descriptor"] >= 0,
+                   lambda: _replace_bytes(data, f["descriptor"] + 1, tf.zeros([4], tf.int64)), lambda: data)
+    frame = tf.io.decode_gif(data)[0][:f["height"], :f["width"]]
+    # the colour table: the frame's own (flag in the descriptor's packed byte), else the global one
+    packed = _raw_bytes(image_bytes, f["descriptor"] + 9, 1)[0]
+    table = tf.where(tf.logical_and(f["descriptor"] >= 0, packed >= 128), f["descriptor"] + 10,
+                     tf.where(f["has_global"], tf.constant(13, tf.int64), -1))
+    index = tf.where(transparent, gce[3], 0)
+    colour = tf.cast(tf.where(table >= 0, _raw_bytes(image_bytes, table + 3 * index, 3), index), tf.uint8)
+    height, width = tf.unstack(_gif_size(image_bytes))
+    frame_shape = tf.shape(frame, out_type=tf.int64)
+    pad = [[f["top"], height - f["top"] - frame_shape[0]], [f["left"], width - f["left"] - frame_shape[1]], [0, 0]]
+    placed = tf.pad(frame, pad)
+    inside = tf.pad(tf.ones(frame_shape[:2], tf.bool), pad[:2])
+    return tf.where(inside[..., None], placed, colour)
 
 
 def _is_gif(image_bytes: tf.Tensor) -> tf.Tensor:
@@ -268,12 +316,12 @@ def decode_pixels(image_bytes: tf.Tensor, channels: int) -> tf.Tensor:
         [f"{PIXEL_LIMIT_MESSAGE}: more than {MAX_PIXELS} pixels (the conversion's limit); its header says "
          "height, width, pixels:", size[0], size[1], pixels])
     with tf.control_dependencies([check]):
-        image = tf.cond(
-            tf.io.is_jpeg(image_bytes),
-            lambda: tf.io.decode_jpeg(image_bytes, channels=0, dct_method="INTEGER_ACCURATE"),
-            lambda: tf.io.decode_image(tf.cond(_is_gif(image_bytes), lambda: _gif_opaque(image_bytes),
-                                               lambda: image_bytes),
-                                       channels=0, dtype=tf.uint8, expand_animations=False))
+        image = tf.case([
+            (tf.io.is_jpeg(image_bytes),
+             lambda: tf.io.decode_jpeg(image_bytes, channels=0, dct_method="INTEGER_ACCURATE")),
+            (_is_gif(image_bytes), lambda: _decode_gif(image_bytes)),
+        ], default=lambda: tf.io.decode_image(image_bytes, channels=0, dtype=tf.uint8, expand_animations=False),
+            exclusive=True)
     image = exif_transpose(to_channels(image, channels), exif_orientation(image_bytes))
     return tf.ensure_shape(image, (None, None, channels))
 

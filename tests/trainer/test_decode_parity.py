@@ -60,6 +60,26 @@ def _png16(rgb=False) -> bytes:
     return _save(Image.fromarray(values), "PNG")
 
 
+def _placed_gif(data: bytes, screen, offset) -> bytes:
+    """The GIF with its logical screen (W, H) and first frame's position (left, top) rewritten."""
+    data = bytearray(data)
+    data[6:10] = screen[0].to_bytes(2, "little") + screen[1].to_bytes(2, "little")
+    pos = 13 + (3 * (2 << (data[10] & 7)) if data[10] & 128 else 0)
+    while data[pos] == 0x21:  # extensions: label, then sub-blocks up to a zero size
+        pos += 2
+        while data[pos]:
+            pos += 1 + data[pos]
+        pos += 1
+    assert data[pos] == 0x2C
+    data[pos + 1:pos + 5] = offset[0].to_bytes(2, "little") + offset[1].to_bytes(2, "little")
+    return bytes(data)
+
+
+def _animated_gif() -> bytes:
+    frames = [Image.fromarray(a).convert("P", palette=Image.Palette.ADAPTIVE, colors=8) for a in (RGB, 255 - RGB)]
+    return _save(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+
+
 def hostile_files() -> dict:
     files = {f"exif{o}_{'II' if e == '<' else 'MM'}": _exif_jpeg(o, e) for o in range(1, 9) for e in "<>"}
     files.update({
@@ -67,6 +87,11 @@ def hostile_files() -> dict:
         "jpeg_gray": _save(Image.fromarray(RGB[..., 1]), "JPEG", quality=90),
         "jpeg_cmyk": _cmyk_jpeg(),
         "gif": _save(_palette(), "GIF"),
+        "gif_transparent": _save(_palette(transparency=2), "GIF", transparency=2),  # TF alone: black
+        # a first frame smaller than the screen, off (0, 0): PIL fills the rest, TF alone clips the frame
+        "gif_frame_offset": _placed_gif(_save(_palette(transparency=3), "GIF", transparency=3), (14, 9), (3, 2)),
+        "gif_frame_beyond_screen": _placed_gif(_save(_palette(), "GIF"), (6, 4), (2, 1)),  # PIL enlarges
+        "gif_animated": _animated_gif(),
         "png_palette": _save(_palette(), "PNG"),
         "png_palette_trns": _save(_palette(transparency=2), "PNG"),
         "png_rgba": _save(Image.fromarray(np.dstack([RGB, RGB[..., :1]]), "RGBA"), "PNG"),
