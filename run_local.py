@@ -69,6 +69,7 @@ def _console_to_log(log_path: str):
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.handlers[:] = [to_file]
     root.setLevel(logging.INFO)
+    saved_raise, logging.raiseExceptions = logging.raiseExceptions, False  # a full disk: no "Logging error" noise
     logging.captureWarnings(True)
     sys.stderr.flush()
     saved_fd = os.dup(2)
@@ -85,6 +86,7 @@ def _console_to_log(log_path: str):
         os.dup2(saved_fd, 2)
         os.close(saved_fd)
         logging.captureWarnings(False)
+        logging.raiseExceptions = saved_raise
         root.handlers[:], root.level = saved_handlers, saved_level
         to_file.close()
 
@@ -157,8 +159,8 @@ def _run_logged(args, config, held) -> int:
             report = json.load(f)
     except Exception as e:  # noqa: BLE001 - every runtime failure ends as one line and a log
         component = run_guard.failed_component(metadata_path, int(start * 1000))
-        run_guard.write_traceback(held.log_path, e)
-        print(run_guard.failure_line(e, component, out, held.log_path), file=sys.stderr)
+        log_path = run_guard.write_traceback(held.log_path, e)
+        print(run_guard.failure_line(e, component, out, log_path), file=sys.stderr)
         return 1
 
     print()
@@ -171,6 +173,8 @@ def _run_logged(args, config, held) -> int:
     print("\ncomponent times: " + ", ".join(f"{n} {t:.1f} s{' (cached)' if st == 'CACHED' else ''}"
                                             for n, t, st in times))
     print(f"\nblessed: {report.get('blessed')}   pipeline time: {elapsed:.0f} s")
+    if report.get("not_blessed_reason"):
+        print(f"not blessed: {report['not_blessed_reason']}")
     print(f"report: {os.path.join(paths.report_dir, 'index.html')}")
     return 0
 

@@ -139,6 +139,13 @@ def _clean(x):
     return x
 
 
+NO_THRESHOLDS = (
+    "no task sets thresholds: TFX's Evaluator validates a model, and so blesses it, only when a threshold "
+    "applies, and on a first run (no blessed baseline) it drops the change thresholds of "
+    "evaluation.max_regression; so this model is not blessed and not pushed. Set tasks[<task>].thresholds, "
+    "e.g. {accuracy: 0.6}, to have models blessed and pushed")
+
+
 def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data: list[str],
                  blessed: bool | None, model_run_dir: str | None = None) -> dict[str, Any]:
     """report.json content from the Evaluator's output and the raw eval split.
@@ -208,7 +215,12 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         entry["training_curves"] = history.get(task.name, {})
         tasks[task.name] = entry
 
-    if blessed is None:
+    not_blessed_reason = None
+    if blessed is None and validation["ok"] is None and not any(t.thresholds for t in config.tasks):
+        # TFX's Evaluator validates (and so writes a blessing) only when a threshold applies, and
+        # drops change thresholds while there is no blessed baseline: never blessed, never pushed.
+        blessed, blessed_from, not_blessed_reason = False, "no thresholds", NO_THRESHOLDS
+    elif blessed is None:
         blessed_from = "tfma validation result" if validation["ok"] is not None else "unknown"
         blessed = validation["ok"]
     else:
@@ -220,6 +232,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         "eval_data": list(eval_data),
         "blessed": blessed,
         "blessed_from": blessed_from,
+        "not_blessed_reason": not_blessed_reason,
         "validation": validation,
         "warnings": warnings,
         "max_regression": config.evaluation.max_regression,
@@ -277,7 +290,9 @@ def ReportGen(
     curves read from its TensorBoard events."""
     config = Config.from_json(config_json)
     blessed = None
-    if blessing is not None:
+    # Without thresholds the Evaluator publishes a blessing artifact with no `blessed` property
+    # (it validated nothing): that is "no decision", not "not blessed".
+    if blessing is not None and blessing.has_custom_property("blessed"):
         blessed = bool(blessing.get_int_custom_property("blessed"))
     content = build_report(
         config,

@@ -63,6 +63,8 @@ def _banner(report: dict) -> str:
         elif blessed:
             why.append("<li>all thresholds met, including the comparison with the baseline "
                        f"(no gated metric worse by more than {_pct(report.get('max_regression'))[1:]})</li>")
+        elif report.get("not_blessed_reason"):
+            why.append(f"<li>{_e(report['not_blessed_reason'])}</li>")
         elif v.get("ok") is None:
             why.append("<li>no validation result (no thresholds configured or Evaluator output missing)</li>")
     out = [f'<div class="banner {cls}">{word} <small>({_e(report.get("blessed_from"))})</small></div>']

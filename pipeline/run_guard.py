@@ -266,12 +266,22 @@ def _existing(path: str) -> str:
     return path or "/"
 
 
-def write_traceback(log_path: str, exc: BaseException) -> None:
+def write_traceback(log_path: str, exc: BaseException) -> str:
+    """Appends the traceback to the run's log; returns where it went (a temporary file when the
+    log cannot take it: a full disk is the usual reason the run failed)."""
+    import tempfile
     import traceback
 
-    with open(log_path, "a") as f:
-        f.write(f"\n--- {_now_text()} the run failed:\n")
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=f)
+    text = f"\n--- {_now_text()} the run failed:\n" + "".join(
+        traceback.format_exception(type(exc), exc, exc.__traceback__))
+    for path in (log_path, os.path.join(tempfile.gettempdir(), os.path.basename(log_path))):
+        try:
+            with open(path, "a") as f:
+                f.write(text)
+            return path
+        except OSError:
+            continue
+    return log_path
 
 
 # ----------------------------------------------------------------- progress

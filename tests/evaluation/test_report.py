@@ -278,3 +278,38 @@ def test_banner_explains_a_change_failure_and_a_pass():
     page = render_html({"blessed": True, "blessed_from": "model blessing", "tasks": {}, "max_regression": 0.02,
                         "validation": {"ok": True, "rubber_stamp": False, "failures": []}})
     assert "BLESSED" in page and "no gated metric worse by more than 2.00 %" in page
+
+
+def test_no_thresholds_is_not_blessed_with_the_reason(run, tmp_path):
+    """TFX's Evaluator validates nothing without thresholds: no validations file, and a blessing
+    artifact with no `blessed` property. The report says NOT BLESSED and why, not 'unknown'."""
+    import shutil
+
+    from tfx.types import standard_artifacts
+
+    evaluation = str(tmp_path / "evaluation")
+    shutil.copytree(run.eval_output, evaluation, ignore=shutil.ignore_patterns("validations*"))
+    raw = {**fx.RAW_CONFIG, "tasks": [{k: v for k, v in t.items() if k != "thresholds"}
+                                      for t in fx.RAW_CONFIG["tasks"]]}
+    config = fx.make_config(tasks=raw["tasks"])
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path / "blessing")  # as the Evaluator publishes it: no properties
+    out = Report()
+    out.uri = str(tmp_path / "report")
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "model")
+    examples = standard_artifacts.Examples()
+    examples.uri = os.path.join(run.root, "examples")
+    ev = standard_artifacts.ModelEvaluation()
+    ev.uri = evaluation
+    ReportGen.EXECUTOR_SPEC.executor_class().Do(
+        {"evaluation": [ev], "model": [model], "examples": [examples], "blessing": [blessing]},
+        {"report": [out]}, {"config_json": config.to_json(), "report_dir": ""})
+    r = json.load(open(os.path.join(out.uri, "report.json")))
+    assert (r["blessed"], r["blessed_from"]) == (False, "no thresholds")
+    assert r["not_blessed_reason"].startswith("no task sets thresholds")
+    page = open(os.path.join(out.uri, "index.html")).read()
+    assert "NOT BLESSED" in page and "no task sets thresholds" in page
+    # with thresholds (the shared run), nothing of the kind
+    r = build_report(run.config, run.eval_output, run.model_dir, run.eval_files, blessed=None)
+    assert r["not_blessed_reason"] is None and r["blessed_from"] == "tfma validation result"
