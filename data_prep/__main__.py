@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-generate", action="store_true", help="do not generate missing sample data")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from pipeline.run_guard import OneLineFormatter
+
+    for handler in logging.getLogger().handlers:  # tracebacks go to the error log, not the console
+        handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
 
     from data_prep import fileio
     from data_prep.convert import list_source_records, validate_sources
@@ -53,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, SourceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # noqa: BLE001 - a full disk, a permission, a vanished path: one line + a log
+        from pipeline.run_guard import failure_line, write_traceback
+
+        log = write_traceback(os.path.join(os.path.abspath(out), "data_prep-error.log"), e)
+        print(failure_line(e, "the conversion", os.path.abspath(out), log), file=sys.stderr)
+        return 1
     print(f"{'source':<16}{'read':>8}{'written':>9}{'rejected':>10}{'train':>8}{'eval':>8}  rejected by reason")
     for name, st in stats["sources"].items():
         print(f"{name:<16}{st['read']:>8}{st['written']:>9}{st['rejected']:>10}"

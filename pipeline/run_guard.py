@@ -197,7 +197,7 @@ def _remove(path: str, root: str) -> None:
 # errno -> what the user can do about it; {path} is the file or folder concerned.
 ADVICE = {
     errno_codes.ENOSPC: "the disk is full: free space where {path} is ({free} free now) and run the same "
-                        "command again (finished components are reused)",
+                        "command again",
     errno_codes.EDQUOT: "the disk quota is used up: free space where {path} is and run the same command again",
     errno_codes.EACCES: "permission denied on {path}: make it readable (inputs) or writable (outputs) by this "
                         "user, or use another --output-dir",
@@ -358,3 +358,15 @@ def failed_component(metadata_path: str, since_ms: int) -> str | None:
         if names:
             return names[-1]
     return None
+
+
+class OneLineFormatter(logging.Formatter):
+    """Log records as one line each: an exception's traceback stays out (it goes to the log file)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info = record.exc_text = record.stack_info = None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved

@@ -48,3 +48,23 @@ def test_exit_2_with_one_line(tmp_path, raw, message):
 def test_missing_config_file(tmp_path):
     res = _cli("--config", str(tmp_path / "none.yaml"), "--output-dir", str(tmp_path / "out"))
     assert (res.returncode, res.stderr.strip()) == (2, f"error: config file not found: {tmp_path}/none.yaml")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs (a real full disk) needs root")
+def test_a_full_disk_ends_in_one_error_line_and_a_log(tmp_path):
+    raw = {**BASE, "image": {"size": [48, 48], "channels": 1},
+           "sources": [{**BASE["sources"][0], "path": str(tmp_path / "data"), "sample": {"count": 300, "seed": 1}}]}
+    out = tmp_path / "out"
+    out.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(out)]).returncode != 0:
+        pytest.skip("mount -t tmpfs refused (no CAP_SYS_ADMIN)")
+    try:
+        res = _cli("--config", _write(tmp_path, raw), "--output-dir", str(out))
+    finally:
+        subprocess.run(["umount", "-l", str(out)])
+    assert res.returncode == 1, res.stderr[-3000:]
+    assert "Traceback" not in res.stderr  # logged one line per record; the traceback is in the log
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the conversion failed: ") and "the disk is full: free space where" in last, last
+    log = last.rsplit("(full traceback: ", 1)[1].rstrip(")")
+    assert "No space left on device" in open(log).read()
