@@ -42,6 +42,8 @@ test: setup
 test-fast: setup
 	@$(MAKE) --no-print-directory test TESTS="not e2e and not slow"
 
+# Everything: the `slow` tests too, among them the `multiworker` ones that start
+# Trainer processes on 127.0.0.1 (docs/distributed.md; alone: pytest -m multiworker).
 test-all: setup
 	@$(MAKE) --no-print-directory test TESTS="e2e or not e2e"
 
