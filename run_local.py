@@ -61,8 +61,8 @@ def format_table(report: dict) -> str:
 @contextlib.contextmanager
 def _console_to_log(log_path: str):
     """The console keeps what this script prints: progress, the table, one `error:` line. The
-    libraries' logging, Python warnings and the native libraries' own stderr writes (TensorFlow's
-    CUDA-factory messages, Beam workers) go to the run's log file."""
+    libraries' logging, Python warnings, Keras' epoch lines and the native libraries' own writes
+    (TensorFlow's CUDA-factory messages, Beam workers) go to the run's log file."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     to_file = logging.FileHandler(log_path)
@@ -71,20 +71,23 @@ def _console_to_log(log_path: str):
     root.setLevel(logging.INFO)
     saved_raise, logging.raiseExceptions = logging.raiseExceptions, False  # a full disk: no "Logging error" noise
     logging.captureWarnings(True)
-    sys.stderr.flush()
-    saved_fd = os.dup(2)
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.dup2(log_fd, 2)
-    os.close(log_fd)
-    saved_stderr = sys.stderr
-    sys.stderr = open(saved_fd, "w", buffering=1, closefd=False)
+    saved = {}  # fd -> a duplicate of what it was: the console
+    for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
+        stream.flush()
+        saved[fd] = os.dup(fd)
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(log_fd, fd)  # what the process and its children write there goes to the log
+        os.close(log_fd)
+    # this script's own lines: the console the run started with
+    console = {fd: open(dup, "w", buffering=1, closefd=False) for fd, dup in saved.items()}
     try:
-        yield
+        yield console[1], console[2]
     finally:
-        sys.stderr.flush()
-        sys.stderr = saved_stderr
-        os.dup2(saved_fd, 2)
-        os.close(saved_fd)
+        for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
+            stream.flush()
+            console[fd].flush()
+            os.dup2(saved[fd], fd)
+            os.close(saved[fd])
         logging.captureWarnings(False)
         logging.raiseExceptions = saved_raise
         root.handlers[:], root.level = saved_handlers, saved_level
@@ -118,20 +121,26 @@ def main(argv=None) -> int:
 
 def _run(args, config, held) -> int:
     print(f"log: {held.log_path}")
-    with _console_to_log(held.log_path):
-        return _run_logged(args, config, held)
+    with _console_to_log(held.log_path) as (out, err):
+        return _run_logged(args, config, held, out, err)
 
 
-def _run_logged(args, config, held) -> int:
+def _run_logged(args, config, held, console, errors) -> int:
+    def say(text: str = "") -> None:
+        print(text, file=console)
+
+    def fail(text: str) -> None:
+        print(text, file=errors)
+
     from data_prep.beam_job import SourceError
     from data_prep.generate import generate_missing
     from pipeline import run_guard
 
     try:
         for path in generate_missing(config):
-            print(f"generated sample data: {path}")
+            say(f"generated sample data: {path}")
     except (ConfigError, SourceError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        fail(f"error: {e}")
         return 2
 
     out = held.output_dir
@@ -146,13 +155,13 @@ def _run_logged(args, config, held) -> int:
         from schemas.contract import write_schema
 
         for cleaned in run_guard.abandon_interrupted(metadata_path, pipeline_root):
-            print(f"cleaned up {cleaned}: left running by a killed run")
+            say(f"cleaned up {cleaned}: left running by a killed run")
         paths = local_paths(out, config.name, write_schema(config, os.path.join(out, "schema")))
         assert (paths.pipeline_root, paths.metadata_path) == (pipeline_root, metadata_path)
         options = RunOptions(beam_args=config.beam.args, enable_cache=not args.no_cache,
                              source_fingerprint=source_fingerprint(config))
         start = time.time()
-        with run_guard.Progress(paths.metadata_path, int(start * 1000)):
+        with run_guard.Progress(paths.metadata_path, int(start * 1000), out=say):
             tfx.orchestration.LocalDagRunner().run(create_pipeline(config, paths, options))
         elapsed = time.time() - start
         with open(os.path.join(paths.report_dir, "report.json")) as f:
@@ -160,22 +169,22 @@ def _run_logged(args, config, held) -> int:
     except Exception as e:  # noqa: BLE001 - every runtime failure ends as one line and a log
         component = run_guard.failed_component(metadata_path, int(start * 1000))
         log_path = run_guard.write_traceback(held.log_path, e)
-        print(run_guard.failure_line(e, component, out, log_path), file=sys.stderr)
+        fail(run_guard.failure_line(e, component, out, log_path))
         return 1
 
-    print()
-    print(format_table(report))
+    say()
+    say(format_table(report))
     times = run_guard.executions_since(paths.metadata_path, int(start * 1000))
     with open(os.path.join(out, "last_run.json"), "w") as f:
         json.dump({"pipeline_s": round(elapsed, 1),
                    "components": [{"component": n, "seconds": t, "state": st} for n, t, st in times]},
                   f, indent=2)
-    print("\ncomponent times: " + ", ".join(f"{n} {t:.1f} s{' (cached)' if st == 'CACHED' else ''}"
+    say("\ncomponent times: " + ", ".join(f"{n} {t:.1f} s{' (cached)' if st == 'CACHED' else ''}"
                                             for n, t, st in times))
-    print(f"\nblessed: {report.get('blessed')}   pipeline time: {elapsed:.0f} s")
+    say(f"\nblessed: {report.get('blessed')}   pipeline time: {elapsed:.0f} s")
     if report.get("not_blessed_reason"):
-        print(f"not blessed: {report['not_blessed_reason']}")
-    print(f"report: {os.path.join(paths.report_dir, 'index.html')}")
+        say(f"not blessed: {report['not_blessed_reason']}")
+    say(f"report: {os.path.join(paths.report_dir, 'index.html')}")
     return 0
 
 
