@@ -5,7 +5,9 @@ from the environment; without one it is the single-worker reference run.
 `--per-replica-mean` swaps in the loss the Trainer had before it took the
 global masked mean (each replica divides by its own count of a task's
 examples, the replicas' results averaged), for the test that shows the
-comparison's tolerance fails on it."""
+comparison's tolerance fails on it. `--mirrored-cpus N` splits the CPU into
+N logical devices and makes `train.strategy: mirrored` a MirroredStrategy
+over them (N replicas in one process, as on a machine with N GPUs)."""
 import json
 import os
 import sys
@@ -41,6 +43,21 @@ def main(argv):
 
     with open(argv[1]) as f:
         args = json.load(f)
+    if "--mirrored-cpus" in argv[2:]:
+        import tensorflow as tf
+
+        n = int(argv[argv.index("--mirrored-cpus") + 1])
+        tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                                   [tf.config.LogicalDeviceConfiguration()] * n)
+        made = trainer.make_strategy
+
+        def make_strategy(name):
+            strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(n)]) if name == "mirrored" \
+                else made(name)
+            print(f"strategy {name!r}: {strategy.num_replicas_in_sync} replica(s)", flush=True)
+            return strategy
+
+        trainer.make_strategy = make_strategy
     if "--per-replica-mean" in argv[2:]:
         from components.training_model import MultitaskTrainingModel
         MultitaskTrainingModel.compute_loss = per_replica_mean_loss

@@ -150,6 +150,19 @@ def _one_worker(prepared, tmp_path):
     return fn_args, [_start(args_file, tmp_path / "single.log", tmp_path / "tmp_single")]
 
 
+def _check_signatures(model_dir, rows):
+    """The three signatures of the SavedModel in model_dir work after loading."""
+    loaded = tf.saved_model.load(model_dir)
+    assert sorted(loaded.signatures) == ["serving_default", "serving_image", "transform_features"]
+    by_example = loaded.signatures["serving_default"](examples=tf.constant([r[0] for r in rows]))
+    by_image = loaded.signatures["serving_image"](image_bytes=tf.constant([r[1]["image"] for r in rows]))
+    for task in trainer_testdata.TASKS:
+        assert by_example[task].shape == (8, trainer_testdata.WIDTHS[task])
+        np.testing.assert_allclose(by_example[task].numpy(), by_image[task].numpy(), atol=1e-6)
+    feats = loaded.signatures["transform_features"](examples=tf.constant([r[0] for r in rows]))
+    np.testing.assert_array_equal(feats["task_index"].numpy(), [r[1]["task_index"] for r in rows])
+
+
 def _tail(path, n=3000) -> str:
     return open(path).read()[-n:]
 
@@ -181,16 +194,8 @@ def test_two_workers_train_the_one_worker_model(transformed_data, tmp_path):
     assert codes == [0, 0, 0], "\n\n".join(f"{p} (exit {c}):\n{_tail(p)}" for p, c in zip(logs, codes))
 
     # One SavedModel, the chief's, with every signature working after loading.
-    loaded = tf.saved_model.load(multi.serving_model_dir)
-    assert sorted(loaded.signatures) == ["serving_default", "serving_image", "transform_features"]
     rows = transformed_data["splits"]["eval_genki4k"] + transformed_data["splits"]["eval_wiki"]
-    by_example = loaded.signatures["serving_default"](examples=tf.constant([r[0] for r in rows]))
-    by_image = loaded.signatures["serving_image"](image_bytes=tf.constant([r[1]["image"] for r in rows]))
-    for task in trainer_testdata.TASKS:
-        assert by_example[task].shape == (8, trainer_testdata.WIDTHS[task])
-        np.testing.assert_allclose(by_example[task].numpy(), by_image[task].numpy(), atol=1e-6)
-    feats = loaded.signatures["transform_features"](examples=tf.constant([r[0] for r in rows]))
-    np.testing.assert_array_equal(feats["task_index"].numpy(), [r[1]["task_index"] for r in rows])
+    _check_signatures(multi.serving_model_dir, rows)
 
     # Nothing left behind: the workers' temporary folders are gone, BackupAndRestore's
     # backups too (its folder stays, empty, as in a 1-worker run), and the ModelRun
@@ -246,3 +251,21 @@ def test_two_replicas_step_with_the_one_replica_gradient(transformed_data, weigh
         assert "loss_weighting_log_variance:0" in new["relative"], sorted(new["relative"])
     for name, value in result["single_logged"].items():
         assert new["logged"][name] == pytest.approx(value, rel=1e-5), (name, new["logged"], result["single_logged"])
+
+
+@pytest.mark.slow
+def test_mirrored_two_replicas_train_the_one_worker_model(transformed_data, tmp_path):
+    """`train.strategy: mirrored` with 2 replicas in one process (two logical CPUs standing
+    in for two GPUs): run_fn saves the model with every signature, and trains the
+    single worker's model within the same tolerance."""
+    single, single_procs = _one_worker(transformed_data, tmp_path)
+    args_file, mirrored = _write_args(transformed_data, _config("mirrored"), tmp_path / "mirrored")
+    procs = [_start(args_file, tmp_path / "mirrored.log", tmp_path / "tmp_mirrored", extra=("--mirrored-cpus", "2"))]
+    codes = _run_all(procs + single_procs)
+    logs = [tmp_path / "mirrored.log", tmp_path / "single.log"]
+    assert codes == [0, 0], "\n\n".join(f"{p} (exit {c}):\n{_tail(p)}" for p, c in zip(logs, codes))
+    assert "2 replica(s)" in open(tmp_path / "mirrored.log").read()
+    rows = transformed_data["splits"]["eval_genki4k"] + transformed_data["splits"]["eval_wiki"]
+    _check_signatures(mirrored.serving_model_dir, rows)
+    excess = _differences(single, mirrored, rows)
+    assert max(excess.values()) <= 0, excess
