@@ -180,8 +180,8 @@ def _differences(single, multi, rows):
     ps, pm = _predictions(single.serving_model_dir, rows), _predictions(multi.serving_model_dir, rows)
     printed = {k: float(np.max(np.abs(np.subtract(m[k], s[k])))) for k in s}
     printed.update({f"predictions/{t}": float(np.max(np.abs(pm[t] - ps[t]))) for t in ps})
-    print("\n1 worker:  ", json.dumps(s), "\n2 workers: ", json.dumps(m),
-          "\nmax |2 workers - 1 worker|:", json.dumps(printed))
+    print("\n1 worker:  ", json.dumps(s), "\n2 replicas:", json.dumps(m),
+          "\nmax |2 replicas - 1 worker|:", json.dumps(printed))
     return excess
 
 
