@@ -222,3 +222,19 @@ def test_cli_refuses_an_over_limit_image_and_a_non_image_in_one_line(trained, tm
     assert main(["--model", fn_args.serving_model_dir, str(text)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.splitlines()) == 1 and "not a decodable image" in err
+
+
+def test_the_batch_function_gives_the_single_image_pixels():
+    # preprocess_image_batch (Transform, the signatures) maps decode_pixels over the batch, where
+    # its loops and branches run in graph mode: the same pixels as one image at a time, eagerly.
+    from components.preprocess import preprocess_image_batch
+
+    plain = [n for n in sorted(FILES) if not n.startswith(("gif", "exif"))]
+    for channels in (1, 3):
+        cfg = ImageConfig(size=(6, 10), channels=channels, normalization="unit")
+        for names in (plain, sorted(FILES)):
+            batch = preprocess_image_batch(tf.constant([FILES[n] for n in names]), cfg).numpy()
+            single = np.stack([preprocess_image_bytes(tf.constant(FILES[n]), cfg).numpy() for n in names])
+            np.testing.assert_array_equal(batch, single)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="over the pixel limit"):
+            preprocess_image_batch(tf.constant([FILES["png_rgb"], _over_limit_files()["png"]]), cfg)
