@@ -96,8 +96,6 @@ def _little_endian(b: tf.Tensor) -> tf.Tensor:
 
 _PNG_MAGIC = (137, 80, 78, 71, 13, 10, 26, 10)
 _OTHER, _JPEG, _PNG, _GIF = range(4)  # switch_case branch indices
-
-
 _ZEROS = b"\x00" * 32
 
 
