@@ -84,14 +84,14 @@ def _raw_bytes(data: tf.Tensor, pos: tf.Tensor, n) -> tf.Tensor:
 
 def _big_endian(b: tf.Tensor) -> tf.Tensor:
     """The unsigned integer in bytes b[..., k] (int64), most significant first."""
-    out = tf.zeros_like(b[..., 0])
-    for i in range(b.shape[-1]):
-        out = out * 256 + b[..., i]
-    return out
+    k = b.shape[-1]
+    return tf.reduce_sum(b * tf.constant([256 ** (k - 1 - i) for i in range(k)], tf.int64), axis=-1)
 
 
 def _little_endian(b: tf.Tensor) -> tf.Tensor:
-    return _big_endian(b[..., ::-1])
+    """The unsigned integer in bytes b[..., k] (int64), least significant first."""
+    k = b.shape[-1]
+    return tf.reduce_sum(b * tf.constant([256 ** i for i in range(k)], tf.int64), axis=-1)
 
 
 _PNG_MAGIC = (137, 80, 78, 71, 13, 10, 26, 10)
@@ -177,67 +177,60 @@ def exif_orientation(image_bytes: tf.Tensor) -> tf.Tensor:
 
 
 def _jpeg_orientation(image_bytes: tf.Tensor) -> tf.Tensor:
-    """exif_orientation of bytes known to be a JPEG."""
+    """exif_orientation of bytes known to be a JPEG. No branches: reads at a missing TIFF header
+    (-1) give zeros, and the result is then 1."""
     tiff = _exif_tiff_offset(image_bytes)
+    head = _raw_bytes(image_bytes, tiff, 8)
+    order = _big_endian(head[:2])
+    little = tf.equal(order, _TIFF_II)
+    unsigned = lambda b: tf.where(little, _little_endian(b), _big_endian(b))  # noqa: E731
+    ifd = tiff + unsigned(head[4:8])
+    count = tf.where(tiff >= 0, tf.minimum(unsigned(_raw_bytes(image_bytes, ifd, 2)), 1024), 0)
+    entries = tf.reshape(_raw_bytes(image_bytes, ifd + 2, count * 12), [-1, 12])
+    tags, types = unsigned(entries[:, 0:2]), unsigned(entries[:, 2:4])
+    counts = unsigned(entries[:, 4:8])
+    value = tf.where(tf.equal(types, 3), unsigned(entries[:, 8:10]), unsigned(entries[:, 8:12]))
+    match = tf.reduce_all(tf.stack([tf.equal(tags, _ORIENTATION_TAG), tf.equal(counts, 1),
+                                    tf.logical_or(tf.equal(types, 3), tf.equal(types, 4))]), axis=0)
+    # PIL reads every entry into a dict: a repeated tag keeps its last value
+    last = tf.reduce_max(tf.concat([tf.where(match, tf.range(tf.size(match, out_type=tf.int64)), -1), [-1]], 0))
+    known = tf.logical_and(last >= 0, tf.logical_or(little, tf.equal(order, _TIFF_MM)))
+    orientation = tf.gather(tf.concat([value, [1]], 0), tf.where(known, last, tf.size(value, out_type=tf.int64)))
+    return tf.cast(orientation, tf.int32)
 
-    def read():
-        head = _raw_bytes(image_bytes, tiff, 8)
-        order = _big_endian(head[:2])
-        little = tf.equal(order, _TIFF_II)
-        unsigned = lambda b: tf.where(little, _little_endian(b), _big_endian(b))  # noqa: E731
-        ifd = tiff + unsigned(head[4:8])
-        count = tf.minimum(unsigned(_raw_bytes(image_bytes, ifd, 2)), 1024)
-        entries = tf.reshape(_raw_bytes(image_bytes, ifd + 2, count * 12), [-1, 12])
-        tags, types = unsigned(entries[:, 0:2]), unsigned(entries[:, 2:4])
-        counts = unsigned(entries[:, 4:8])
-        value = tf.where(tf.equal(types, 3), unsigned(entries[:, 8:10]), unsigned(entries[:, 8:12]))
-        match = tf.reduce_all(tf.stack([tf.equal(tags, _ORIENTATION_TAG), tf.equal(counts, 1),
-                                        tf.logical_or(tf.equal(types, 3), tf.equal(types, 4))]), axis=0)
-        # PIL reads every entry into a dict: a repeated tag keeps its last value
-        last = tf.reduce_max(tf.where(match, tf.range(tf.shape(match, out_type=tf.int64)[0]), -1))
-        known = tf.logical_and(last >= 0, tf.logical_or(little, tf.equal(order, _TIFF_MM)))
-        return tf.where(known, tf.gather(value, tf.maximum(last, 0)), 1)
 
-    return tf.cast(tf.cond(tiff >= 0, read, lambda: tf.constant(1, tf.int64)), tf.int32)
+# Orientation -> (transpose, then flip rows, flip columns), as PIL's exif_transpose: 2 mirror,
+# 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90 counter-clockwise.
+_ORIENTATION_OPS = ((0, 0, 0), (0, 0, 0), (0, 0, 1), (0, 1, 1), (0, 1, 0), (1, 0, 0), (1, 0, 1), (1, 1, 1), (1, 1, 0))
 
 
 def exif_transpose(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
-    """[H, W, C] as PIL's ImageOps.exif_transpose shows it for EXIF `orientation`: 2 mirror,
-    3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90
-    counter-clockwise; 1 and anything else unchanged."""
-    branches = [
-        lambda: image,
-        lambda: image[:, ::-1],
-        lambda: image[::-1, ::-1],
-        lambda: image[::-1],
-        lambda: tf.transpose(image, [1, 0, 2]),
-        lambda: tf.image.rot90(image, k=3),
-        lambda: tf.transpose(image, [1, 0, 2])[::-1, ::-1],
-        lambda: tf.image.rot90(image, k=1),
-    ]
-    index = tf.where(tf.logical_and(orientation >= 1, orientation <= 8), orientation - 1, 0)
-    return tf.switch_case(index, branches)
+    """[H, W, C] as PIL's ImageOps.exif_transpose shows it for EXIF `orientation` (1 and anything
+    outside 2..8 unchanged). No branches: a transpose with a computed permutation, then a reverse
+    over the computed axes."""
+    index = tf.where(tf.logical_and(orientation >= 1, orientation <= 8), orientation, 0)
+    ops = tf.gather(tf.constant(_ORIENTATION_OPS, tf.int32), index)
+    image = tf.transpose(image, tf.where(tf.equal(ops[0], 1), [1, 0, 2], [0, 1, 2]))
+    return tf.reverse(image, tf.boolean_mask(tf.constant([0, 1]), tf.equal(ops[1:], 1)))
 
 
 def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
     """uint8 [H, W, 1..4] (gray, gray + alpha, RGB, RGBA) -> [H, W, channels] as PIL's convert
     ("L" or "RGB"): alpha dropped (not composited), gray tiled to RGB, RGB to gray by PIL's
-    integer formula. An image that already has `channels` (a data-contract image) passes as it is."""
+    integer formula (which gives a gray pixel back unchanged). An image that already has
+    `channels` (a data-contract image) passes as it is."""
     if channels not in (1, 3):
         raise ValueError(f"image channels must be 1 or 3, received {channels}")
     n = tf.shape(image)[-1]
 
     def convert():
+        rgb = tf.gather(image, tf.where(n >= 3, [0, 1, 2], [0, 0, 0]), axis=-1)
         if channels == 3:
-            return tf.cond(n >= 3, lambda: image[..., :3], lambda: tf.tile(image[..., :1], [1, 1, 3]))
-
-        def gray():
-            # exact in float32: the largest sum, 255 * 65536 + 32768, is below 2 ** 24
-            weighted = tf.reduce_sum(tf.cast(image[..., :3], tf.float32) * tf.constant(_GRAY_WEIGHTS, tf.float32),
-                                     axis=-1, keepdims=True)
-            return tf.cast(tf.floor((weighted + 0x8000) / 65536.0), tf.uint8)
-
-        return tf.cond(n >= 3, gray, lambda: image[..., :1])
+            return rgb
+        # exact in float32: the largest sum, 255 * 65536 + 32768, is below 2 ** 24
+        weighted = tf.reduce_sum(tf.cast(rgb, tf.float32) * tf.constant(_GRAY_WEIGHTS, tf.float32),
+                                 axis=-1, keepdims=True)
+        return tf.cast(tf.floor((weighted + 0x8000) / 65536.0), tf.uint8)
 
     return tf.cond(tf.equal(n, channels), lambda: image, convert)
 
@@ -277,24 +270,28 @@ def _gif_first_frame(image_bytes: tf.Tensor) -> dict:
             "screen": tf.stack([_little_endian(head[8:10]), _little_endian(head[6:8])])}
 
 
-def _gif_size(image_bytes: tf.Tensor) -> tf.Tensor:
-    """int64 [2]: the size PIL gives a GIF: its logical screen, enlarged to hold the first frame."""
-    f = _gif_first_frame(image_bytes)
+def _gif_size(image_bytes: tf.Tensor, f: dict | None = None) -> tf.Tensor:
+    """int64 [2]: the size PIL gives a GIF: its logical screen, enlarged to hold the first frame
+    (`f`: _gif_first_frame's result, when already walked)."""
+    f = f or _gif_first_frame(image_bytes)
     return tf.maximum(f["screen"], tf.stack([f["top"] + f["height"], f["left"] + f["width"]]))
 
 
 _BYTE_STRINGS = [bytes([i]) for i in range(256)]
 
 
-def _replace_bytes(data: tf.Tensor, pos: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
-    """data with the bytes at pos.. replaced by `values` (int64 [k], 0..255)."""
+def _replace_bytes(data: tf.Tensor, pos: tf.Tensor, values: tf.Tensor, apply: tf.Tensor) -> tf.Tensor:
+    """data with the bytes at pos.. replaced by `values` (int64 [k], 0..255) if `apply`, else as it
+    is (the same bytes written back at max(pos, 0): no branch)."""
+    pos = tf.where(apply, pos, 0)
+    values = tf.where(apply, values, _raw_bytes(data, pos, values.shape[0]))
     new = tf.strings.reduce_join(tf.gather(tf.constant(_BYTE_STRINGS), values))
     size = tf.cast(tf.strings.length(data), tf.int64)
     return tf.strings.join([tf.strings.substr(data, tf.constant(0, tf.int64), pos), new,
-                            tf.strings.substr(data, pos + tf.size(values, out_type=tf.int64), size)])
+                            tf.strings.substr(data, pos + values.shape[0], size)])
 
 
-def _decode_gif(image_bytes: tf.Tensor) -> tf.Tensor:
+def _decode_gif(image_bytes: tf.Tensor, f: dict) -> tf.Tensor:
     """uint8 [H, W, 3]: a GIF's first frame as PIL shows it (convert("RGB")).
 
     TF paints a transparent pixel black, sizes its canvas by the largest frame, ignoring the
@@ -302,13 +299,11 @@ def _decode_gif(image_bytes: tf.Tensor) -> tf.Tensor:
     transparent index, and sizes the image as the screen (enlarged to hold the frame), the frame at
     its place, the rest in the colour of the transparent index (of index 0 without transparency).
     So before TF decodes, the frame's transparency flag is cleared and its position zeroed in the
-    bytes; then the frame is placed on a canvas of PIL's size and colour."""
-    f = _gif_first_frame(image_bytes)
+    bytes; then the frame is placed on a canvas of PIL's size and colour. `f`: _gif_first_frame."""
     gce = _raw_bytes(image_bytes, f["gce"], 4)  # packed fields, delay (2 bytes), transparent index
     transparent = tf.logical_and(f["gce"] >= 0, tf.equal(gce[0] % 2, 1))
-    data = tf.cond(transparent, lambda: _replace_bytes(image_bytes, f["gce"], gce[:1] - 1), lambda: image_bytes)
-    data = tf.cond(f["descriptor"] >= 0,
-                   lambda: _replace_bytes(data, f["descriptor"] + 1, tf.zeros([4], tf.int64)), lambda: data)
+    data = _replace_bytes(image_bytes, f["gce"], gce[:1] - 1, transparent)
+    data = _replace_bytes(data, f["descriptor"] + 1, tf.zeros([4], tf.int64), f["descriptor"] >= 0)
     frame = tf.io.decode_gif(data)[0][:f["height"], :f["width"]]
     # the colour table: the frame's own (flag in the descriptor's packed byte), else the global one
     packed = _raw_bytes(image_bytes, f["descriptor"] + 9, 1)[0]
@@ -316,7 +311,7 @@ def _decode_gif(image_bytes: tf.Tensor) -> tf.Tensor:
                      tf.where(f["has_global"], tf.constant(13, tf.int64), -1))
     index = tf.where(transparent, gce[3], 0)
     colour = tf.cast(tf.where(table >= 0, _raw_bytes(image_bytes, table + 3 * index, 3), index), tf.uint8)
-    height, width = tf.unstack(_gif_size(image_bytes))
+    height, width = tf.unstack(_gif_size(image_bytes, f))
     frame_shape = tf.shape(frame, out_type=tf.int64)
     pad = [[f["top"], height - f["top"] - frame_shape[0]], [f["left"], width - f["left"] - frame_shape[1]], [0, 0]]
     placed = tf.pad(frame, pad)
@@ -364,6 +359,10 @@ def decode_pixels(image_bytes: tf.Tensor, channels: int) -> tf.Tensor:
     """
     head = _head(image_bytes)
 
+    def gif():
+        f = _gif_first_frame(image_bytes)
+        return _checked(_gif_size(image_bytes, f), lambda: _decode_gif(image_bytes, f))
+
     def jpeg():
         image = _decode_jpeg(image_bytes)
         return tf.cond(_may_have_exif(image_bytes[None])[0],
@@ -374,7 +373,7 @@ def decode_pixels(image_bytes: tf.Tensor, channels: int) -> tf.Tensor:
                                                                      expand_animations=False)),
         jpeg,
         lambda: _checked(_png_size(head), lambda: tf.io.decode_png(image_bytes, channels=0)),
-        lambda: _checked(_gif_size(image_bytes), lambda: _decode_gif(image_bytes)),
+        gif,
     ])
     return tf.ensure_shape(to_channels(image, channels), (None, None, channels))
 
