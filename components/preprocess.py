@@ -424,8 +424,7 @@ def preprocess_image_batch(image_bytes: tf.Tensor, image_cfg: ImageConfig) -> tf
 
     The same pixels, faster: PNG, BMP and EXIF-less JPEG files (every data-contract image) have
     their PNG / BMP sizes checked at once and decode through a short path; GIFs and JPEGs holding
-    EXIF go through `decode_pixels`. The batch is split between the two and put back in order
-    (not a branch: an untaken branch holding a loop still costs time per image).
+    EXIF go through `decode_pixels`. The batch is split between the two and put back in order.
     """
     _check_normalization(image_cfg)
     height, width = image_cfg.size
