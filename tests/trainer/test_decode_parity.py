@@ -5,7 +5,8 @@ holds) and through the serving decode (components.preprocess, which the serving_
 and Transform call), compared array to array; and `python -m serving.predict` on them.
 
 Measured tolerance: 0 levels for every file but the CMYK JPEG, which differs by at most 1 level
-(TensorFlow's CMYK -> RGB truncates (255 - C)(255 - K) / 255, Pillow's rounds)."""
+(TensorFlow's and Pillow's CMYK -> RGB conversions round (255 - C)(255 - K) / 255 differently;
+measured over 6x10 and 97x131 random CMYK JPEGs: at most 1, mean about 0.45)."""
 import functools
 import io
 import json
