@@ -172,8 +172,13 @@ class SliceConfig:
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    # Largest relative worsening of a gated metric vs the last blessed model.
+    # Largest worsening of a gated metric vs the last blessed model, in the
+    # metric's own unit (absolute change threshold: accuracy 0.80 -> 0.78 passes).
     max_regression: float = 0.02
+    # What a value threshold is checked against: "value" (the point estimate,
+    # TFMA's own check) or "lower_bound" (the 95 % interval's worse end: the
+    # lower bound of a higher-is-better metric, the upper bound of an error).
+    gate_on: str = "value"
     # None = every binary / multiclass task by class; () = no class slices.
     slices: tuple[SliceConfig, ...] | None = None
 

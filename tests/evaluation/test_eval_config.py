@@ -89,14 +89,14 @@ def test_thresholds_on_overall_slice_with_baseline_change():
     assert list(pst.slicing_specs) == [tfma.SlicingSpec()]  # overall slice only
     assert pst.threshold.value_threshold.lower_bound.value == 1.01
     assert pst.threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
-    assert pst.threshold.change_threshold.relative.value == -0.05
+    assert pst.threshold.change_threshold.absolute.value == -0.05
     # gender has no threshold: its accuracy still may not regress vs the baseline.
     g = _metrics(ec, "gender")["ArgmaxAccuracy"][0].per_slice_thresholds[0].threshold
-    assert not g.HasField("value_threshold") and g.change_threshold.relative.value == -0.05
+    assert not g.HasField("value_threshold") and g.change_threshold.absolute.value == -0.05
     # regression: MAE is gated lower-is-better; MSE and counts are not gated.
     score = _metrics(ec, "score")
     mae = score["MeanAbsoluteError"][0].per_slice_thresholds[0].threshold.change_threshold
-    assert mae.direction == tfma.MetricDirection.LOWER_IS_BETTER and mae.relative.value == 0.05
+    assert mae.direction == tfma.MetricDirection.LOWER_IS_BETTER and mae.absolute.value == 0.05
     assert not score["MeanSquaredError"][0].per_slice_thresholds
     assert not score["ExampleCount"][0].per_slice_thresholds
     assert not ec.metrics_specs[0].thresholds and not ec.metrics_specs[0].per_slice_thresholds
@@ -126,7 +126,7 @@ def test_default_config_builds():
     # No evaluation section: max_regression 0.02, every classification task sliced by class.
     assert config.evaluation.max_regression == DEFAULT_MAX_REGRESSION == 0.02
     acc = _metrics(ec, "age")["ArgmaxAccuracy"][0].per_slice_thresholds[0].threshold
-    assert acc.change_threshold.relative.value == -0.02
+    assert acc.change_threshold.absolute.value == -0.02
     assert [s.slice_keys_sql.split(" AS ")[1].split(")")[0] for s in ec.slicing_specs[3:]] == [
         "smile_class", "gender_class", "age_class"]
 
@@ -134,10 +134,10 @@ def test_default_config_builds():
 def test_max_regression_comes_from_the_config():
     ec = build_eval_config(fx.make_config(evaluation={"max_regression": 0.1}))
     g = _metrics(ec, "gender")["ArgmaxAccuracy"][0].per_slice_thresholds[0].threshold
-    assert g.change_threshold.relative.value == -0.1
+    assert g.change_threshold.absolute.value == -0.1
     # an explicit argument still wins (callers of the old signature)
     assert _metrics(build_eval_config(fx.make_config(), max_regression=0.0), "gender")["ArgmaxAccuracy"][0] \
-        .per_slice_thresholds[0].threshold.change_threshold.relative.value == 0.0
+        .per_slice_thresholds[0].threshold.change_threshold.absolute.value == 0.0
 
 
 def test_empty_slices_list_turns_class_slices_off():
@@ -155,7 +155,9 @@ def test_class_names_are_quoted_in_sql():
 @pytest.mark.parametrize("evaluation, message", [
     ({"max_regression": 1.5}, r"'evaluation.max_regression': must be <= 0.99, received 1.5"),
     ({"max_regression": "2%"}, r"'evaluation.max_regression': expected a number, received '2%'"),
-    ({"baseline": 1}, r"'evaluation.baseline': unknown key; valid keys here: max_regression, slices"),
+    ({"baseline": 1}, r"'evaluation.baseline': unknown key; valid keys here: gate_on, max_regression, slices"),
+    ({"gate_on": "upper"}, r"'evaluation.gate_on': received 'upper'; valid: value, lower_bound"),
+    ({"gate_on": True}, r"'evaluation.gate_on': received True; valid: value, lower_bound"),
     ({"slices": {"task": "age"}}, r"'evaluation.slices': expected a list of \{task, by\}"),
     ({"slices": [{"task": "height"}]}, r"'evaluation.slices\[0\].task': received 'height'; valid: smile, gender"),
     ({"slices": [{"task": "score"}]}, r"'evaluation.slices\[0\].task': 'score' is a regression task"),
@@ -213,3 +215,68 @@ def test_train_view_drops_only_what_the_trainer_does_not_use():
     # Training settings and loss weights stay: changing them must retrain.
     assert view.train == config.train and view.model == config.model
     assert [t.loss_weight for t in view.tasks] == [t.loss_weight for t in config.tasks]
+
+
+def test_change_thresholds_are_absolute_not_relative():
+    """TFMA computes a relative change as (candidate - baseline) / baseline, its docs say
+    candidate / baseline (model-analysis issue 520): the change thresholds are absolute."""
+    ec = build_eval_config(fx.make_config())
+    for spec in ec.metrics_specs:
+        for m in spec.metrics:
+            for pst in m.per_slice_thresholds:
+                ct = pst.threshold.change_threshold
+                assert not ct.HasField("relative") and ct.HasField("absolute")
+                higher = ct.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+                assert ct.absolute.value == (-0.05 if higher else 0.05)
+
+
+def test_max_regression_is_a_difference_in_the_metric_unit():
+    """max_regression 0.05 through TFMA's own validator: accuracy 0.80 -> 0.751 passes, 0.749 fails;
+    MAE 2.00 -> 2.049 passes, 2.051 fails (a relative 0.05 would have allowed 2.10)."""
+    from tensorflow_model_analysis.evaluators import metrics_validator
+
+    ec = build_eval_config(fx.make_config())
+    # as TFX's Evaluator does with a baseline model
+    ec.model_specs[0].name = "candidate"
+    ec.model_specs.add().CopyFrom(ec.model_specs[0])
+    ec.model_specs[1].name, ec.model_specs[1].is_baseline = "baseline", True
+    ec = tfma.utils.update_eval_config_with_defaults(ec, has_baseline=True)
+
+    def ok(output, name, cand, base):
+        key = dict(name=name, output_name=output, example_weighted=True)
+        cand_key = tfma.metrics.MetricKey(model_name="candidate", **key)
+        base_key = tfma.metrics.MetricKey(model_name="baseline", **key)
+        diff_key = tfma.metrics.MetricKey(model_name="candidate", is_diff=True, **key)
+        result = metrics_validator.validate_metrics(
+            ((), {cand_key: cand, base_key: base, diff_key: cand - base}), ec)
+        mine = [f for s in result.metric_validations_per_slice for f in s.failures
+                if (f.metric_key.name, f.metric_key.output_name) == (name, output)]
+        assert all(f.metric_key.is_diff and f.metric_threshold.HasField("change_threshold") for f in mine)
+        return not mine
+
+    assert ok("gender", "accuracy", 0.751, 0.80) and not ok("gender", "accuracy", 0.749, 0.80)
+    assert ok("gender", "accuracy", 0.95, 0.80)
+    # baseline 0.50: absolute allows 0.46 (a relative -0.05 would stop at 0.475)
+    assert ok("gender", "accuracy", 0.46, 0.50) and not ok("gender", "accuracy", 0.449, 0.50)
+    assert ok("score", "mean_absolute_error", 2.049, 2.00) and not ok("score", "mean_absolute_error", 2.051, 2.00)
+    assert not ok("score", "mean_absolute_error", 2.09, 2.00)   # relative 0.05 would pass it
+
+
+def test_confidence_intervals_are_on_with_the_poisson_bootstrap():
+    ec = build_eval_config(fx.make_config())
+    assert ec.options.compute_confidence_intervals.value is True
+    assert ec.options.confidence_intervals.method == tfma.ConfidenceIntervalOptions.POISSON_BOOTSTRAP
+    # TFX hands TFMA the config after update_eval_config_with_defaults: the method must survive it
+    # (left unset, TFMA would pick the jackknife).
+    updated = tfma.utils.update_eval_config_with_defaults(ec, has_baseline=False, rubber_stamp=True)
+    assert updated.options.confidence_intervals.method == tfma.ConfidenceIntervalOptions.POISSON_BOOTSTRAP
+
+
+def test_gate_on_defaults_to_value_and_survives_json():
+    from pipeline.config import Config
+
+    assert fx.make_config().evaluation.gate_on == "value"
+    config = fx.make_config(evaluation={"gate_on": "lower_bound", "slices": []})
+    assert config.evaluation.gate_on == "lower_bound"
+    assert Config.from_json(config.to_json()) == config
+    assert fx.make_config(evaluation={"gate_on": "lower_bound"}).evaluation.gate_on == "lower_bound"
