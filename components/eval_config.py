@@ -282,6 +282,7 @@ def build_eval_config(config: Config, max_regression: float | None = None) -> tf
         slicing_specs=slicing_specs,
         metrics_specs=metrics_specs,
         options=tfma.Options(include_default_metrics=wrappers_pb2.BoolValue(value=False),
-                             compute_confidence_intervals=wrappers_pb2.BoolValue(value=True),
-                             confidence_intervals=tfma.ConfidenceIntervalOptions(method=CI_METHOD)),
+                             **({"compute_confidence_intervals": wrappers_pb2.BoolValue(value=True),
+                                 "confidence_intervals": tfma.ConfidenceIntervalOptions(method=CI_METHOD)}
+                                if config.evaluation.confidence_intervals else {})),
     )

@@ -179,6 +179,9 @@ class EvaluationConfig:
     # TFMA's own check) or "lower_bound" (the 95 % interval's worse end: the
     # lower bound of a higher-is-better metric, the upper bound of an error).
     gate_on: str = "value"
+    # TFMA's 95 % confidence intervals (Poisson bootstrap) beside every metric;
+    # false skips them (the bootstrap recomputes every metric 20 times).
+    confidence_intervals: bool = True
     # None = every binary / multiclass task by class; () = no class slices.
     slices: tuple[SliceConfig, ...] | None = None
 

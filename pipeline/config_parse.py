@@ -308,14 +308,20 @@ def _parse_augment(raw: Any, size: tuple[int, int]) -> AugmentConfig:
 
 
 def _parse_evaluation(ev: Any, tasks: tuple[TaskConfig, ...]) -> EvaluationConfig:
-    _check_keys("evaluation", ev, {"max_regression", "slices", "gate_on"})
+    _check_keys("evaluation", ev, {"max_regression", "slices", "gate_on", "confidence_intervals"})
     max_regression = _num("evaluation.max_regression", ev.get("max_regression", 0.02), lo=0, hi=0.99)
     gate_on = ev.get("gate_on", "value")
     if gate_on not in ("value", "lower_bound"):
         _fail("evaluation.gate_on", f"received {gate_on!r}; valid: value, lower_bound")
+    intervals = ev.get("confidence_intervals", True)
+    if not isinstance(intervals, bool):
+        _fail("evaluation.confidence_intervals", f"expected true or false, received {intervals!r}")
+    if gate_on == "lower_bound" and not intervals:
+        _fail("evaluation.gate_on", "lower_bound gates on the confidence interval; "
+                                    "evaluation.confidence_intervals is false")
     raw_slices = ev.get("slices")
     if raw_slices is None:  # absent or null: the default (every classification task by class)
-        return EvaluationConfig(max_regression=max_regression, gate_on=gate_on)
+        return EvaluationConfig(max_regression=max_regression, gate_on=gate_on, confidence_intervals=intervals)
     if not isinstance(raw_slices, list):
         _fail("evaluation.slices", f"expected a list of {{task, by}}, received {raw_slices!r}")
     by_name = {t.name: t for t in tasks}
@@ -336,7 +342,8 @@ def _parse_evaluation(ev: Any, tasks: tuple[TaskConfig, ...]) -> EvaluationConfi
         if by != "class":
             _fail(f"{where}.by", f"received {by!r}; valid: class")
         slices.append(SliceConfig(task=sl["task"], by=by))
-    return EvaluationConfig(max_regression=max_regression, gate_on=gate_on, slices=tuple(slices))
+    return EvaluationConfig(max_regression=max_regression, gate_on=gate_on, confidence_intervals=intervals,
+                            slices=tuple(slices))
 
 
 def load(path: str) -> Config:

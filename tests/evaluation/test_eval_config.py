@@ -155,7 +155,10 @@ def test_class_names_are_quoted_in_sql():
 @pytest.mark.parametrize("evaluation, message", [
     ({"max_regression": 1.5}, r"'evaluation.max_regression': must be <= 0.99, received 1.5"),
     ({"max_regression": "2%"}, r"'evaluation.max_regression': expected a number, received '2%'"),
-    ({"baseline": 1}, r"'evaluation.baseline': unknown key; valid keys here: gate_on, max_regression, slices"),
+    ({"baseline": 1}, r"'evaluation.baseline': unknown key; valid keys here: confidence_intervals, gate_on, max_regression, slices"),
+    ({"confidence_intervals": "yes"}, r"'evaluation.confidence_intervals': expected true or false, received 'yes'"),
+    ({"confidence_intervals": False, "gate_on": "lower_bound"},
+     r"'evaluation.gate_on': lower_bound gates on the confidence interval; evaluation.confidence_intervals is false"),
     ({"gate_on": "upper"}, r"'evaluation.gate_on': received 'upper'; valid: value, lower_bound"),
     ({"gate_on": True}, r"'evaluation.gate_on': received True; valid: value, lower_bound"),
     ({"slices": {"task": "age"}}, r"'evaluation.slices': expected a list of \{task, by\}"),
@@ -270,6 +273,10 @@ def test_confidence_intervals_are_on_with_the_poisson_bootstrap():
     # (left unset, TFMA would pick the jackknife).
     updated = tfma.utils.update_eval_config_with_defaults(ec, has_baseline=False, rubber_stamp=True)
     assert updated.options.confidence_intervals.method == tfma.ConfidenceIntervalOptions.POISSON_BOOTSTRAP
+    off = build_eval_config(fx.make_config(evaluation={"confidence_intervals": False}))
+    assert not off.options.HasField("compute_confidence_intervals")
+    assert not off.options.HasField("confidence_intervals")
+    assert off.options.include_default_metrics.value is False
 
 
 def test_gate_on_defaults_to_value_and_survives_json():
