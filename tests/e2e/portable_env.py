@@ -39,9 +39,10 @@ def _wait_for_port(port: int, proc: subprocess.Popen, log: str, timeout: float =
 
 
 @contextlib.contextmanager
-def portable_services(work_dir: str):
+def portable_services(work_dir: str, job_port: int = 0, pool_port: int = 0):
     """Yields the Beam args that run a job there: PortableRunner, EXTERNAL workers, the project
-    staged with --setup_file. Stops both services (and so their workers) on exit."""
+    staged with --setup_file. Stops both services (and so their workers) on exit. Ports: free
+    ones unless given."""
     os.makedirs(work_dir, exist_ok=True)
     boot = os.path.join(work_dir, "boot.sh")
     with open(boot, "w") as f:  # the container contract's executable: this Python, the boot script
@@ -49,7 +50,7 @@ def portable_services(work_dir: str):
     os.chmod(boot, 0o755)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(PORTABLE_BOOT_DIR=os.path.join(work_dir, "workers"), TF_CPP_MIN_LOG_LEVEL="2")
-    job_port, pool_port = free_port(), free_port()
+    job_port, pool_port = job_port or free_port(), pool_port or free_port()
     procs = []
     try:
         for name, cmd, port in (
