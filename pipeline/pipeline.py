@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tfx import v1 as tfx
 
+from pipeline.beam_args import complete as complete_beam_args
 from pipeline.config import Config, data_view, split_names, train_view
 
 # Code the components call, referenced as importable functions so that the
@@ -138,5 +139,6 @@ def create_pipeline(config: Config, paths: PipelinePaths, options: RunOptions = 
         components=create_components(config, paths, options),
         enable_cache=options.enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(options.beam_args),
+        # + what a portable runner needs (pipeline/beam_args.py)
+        beam_pipeline_args=complete_beam_args(options.beam_args),
     )
