@@ -13,7 +13,7 @@ the project only through `--setup_file=setup.py`, not from the repository or PYT
   statistics protos, Transform's transformed examples and transform graph files, the Evaluator's
   metrics and blessing and the report's figures compared with the DirectRunner run's.
 
-Run: `pytest -m portable` (no network needed; `make test-all` runs them too).
+Run: `pytest -m portable` (no network needed; `make test-all` runs them too, `make test` does not).
 """
 import glob
 import json
@@ -28,7 +28,9 @@ import yaml
 from portable_env import ROOT, portable_services
 from test_local_dag import figures, write_config
 
-pytestmark = [pytest.mark.portable, pytest.mark.e2e]
+# slow: the conversion test takes ~1.5-2 min (two CLI runs, the services' start), the DAG ones
+# two whole-DAG runs; so `make test` skips them and `make test-all` runs them.
+pytestmark = [pytest.mark.portable, pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +134,6 @@ def dag_runs(services, tmp_path_factory):
     return runs
 
 
-@pytest.mark.slow
 def test_dag_example_gen_and_statistics_match(dag_runs):
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
@@ -147,7 +148,6 @@ def test_dag_example_gen_and_statistics_match(dag_runs):
             assert a == b, name
 
 
-@pytest.mark.slow
 def test_dag_transform_matches(dag_runs):
     (direct, _), (portable, _) = dag_runs["direct"], dag_runs["portable"]
     d = _records(_one(direct, "Transform", "transformed_examples") + "/*/*.gz")
@@ -198,7 +198,6 @@ def _has_intervals(metrics_for_slice):
                for kv in metrics_for_slice.metric_keys_and_values)
 
 
-@pytest.mark.slow
 def test_dag_evaluator_and_report_match(dag_runs):
     import tensorflow as tf
     from tensorflow_model_analysis.proto import metrics_for_slice_pb2
