@@ -13,7 +13,10 @@ from typing import Any, Iterable
 import numpy as np
 import tensorflow as tf
 
-from components.eval_config import class_slice_column, histogram_edges, metric_defs, positive_class_ids
+from components.eval_config import (PRIMARY_METRIC, build_eval_config, class_slice_column, histogram_edges,
+                                    metric_defs, positive_class_ids)
+from components.interval_gate import bound_failures
+from components.model_card import MODEL_CARD_JSON, build_model_card, write_model_card
 from components.report_history import training_curves
 from components.report_html import render_html
 from components.report_tfma import (Key, load_calibration_curves, load_confusion_matrices, load_plots,  # noqa: F401
@@ -147,13 +150,16 @@ NO_THRESHOLDS = (
 
 
 def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data: list[str],
-                 blessed: bool | None, model_run_dir: str | None = None) -> dict[str, Any]:
+                 blessed: bool | None, model_run_dir: str | None = None,
+                 prep_stats: dict | None = None, dead_letters: list | None = None) -> dict[str, Any]:
     """report.json content from the Evaluator's output and the raw eval split.
 
     `blessed` comes from the ModelBlessing artifact; None (no blessing given)
     falls back to TFMA's own validation result, and `blessed_from` says which.
     `model_run_dir`: the Trainer's ModelRun (TensorBoard events) for the
-    training curves; None leaves them out.
+    training curves; None leaves them out. `prep_stats` (the conversion's
+    prep_stats.json) and `dead_letters` (a few of its dead-letter records)
+    fill the data section; None leaves it out.
     """
     sole_task = config.task_names[0] if len(config.tasks) == 1 else None
     metrics = load_tfma_metrics(eval_output_uri, sole_task)
@@ -164,6 +170,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
     label_stats = eval_label_stats(config, eval_data)
     validation = validation_summary(eval_output_uri, config, metrics)
     cand = metrics["candidate"]
+    gate = _bound_failures(config, eval_output_uri)
     slices = sorted({k[0] for k in cand if k[0]}, key=lambda s: [(c, str(v)) for c, v in s])
 
     warnings = []
@@ -176,6 +183,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
             warnings.append(f"task {task.name}: TFMA weighted_example_count {eval_examples} != "
                             f"{n_data} examples with task_index {config.task_index(task.name)} in eval_data")
         by_slice: dict[str, dict[str, Any]] = collections.defaultdict(dict)
+        slice_intervals: dict[str, dict[str, Any]] = collections.defaultdict(dict)
         for items in slices:
             m = _task_metrics(task, cand, items)
             # A slice without this task's examples reports 0.0 for accuracy/AUC: leave it out.
@@ -184,6 +192,8 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
                     # One true class: AUC is undefined there (TFMA writes 0.0).
                     m = {k: v for k, v in m.items() if not k.startswith("auc")}
                 by_slice[items[0][0]][str(items[0][1])] = m
+                slice_intervals[items[0][0]][str(items[0][1])] = {
+                    k: v for k, v in _task_metrics(task, metrics["intervals"], items).items() if k in m}
         baseline = _task_metrics(task, metrics["baseline"], ())
         entry = {
             "type": task.type,
@@ -194,8 +204,12 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
             **chance_levels(task, label_stats[task.name]),
             "thresholds": dict(task.thresholds),
             "metrics": overall,
+            # 95 % confidence intervals TFMA computed beside each metric (components.eval_config).
+            "intervals": _task_metrics(task, metrics["intervals"], ()),
+            "primary_metric": PRIMARY_METRIC[task.type],
             "slices": dict(by_slice),
-            "passed": not any(f["task"] == task.name for f in validation["failures"]),
+            "slice_intervals": dict(slice_intervals),
+            "passed": not any(f["task"] == task.name for f in validation["failures"] + gate),
         }
         if task.type == "binary":
             entry["positive_class"] = task.classes[1]
@@ -223,6 +237,8 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
     elif blessed is None:
         blessed_from = "tfma validation result" if validation["ok"] is not None else "unknown"
         blessed = validation["ok"]
+        if blessed and gate:  # what IntervalGatedEvaluator does to the blessing
+            blessed, blessed_from = False, "tfma validation result and evaluation.gate_on"
     else:
         blessed_from = "model blessing"
     return _clean({
@@ -236,21 +252,68 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         "validation": validation,
         "warnings": warnings,
         "max_regression": config.evaluation.max_regression,
+        "gate_on": config.evaluation.gate_on,
+        "bound_failures": gate,
         "model_run_dir": model_run_dir,
         "training_curves_total": history.get("", {}),
         "tasks": tasks,
+        "model": {"architecture": config.model.name,
+                  "input_format": (f"serialized tf.Example, encoded image resized to {config.image.size[0]}x"
+                                   f"{config.image.size[1]}x{config.image.channels}")},
+        "model_card": MODEL_CARD_JSON,
+        "data": None if prep_stats is None else {
+            "sources": prep_stats.get("sources", {}), "total": prep_stats.get("total"),
+            "dead_letter_samples": list(dead_letters or [])},
     })
 
 
+def _bound_failures(config: Config, eval_output_uri: str) -> list[dict[str, Any]]:
+    """`evaluation.gate_on: lower_bound`: the value thresholds whose interval bound misses
+    (components.interval_gate), named like validation failures (task, metric)."""
+    if config.evaluation.gate_on != "lower_bound" or not tf.io.gfile.exists(eval_output_uri):
+        return []
+    sole = config.task_names[0] if len(config.tasks) == 1 else None
+    out = []
+    for f in bound_failures(build_eval_config(config), eval_output_uri):
+        task_name = f["output"] or sole or ""
+        metric = f["metric"]
+        if f["class_id"] is not None and task_name in config.task_names and config.task(task_name).type != "binary":
+            metric = f"{metric}/{config.task(task_name).classes[f['class_id']]}"
+        out.append({"task": task_name, "metric": metric, "slice": "overall", "kind": "bound",
+                    "bound": f["bound"], "interval": f["interval"], "value": f["value"],
+                    "threshold": f["threshold"], "by": f["by"]})
+    return out
+
+
 def write_report(report: dict[str, Any], report_dir: str) -> list[str]:
-    """Writes report.json and a self-contained index.html; returns their paths."""
+    """Writes report.json, a self-contained index.html and the model card
+    (model_card/model_card.json and .html); returns their paths."""
     tf.io.gfile.makedirs(report_dir)
     paths = [os.path.join(report_dir, "report.json"), os.path.join(report_dir, "index.html")]
     with tf.io.gfile.GFile(paths[0], "w") as f:
         f.write(json.dumps(report, indent=2, sort_keys=True))
     with tf.io.gfile.GFile(paths[1], "w") as f:
         f.write(render_html(report))
-    return paths
+    return paths + write_model_card(build_model_card(report), report_dir)
+
+
+DEAD_LETTER_SAMPLES = 5
+
+
+def read_prep_report(prep_report_uri: str) -> tuple[dict | None, list[dict]]:
+    """(prep_stats.json, the first DEAD_LETTER_SAMPLES dead-letter records) of a PrepReport artifact."""
+    stats_path = os.path.join(prep_report_uri, "prep_stats.json")
+    if not tf.io.gfile.exists(stats_path):
+        return None, []
+    with tf.io.gfile.GFile(stats_path) as f:
+        stats = json.load(f)
+    samples = []
+    for path in sorted(tf.io.gfile.glob(os.path.join(prep_report_uri, "dead_letter", "*.jsonl"))):
+        with tf.io.gfile.GFile(path) as f:
+            for line in f:
+                if line.strip() and len(samples) < DEAD_LETTER_SAMPLES:
+                    samples.append(json.loads(line))
+    return stats, samples
 
 
 def eval_files(examples_uri: str, config: Config) -> list[str]:
@@ -268,7 +331,7 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component  # noqa: E402
 from tfx.types import standard_artifacts  # noqa: E402
 
-from components.artifacts import Report  # noqa: E402  (TYPE_NAME components.Report)
+from components.artifacts import PrepReport, Report  # noqa: E402  (TYPE_NAME components.Report)
 
 SERVING_MODEL_SUBDIR = "Format-Serving"
 
@@ -283,11 +346,14 @@ def ReportGen(
     report_dir: Parameter[str] = "",
     blessing: InputArtifact[standard_artifacts.ModelBlessing] = None,
     model_run: InputArtifact[standard_artifacts.ModelRun] = None,
+    prep_report: InputArtifact[PrepReport] = None,
 ) -> None:
     """Writes the per-task report to its artifact and, if given, to `report_dir`.
 
     `model_run` (the Trainer's `model_run` output, optional) adds the training
-    curves read from its TensorBoard events."""
+    curves read from its TensorBoard events; `prep_report` (ExampleGen's,
+    optional) the data section: per source read / written / rejected by
+    reason and a few dead-letter records."""
     config = Config.from_json(config_json)
     blessed = None
     # Without thresholds the Evaluator publishes a blessing artifact with no `blessed` property
@@ -301,6 +367,8 @@ def ReportGen(
         eval_data=eval_files(examples.uri, config),
         blessed=blessed,
         model_run_dir=model_run.uri if model_run is not None else None,
+        **dict(zip(("prep_stats", "dead_letters"), read_prep_report(prep_report.uri)
+                   if prep_report is not None else (None, None))),
     )
     write_report(content, report.uri)
     if report_dir:

@@ -49,19 +49,43 @@ def _array(value) -> list[float] | None:
     return None
 
 
+def interval_of(kv) -> list[float] | None:
+    """[lower, upper] of a scalar metric's 95 % confidence interval as TFMA wrote it, or None.
+
+    TFMA 0.47.1 (metrics_plots_and_validations_writer) writes the unsampled
+    value as `value` and the t-interval (alpha 0.05, degrees of freedom =
+    replicates - 1) as `confidence_interval.{lower,upper}_bound`; older writers
+    put both in a `bounded_value`."""
+    if kv.HasField("confidence_interval"):
+        ci = kv.confidence_interval
+        if ci.lower_bound.HasField("double_value") and ci.upper_bound.HasField("double_value"):
+            return [ci.lower_bound.double_value.value, ci.upper_bound.double_value.value]
+    if kv.value.HasField("bounded_value"):
+        b = kv.value.bounded_value
+        return [b.lower_bound.value, b.upper_bound.value]
+    return None
+
+
 def load_tfma_metrics(eval_output_uri: str, sole_task: str | None = None) -> dict[str, dict[Key, Any]]:
     """TFMA metrics as {'candidate'|'baseline'|'diff': {(slice, output, name, class_id): value}}.
 
     Scalars are floats; array metrics (error_histogram) are lists of floats.
+    With confidence intervals on (components.eval_config), the value is TFMA's
+    unsampled value (the metric on all examples) and the 95 % interval it
+    writes beside it is in 'intervals' (candidate), 'baseline_intervals' and
+    'diff_intervals': {key: [lower_bound, upper_bound]}.
     `sole_task`: the task of a one-task model, whose outputs TFMA leaves unnamed
     (see components.eval_config: a one-output model's metrics name no output).
     """
-    out: dict[str, dict[Key, Any]] = {"candidate": {}, "baseline": {}, "diff": {}}
+    out: dict[str, dict[Key, Any]] = {"candidate": {}, "baseline": {}, "diff": {}, "intervals": {},
+                                      "baseline_intervals": {}, "diff_intervals": {}}
     for per_slice in tfma.load_metrics(eval_output_uri):
         items = slice_items(per_slice.slice_key)
         for kv in per_slice.metric_keys_and_values:
             if kv.value.HasField("double_value"):
                 value = kv.value.double_value.value
+            elif kv.value.HasField("bounded_value"):
+                value = kv.value.bounded_value.value.value
             elif kv.value.HasField("array_value"):
                 value = _array(kv.value)
             else:
@@ -70,7 +94,11 @@ def load_tfma_metrics(eval_output_uri: str, sole_task: str | None = None) -> dic
             which = ("diff" if k.is_diff else "candidate" if k.model_name in _CANDIDATE_NAMES
                      else "baseline" if k.model_name == _BASELINE_NAME else None)
             if which and value is not None:
-                out[which][(items, k.output_name or sole_task or "", k.name, class_id_of(k))] = value
+                key = (items, k.output_name or sole_task or "", k.name, class_id_of(k))
+                out[which][key] = value
+                ci = interval_of(kv)
+                if ci is not None:
+                    out[{"candidate": "intervals"}.get(which, which + "_intervals")][key] = ci
     return out
 
 
@@ -175,13 +203,13 @@ def validation_summary(eval_output_uri: str, config: Config,
                 rec["kind"] = "change"
                 rec["threshold"] = {"direction": "higher_is_better" if higher else "lower_is_better"}
                 by = []
+                base = (metrics or {}).get("baseline", {}).get((items, output, k.name, cid))
+                rec["baseline"] = base
                 if ct.HasField("absolute"):
                     rec["threshold"]["absolute"] = ct.absolute.value
                     by.append(ct.absolute.value - value if higher else value - ct.absolute.value)
                 if ct.HasField("relative"):
                     rec["threshold"]["relative"] = ct.relative.value
-                    base = (metrics or {}).get("baseline", {}).get((items, output, k.name, cid))
-                    rec["baseline"] = base
                     if base:
                         ratio = value / base
                         rec["relative_change"] = ratio

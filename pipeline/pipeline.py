@@ -93,13 +93,18 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
             strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy, **baseline_channels)
     model_resolver = model_resolver.with_id("latest_blessed_model_resolver")
 
-    evaluator = tfx.components.Evaluator(
+    # gate_on lower_bound: TFMA gates only on the point value; the gate on the
+    # interval's bound is applied to the Evaluator's blessing (components/interval_gate.py).
+    evaluator_class = tfx.components.Evaluator
+    if config.evaluation.gate_on == "lower_bound":
+        from components.interval_gate import IntervalGatedEvaluator as evaluator_class
+    evaluator = evaluator_class(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
         eval_config=build_eval_config(config),
         example_splits=eval_splits,
-    )
+    ).with_id("Evaluator")  # the same node id with either class
 
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
@@ -113,6 +118,7 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
         model=trainer.outputs["model"],
         model_run=trainer.outputs["model_run"],
         examples=example_gen.outputs["examples"],
+        prep_report=example_gen.outputs["prep_report"],
         blessing=evaluator.outputs["blessing"],
         config_json=config_json,
         report_dir=paths.report_dir,

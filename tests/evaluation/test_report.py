@@ -140,7 +140,7 @@ def test_tag_split_prefers_the_longest_task_name():
 
 def test_write_report(tmp_path, report):
     paths = write_report(report, str(tmp_path / "report"))
-    assert [os.path.basename(p) for p in paths] == ["report.json", "index.html"]
+    assert [os.path.basename(p) for p in paths] == ["report.json", "index.html", "model_card.json", "model_card.html"]
     assert json.loads(open(paths[0]).read()) == report
     page = open(paths[1]).read()
     assert "NOT BLESSED" in page and "<style>" in page
@@ -150,9 +150,11 @@ def test_write_report(tmp_path, report):
         assert f"id='task-{name}'" in page
         assert f'aria-label="{name}: training loss"' in page
     assert "task <b>age</b>: accuracy" in page
-    # smile, gender, age: matrix, calibration, loss, accuracy; attrs: calibration, loss, accuracy;
+    # smile, gender, age: matrix, calibration, loss, accuracy; attrs: calibration, loss (its accuracy is
+    # 0.25 in every epoch, train and validation: a flat line, named and not drawn);
     # score: error histogram, loss, mae; the total loss and the learning rate
-    assert page.count("<svg") == 3 * 4 + 3 + 3 + 2
+    assert page.count("<svg") == 3 * 4 + 2 + 3 + 2
+    assert "not drawn, constant over every epoch: accuracy = 0.2500" in page
     assert 'aria-label="learning rate (end of epoch)"' in page
     assert 'aria-label="score: prediction - label"' in page and "class='per-class'" in page
 
@@ -194,6 +196,28 @@ def test_validation_summary_value_and_change_failures(tmp_path):
     assert b["relative_change"] == pytest.approx(-0.04 / 0.80)  # -5 %
     assert b["by"] == pytest.approx(-0.02 - (-0.05))           # 3 points past the -2 % limit
     assert b["threshold"] == {"direction": "higher_is_better", "relative": -0.02}
+
+
+def test_validation_summary_absolute_change_failure(tmp_path):
+    """The pipeline's change thresholds are absolute (components.eval_config): `by` in the metric's
+    unit, the baseline named, no relative change."""
+    config = fx.make_config()
+    key = tfma.metrics.MetricKey(name="accuracy", output_name="gender", model_name="candidate", is_diff=True)
+    fail = validation_result_pb2.ValidationFailure(
+        metric_key=key.to_proto(),
+        metric_threshold=tfma.MetricThreshold(change_threshold={
+            "direction": tfma.MetricDirection.HIGHER_IS_BETTER, "absolute": {"value": -0.02}}),
+        metric_value={"double_value": {"value": -0.05}})  # candidate 0.75 vs baseline 0.80
+    _write_validation(str(tmp_path), [fail])
+    (f,) = validation_summary(str(tmp_path), config, {"baseline": {((), "gender", "accuracy", None): 0.80}})["failures"]
+    assert f["threshold"] == {"direction": "higher_is_better", "absolute": -0.02}
+    assert f["baseline"] == 0.80 and "relative_change" not in f
+    assert f["by"] == pytest.approx(0.03)
+    from components.report_html import render_html
+    page = render_html({"blessed": False, "blessed_from": "model blessing", "tasks": {},
+                        "validation": {"ok": False, "rubber_stamp": False, "failures": [f]}})
+    assert ("task <b>gender</b>: accuracy changed by -0.0500 from the baseline's 0.8000 "
+            "(change threshold: direction higher_is_better, absolute -0.0200; missed by 0.0300; slice overall)") in page
 
 
 def test_no_validation_file_means_unknown(tmp_path):
@@ -277,7 +301,7 @@ def test_banner_explains_a_change_failure_and_a_pass():
             "(change threshold: direction higher_is_better, relative -0.0200; missed by 0.0300; slice overall)") in page
     page = render_html({"blessed": True, "blessed_from": "model blessing", "tasks": {}, "max_regression": 0.02,
                         "validation": {"ok": True, "rubber_stamp": False, "failures": []}})
-    assert "BLESSED" in page and "no gated metric worse by more than 2.00 %" in page
+    assert "BLESSED" in page and "no gated metric worse by more than 0.0200 in its own unit" in page
 
 
 def test_no_thresholds_is_not_blessed_with_the_reason(run, tmp_path):

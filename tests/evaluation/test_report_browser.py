@@ -64,5 +64,37 @@ def test_dom_has_a_section_and_figures_per_task(page):
     for name in fx.COUNTS:
         assert f'id="task-{name}"' in dom
         assert f'aria-label="{name}: training loss"' in dom
-    assert dom.count("<svg") == 3 * 4 + 3 + 3 + 2   # as in test_report.test_write_report
+    assert dom.count("<svg") == 3 * 4 + 2 + 3 + 2   # as in test_report.test_write_report
     assert dom.count("class=\"per-class\"") == 4     # every task with classes
+
+
+FIRST_SCREEN = (1280, 800)   # a laptop's browser window
+
+
+def test_first_screen_shows_the_verdict_and_a_summary_row_per_task(page, tmp_path):
+    """Laid out by Chromium at 1280 x 800: the banner and every task's summary row end above the
+    fold. The probe script is added to a copy of the page (the report itself has no scripts)."""
+    import json
+
+    html = open(os.path.join(str(page), "report", "index.html")).read()
+    assert "<script" not in html
+    probe = ("<script>const rows=[...document.querySelectorAll('table.summary tr')].slice(1).map(r=>("
+             "{task:r.cells[0].innerText,bottom:r.getBoundingClientRect().bottom}));"
+             "const b=document.querySelector('.banner').getBoundingClientRect().bottom;"
+             "const p=document.createElement('pre');p.id='probe';p.textContent=JSON.stringify("
+             "{rows:rows,banner:b,height:window.innerHeight});document.body.appendChild(p);</script>")
+    copy = tmp_path / "report"
+    copy.mkdir()
+    (copy / "index.html").write_text(html.replace("</body>", probe + "</body>"))
+    dom = _chromium(tmp_path, "--dump-dom", f"--window-size={FIRST_SCREEN[0]},{FIRST_SCREEN[1]}").stdout
+    got = json.loads(dom.split("<pre id=\"probe\">")[1].split("</pre>")[0].replace("&quot;", '"'))
+    assert 600 <= got["height"] <= FIRST_SCREEN[1]          # the viewport headless Chromium lays out
+    assert [r["task"] for r in got["rows"]] == list(fx.COUNTS)
+    assert 0 < got["banner"] < max(r["bottom"] for r in got["rows"]) <= got["height"]
+    # and the screenshot of that screen holds the red banner and the table's header row
+    png = tmp_path / "first.png"
+    _chromium(page, f"--screenshot={png}", f"--window-size={FIRST_SCREEN[0]},{FIRST_SCREEN[1]}")
+    px = np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)
+    assert px.shape[:2] == (FIRST_SCREEN[1], FIRST_SCREEN[0])
+    assert _near(px, (0xfb, 0xe3, 0xe3), tol=3) > 5_000       # .bad banner
+    assert _near(px, (0xf3, 0xf3, 0xf3), tol=2) > 3_000       # th background of the summary table
