@@ -179,9 +179,10 @@ class EvaluationConfig:
     # TFMA's own check) or "lower_bound" (the 95 % interval's worse end: the
     # lower bound of a higher-is-better metric, the upper bound of an error).
     gate_on: str = "value"
-    # TFMA's 95 % confidence intervals (Poisson bootstrap) beside every metric;
-    # false skips them (the bootstrap recomputes every metric 20 times).
-    confidence_intervals: bool = True
+    # TFMA's 95 % confidence intervals (Poisson bootstrap) beside every metric.
+    # Off by default: the bootstrap recomputes every metric 20 times, ~28x the
+    # Evaluator's CPU on the test fixture (docs/report.md#confidence-intervals).
+    confidence_intervals: bool = False
     # None = every binary / multiclass task by class; () = no class slices.
     slices: tuple[SliceConfig, ...] | None = None
 

@@ -313,7 +313,7 @@ def _parse_evaluation(ev: Any, tasks: tuple[TaskConfig, ...]) -> EvaluationConfi
     gate_on = ev.get("gate_on", "value")
     if gate_on not in ("value", "lower_bound"):
         _fail("evaluation.gate_on", f"received {gate_on!r}; valid: value, lower_bound")
-    intervals = ev.get("confidence_intervals", True)
+    intervals = ev.get("confidence_intervals", EvaluationConfig.confidence_intervals)
     if not isinstance(intervals, bool):
         _fail("evaluation.confidence_intervals", f"expected true or false, received {intervals!r}")
     if gate_on == "lower_bound" and not intervals:

@@ -38,8 +38,19 @@ class Run:
 
 @pytest.fixture(scope="session")
 def run(tmp_path_factory) -> Run:
+    """The fixtures evaluated as the default config does: no confidence intervals."""
+    return _run(tmp_path_factory, fx.make_config())
+
+
+@pytest.fixture(scope="session")
+def run_ci(tmp_path_factory) -> Run:
+    """The same with `evaluation.confidence_intervals: true` (~28x the TFMA time: slow tests only)."""
+    return _run(tmp_path_factory, fx.make_config(
+        evaluation={**fx.RAW_CONFIG["evaluation"], "confidence_intervals": True}))
+
+
+def _run(tmp_path_factory, config) -> Run:
     root = str(tmp_path_factory.mktemp("eval"))
-    config = fx.make_config()
     examples = fx.make_examples(config)
     files = fx.write_examples_artifact(os.path.join(root, "examples"), examples)
     model_dir = os.path.join(root, "model")

@@ -265,15 +265,15 @@ def test_max_regression_is_a_difference_in_the_metric_unit():
     assert not ok("score", "mean_absolute_error", 2.09, 2.00)   # relative 0.05 would pass it
 
 
-def test_confidence_intervals_are_on_with_the_poisson_bootstrap():
-    ec = build_eval_config(fx.make_config())
+def test_confidence_intervals_when_asked_use_the_poisson_bootstrap():
+    ec = build_eval_config(fx.make_config(evaluation={**fx.RAW_CONFIG["evaluation"], "confidence_intervals": True}))
     assert ec.options.compute_confidence_intervals.value is True
     assert ec.options.confidence_intervals.method == tfma.ConfidenceIntervalOptions.POISSON_BOOTSTRAP
     # TFX hands TFMA the config after update_eval_config_with_defaults: the method must survive it
     # (left unset, TFMA would pick the jackknife).
     updated = tfma.utils.update_eval_config_with_defaults(ec, has_baseline=False, rubber_stamp=True)
     assert updated.options.confidence_intervals.method == tfma.ConfidenceIntervalOptions.POISSON_BOOTSTRAP
-    off = build_eval_config(fx.make_config(evaluation={"confidence_intervals": False}))
+    off = build_eval_config(fx.make_config())  # the default: off
     assert not off.options.HasField("compute_confidence_intervals")
     assert not off.options.HasField("confidence_intervals")
     assert off.options.include_default_metrics.value is False
@@ -283,7 +283,8 @@ def test_gate_on_defaults_to_value_and_survives_json():
     from pipeline.config import Config
 
     assert fx.make_config().evaluation.gate_on == "value"
-    config = fx.make_config(evaluation={"gate_on": "lower_bound", "slices": []})
+    config = fx.make_config(evaluation={"gate_on": "lower_bound", "confidence_intervals": True, "slices": []})
     assert config.evaluation.gate_on == "lower_bound"
     assert Config.from_json(config.to_json()) == config
-    assert fx.make_config(evaluation={"gate_on": "lower_bound"}).evaluation.gate_on == "lower_bound"
+    assert fx.make_config(evaluation={"gate_on": "lower_bound", "confidence_intervals": True}
+                          ).evaluation.gate_on == "lower_bound"

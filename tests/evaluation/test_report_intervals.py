@@ -16,6 +16,16 @@ from components.report_html import is_constant, render_html, same_as_overall, su
 from . import fixtures as fx
 
 
+# Intervals cost ~28x the TFMA time (docs/report.md#confidence-intervals): these run on their
+# own evaluation with `confidence_intervals: true`, in `make test-all`.
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run(run_ci):
+    return run_ci
+
+
 @pytest.fixture(scope="module")
 def report(run):
     return build_report(run.config, run.eval_output, run.model_dir, run.eval_files, blessed=None,
