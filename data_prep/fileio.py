@@ -64,7 +64,13 @@ def walk_entries(root: str) -> list[tuple[str, tuple[str, str] | None]]:
     # scandir's entries know whether they are links and folders without another system call.
     while stack:
         path, rel_dir = stack.pop()
-        with os.scandir(path) as it:
+        try:
+            it = os.scandir(path)
+        except OSError as e:  # an unreadable folder: its files cannot be listed, say so
+            out.append((rel_dir or ".", ("unreadable_image", f"cannot list the folder {rel_dir or '.'}: "
+                                                             f"{e.strerror or e}")))
+            continue
+        with it:
             for e in it:
                 rel = f"{rel_dir}/{e.name}" if rel_dir else e.name
                 if e.is_symlink():

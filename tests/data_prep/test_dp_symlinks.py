@@ -110,3 +110,14 @@ def test_imdb_wiki_paths_out_of_the_root_are_rejected_like_every_format(tmp_path
     results = convert_records(list_source_records(source, config), source, config)
     assert isinstance(results[0], Converted)
     assert [r.reason for r in results[1:]] == ["path_escapes_root", "path_escapes_root"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a folder whatever its mode")
+def test_an_unreadable_folder_is_listed_with_its_reason(tree):
+    locked = tree / "faces" / "sad"
+    os.chmod(locked, 0)
+    try:
+        got = dict(fileio.walk_entries(str(tree / "faces")))
+    finally:
+        os.chmod(locked, 0o755)
+    assert got["sad"][0] == "unreadable_image"
