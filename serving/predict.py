@@ -62,7 +62,7 @@ def read_images(paths: Sequence[str], channels: int) -> list[bytes]:
     """
     import tensorflow as tf
 
-    from components.preprocess import MAX_PIXELS, decode_pixels, image_header_size
+    from components.image_decode import MAX_PIXELS, decode_pixels, image_header_size
 
     images, problems = [], []
     for path in paths:

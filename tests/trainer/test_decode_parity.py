@@ -170,7 +170,7 @@ def test_over_the_pixel_limit_is_refused_by_both_before_decoding(fmt):
 
 
 def test_decode_is_saveable_in_a_saved_model_and_gives_the_same_pixels(tmp_path):
-    from components.preprocess import decode_pixels
+    from components.image_decode import decode_pixels
 
     class Decoder(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
