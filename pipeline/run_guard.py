@@ -184,8 +184,10 @@ def _listdir(path: str) -> list[str]:
 
 def _remove(path: str, root: str) -> None:
     """Deletes a partial output, only ever under the pipeline root."""
-    real = os.path.realpath(path)
-    if not path or not real.startswith(os.path.realpath(root) + os.sep) or not os.path.lexists(path):
+    from data_prep.fileio import inside
+
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    if not path or real == real_root or not inside(real, real_root) or not os.path.lexists(path):
         return
     if os.path.isdir(real) and not os.path.islink(path):
         shutil.rmtree(path, ignore_errors=True)
