@@ -1,7 +1,7 @@
 # The image every Kubeflow task of this pipeline runs in: the pinned TFX 1.16
 # stack plus this repo at /pipeline, so the module paths the compiled spec
-# names (components.trainer.run_fn, components.transform.preprocessing_fn,
-# components.example_gen..., schemas/<name>.pbtxt) import and open in the pod.
+# names (components.trainer.run_fn.run_fn, components.transform.preprocessing.preprocessing_fn,
+# components.example_gen.component..., schemas/<name>.pbtxt) import and open in the pod.
 #
 #   docker build -t REGISTRY/multitask-tfx:$(git rev-parse --short HEAD) .
 #
@@ -33,7 +33,7 @@ ENV PYTHONPATH=/pipeline \
     TF_CPP_MIN_LOG_LEVEL=2
 
 # Fail the build, not the first pod, when a module the spec names is missing.
-RUN python -c "import components.example_gen, components.anomaly_gate, components.transform, components.trainer, components.report, components.eval_metrics, serving.predict, pipeline.pipeline"
+RUN python -c "import components.example_gen.component, components.anomaly_gate, components.transform.preprocessing, components.trainer.run_fn, components.report.component, components.evaluator.metrics, serving.predict, pipeline.pipeline"
 
 # No ENTRYPOINT: the compiled spec sets each task's command
 # (python -m tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor).

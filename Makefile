@@ -29,7 +29,7 @@ run: setup
 # The multitask run plus one single-task run per task (OUTPUT/compare/<task>/),
 # then a multitask-vs-single-task table in OUTPUT/report (docs/compare.md).
 compare: setup
-	$(PY) -m pipeline.compare --config $(CONFIG) --output-dir $(OUTPUT)
+	$(PY) -m runners.compare --config $(CONFIG) --output-dir $(OUTPUT)
 
 # pytest exits 5 when it collects nothing; say so instead of failing silently.
 # TESTS picks tests by marker: `slow` ones (make compare's three-run DAG test)

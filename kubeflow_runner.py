@@ -25,7 +25,7 @@ import posixpath
 import re
 import sys
 
-from pipeline.config import Config, ConfigError, load
+from config import Config, ConfigError, load
 
 REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_IMAGE = "multitask-tfx:latest"

@@ -5,7 +5,7 @@
 It only configures `pipeline.pipeline.create_pipeline`: works out paths under
 the output dir, generates the bundled sample data where a source asks for it
 and its path is missing, writes the contract schema, runs the DAG and prints
-the per-task report. pipeline/run_guard.py keeps the output dir to one run of
+the per-task report. runners/run_guard.py keeps the output dir to one run of
 one config at a time, cleans up after killed runs, and turns a failure into
 one `error:` line with the traceback in `<output-dir>/logs/`.
 """
@@ -22,7 +22,7 @@ import logging
 import sys
 import time
 
-from pipeline.config import ConfigError, load
+from config import ConfigError, load
 
 
 def local_paths(output_dir: str, config_name: str, schema_file: str):
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    from pipeline import run_guard
+    from runners import run_guard
 
     try:
         with run_guard.hold_output_dir(args.output_dir, config.name, wait=args.wait) as held:
@@ -134,7 +134,8 @@ def _run_logged(args, config, held, console, errors) -> int:
 
     from data_prep.beam_job import SourceError
     from data_prep.generate import generate_missing
-    from pipeline import run_guard
+    from config.errors import failure_line, write_traceback
+    from runners import run_guard
 
     try:
         for path in generate_missing(config):
@@ -150,7 +151,7 @@ def _run_logged(args, config, held, console, errors) -> int:
     try:
         from tfx import v1 as tfx
 
-        from components.example_gen import source_fingerprint
+        from components.example_gen.component import source_fingerprint
         from pipeline.pipeline import RunOptions, create_pipeline
         from schemas.contract import write_schema
 
@@ -168,8 +169,8 @@ def _run_logged(args, config, held, console, errors) -> int:
             report = json.load(f)
     except Exception as e:  # noqa: BLE001 - every runtime failure ends as one line and a log
         component = run_guard.failed_component(metadata_path, int(start * 1000))
-        log_path = run_guard.write_traceback(held.log_path, e)
-        fail(run_guard.failure_line(e, component, out, log_path))
+        log_path = write_traceback(held.log_path, e)
+        fail(failure_line(e, component, out, log_path))
         return 1
 
     say()

@@ -11,7 +11,7 @@ setuptools.setup(
     name="multitask-image-pipeline",
     version="0.1.0",
     packages=setuptools.find_packages(include=[
-        f"{p}{s}" for p in ("pipeline", "components", "data_prep", "models", "schemas", "serving")
+        f"{p}{s}" for p in ("config", "data_prep", "models", "components", "pipeline", "schemas", "serving")
         for s in ("", ".*")]),
     package_data={"schemas": ["*.pbtxt"]},
     python_requires=">=3.10",

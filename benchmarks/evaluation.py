@@ -5,16 +5,16 @@ do not change the cost), same data: N eval examples as the Evaluator reads
 them (the data contract's PNG `image`, `task_index`, `label`, `source`) plus
 the transformed `label_<task>` / `weight_<task>`, written as GZIP TFRecords,
 spread over the config's tasks and sources. The model's serving_default
-decodes and normalises the PNGs with components.preprocess (as the Trainer's
+decodes and normalises the PNGs with models.preprocess (as the Trainer's
 export does); its transform_features returns labels and weights, no image
-(as components/signatures.py).
+(as components/trainer/signatures.py).
 
 - TFMA: `tfma.run_model_analysis` with `build_eval_config(config)` (every
   metric, plot and slice the Evaluator computes: overall, source,
   task_index, class slices), DirectRunner with Beam's defaults (in-process
   FnApiRunner, one worker), output written and read back.
 - numpy: load the same saved model, parse the same files with tf.data and
-  the same components.preprocess, `model.predict` in batches of 256, then
+  the same models.preprocess, `model.predict` in batches of 256, then
   the same metrics and slices in numpy (`numpy_metrics`).
 
 Both times include loading the model. The ratio is measured in one run; the
@@ -42,7 +42,7 @@ BATCH = 256
 RATIO_GOAL = 3.0
 TIME_LIMIT_S = 600.0
 
-# (slice items, task, metric, class_id) -> value, as components.report_tfma.load_tfma_metrics
+# (slice items, task, metric, class_id) -> value, as components.report.tfma_reader.load_tfma_metrics
 Metrics = dict
 
 
@@ -111,7 +111,7 @@ def task_metrics(task, y: np.ndarray, p: np.ndarray, edges=None) -> dict[tuple[s
 
 def slice_masks(config, label: np.ndarray, task_index: np.ndarray, source: np.ndarray) -> dict[tuple, np.ndarray]:
     """The EvalConfig's slices as row masks: overall, source, task_index, class slices."""
-    from components.eval_config import class_slice_column, class_slice_tasks
+    from components.evaluator.eval_config import class_slice_column, class_slice_tasks
 
     out = {(): np.ones(len(label), bool)}
     for s in sorted(set(source)):
@@ -179,7 +179,7 @@ def write_eval_examples(config, path: str, n: int, seed: int = 0) -> None:
 
     from data_prep.example_proto import Example
     from data_prep.records import make_example
-    from pipeline.config import label_key, weight_key
+    from config import label_key, weight_key
 
     rng = np.random.default_rng(seed)
     h, w = config.image.size  # PNGs at the contract size, as the conversion writes them
@@ -210,7 +210,7 @@ def write_eval_examples(config, path: str, n: int, seed: int = 0) -> None:
 def feature_spec(config) -> dict:
     import tensorflow as tf
 
-    from pipeline.config import label_key, weight_key
+    from config import label_key, weight_key
 
     spec = {"image": tf.io.FixedLenFeature([], tf.string),
             "task_index": tf.io.FixedLenFeature([], tf.int64),
@@ -224,13 +224,13 @@ def feature_spec(config) -> dict:
 
 def save_model(config, path: str, build=None) -> None:
     """The config's model, untrained, with the EvalConfig's two signatures over serialized eval
-    examples: serving_default (PNG image -> components.preprocess -> model) and
+    examples: serving_default (PNG image -> models.preprocess -> model) and
     transform_features (labels and weights, no image), as the Trainer exports them."""
     import tensorflow as tf
 
-    from components.preprocess import preprocess_image_batch
+    from models.preprocess import preprocess_image_batch
     from models import get_builder
-    from pipeline.config import label_key, weight_key
+    from config import label_key, weight_key
 
     model = (build or get_builder(config.model.name))(config)
     spec = feature_spec(config)
@@ -254,8 +254,8 @@ def save_model(config, path: str, build=None) -> None:
 def run_tfma(config, model_dir: str, data: str, out: str) -> Metrics:
     import tensorflow_model_analysis as tfma
 
-    from components.eval_config import build_eval_config
-    from components.report_tfma import load_tfma_metrics
+    from components.evaluator.eval_config import build_eval_config
+    from components.report.tfma_reader import load_tfma_metrics
 
     eval_config = build_eval_config(config)
     # rubber_stamp: a first run (no baseline), as TFX runs it; value thresholds still apply.
@@ -268,7 +268,7 @@ def run_numpy(config, model_dir: str, data: str) -> Metrics:
     import tensorflow as tf
     import tf_keras as keras
 
-    from components.preprocess import preprocess_image_batch
+    from models.preprocess import preprocess_image_batch
 
     model = keras.models.load_model(model_dir, compile=False)
     spec = feature_spec(config)
@@ -283,7 +283,7 @@ def run_numpy(config, model_dir: str, data: str) -> Metrics:
     for batch in ds.as_numpy_iterator():
         for k in cols:
             cols[k].append(batch[k])
-    images = np.concatenate(cols["image"])  # [N, H, W, C] floats from components.preprocess
+    images = np.concatenate(cols["image"])  # [N, H, W, C] floats from models.preprocess
     preds = model.predict({"image": images}, batch_size=BATCH, verbose=0)
     return numpy_metrics(config, np.concatenate(cols["label"]).astype(np.float64),
                          np.concatenate(cols["task_index"]),
@@ -307,7 +307,7 @@ def measure(config, n: int, workdir: str, build=None) -> dict:
 
 
 def run(n: int = N_EXAMPLES, config_path: str = os.path.join(ROOT, "configs", "default.yaml")) -> list[Figure]:
-    from pipeline.config import load
+    from config import load
 
     config = load(config_path)
     with tempfile.TemporaryDirectory() as tmp:

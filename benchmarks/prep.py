@@ -40,7 +40,7 @@ TWO_WORKERS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing
 
 
 def utk_config(path: str, tasks: list[str], count: int, gzip_level: int | str = "auto"):
-    from pipeline.config import parse
+    from config import parse
 
     options = {f"{t}_task": t for t in tasks}
     return parse({"name": "bench", "image": {"size": [48, 48], "channels": 1}, "tfrecords": {"gzip_level": gzip_level},

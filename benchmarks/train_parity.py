@@ -3,14 +3,14 @@
 On each dataset, for each seed, two models of the same family and config are
 trained for the same steps and batch size on the same transformed examples:
 
-  pipeline   the real Trainer path: components.trainer.run_fn on Transform's
+  pipeline   the real Trainer path: components.trainer.run_fn.run_fn on Transform's
              outputs (GZIP TFRecords, read through make_dataset), the saved
              model loaded back as the Evaluator loads it;
   reference  a plain tf.GradientTape loop written here: the transformed train
              examples held in memory, each batch drawn uniformly at random with
              replacement, each task's loss the mean over its own examples,
              the family's regularisation losses added, the same optimizer and
-             learning-rate schedule (components.optimizer.make_optimizer).
+             learning-rate schedule (components.trainer.optimizer.make_optimizer).
 
 Both are scored by the same code on the same eval examples: per task, accuracy
 over its own examples (multilabel: mean per-label accuracy; regression: MAE).
@@ -56,7 +56,7 @@ DATASETS = ("sample", "fashion_mnist", "opencv_digits")
 
 def dataset_config(name: str, data_dir: str):
     """The run config of one benchmark dataset (its sources written first when real)."""
-    from pipeline.config import load, parse
+    from config import load, parse
 
     if name == "sample":
         return load(DEFAULT_CONFIG)
@@ -107,7 +107,7 @@ def train_pipeline(prepared, config, out_dir: str):
     import tf_keras as keras
     from tfx.components.trainer.fn_args_utils import FnArgs
 
-    from components.trainer import run_fn
+    from components.trainer.run_fn import run_fn
 
     fn_args = FnArgs(
         train_files=list(prepared.transformed_patterns["train"].values()),
@@ -144,8 +144,8 @@ def train_reference(config, train_data):
     import tensorflow as tf
     import tf_keras as keras
 
-    from components.optimizer import make_optimizer
-    from components.trainer import init_regression_biases
+    from components.trainer.optimizer import make_optimizer
+    from components.trainer.run_fn import init_regression_biases
     from models import get_builder
 
     images, labels, weights = train_data

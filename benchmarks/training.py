@@ -2,7 +2,7 @@
 
 Three ratios, every side measured in this one run on the same data:
   train_input_vs_in_memory  model.fit fed by the real input pipeline (transformed
-                            GZIP TFRecords -> components.input_pipeline.make_dataset)
+                            GZIP TFRecords -> components.trainer.input_pipeline.make_dataset)
                             / the same model fitted on the same examples held in
                             memory; the input pipeline should cost the model nothing.
   input_vs_model_rate       make_dataset iterated alone / the model's in-memory rate:
@@ -84,7 +84,7 @@ def in_memory_arrays(prepared, split: str = "train"):
     import tensorflow as tf
     import tensorflow_transform as tft
 
-    from pipeline.config import label_key, weight_key
+    from config import label_key, weight_key
 
     spec = tft.TFTransformOutput(prepared.transform_dir).transformed_feature_spec()
     files = [f for p in prepared.transformed_patterns[split].values() for f in sorted(tf.io.gfile.glob(p))]
@@ -142,10 +142,10 @@ def run() -> list[Figure]:
     import tf_keras as keras
 
     from benchmarks.training_data import prepare
-    from components.input_pipeline import count_records, make_dataset
-    from components.trainer import compile_model
+    from components.trainer.input_pipeline import count_records, make_dataset
+    from components.trainer.run_fn import compile_model
     from models import get_builder
-    from pipeline.config import load
+    from config import load
 
     config = load(CONFIG)
     batch_size = config.train.batch_size

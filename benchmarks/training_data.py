@@ -20,7 +20,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from pipeline.config import Config, split_name  # noqa: E402
+from config import Config, split_name  # noqa: E402
 
 RAW_BATCH = 256  # raw examples transformed per call of the graph
 
@@ -50,7 +50,7 @@ def write_transform_graph(config: Config, raw_spec, instances: list[dict], out_d
     from apache_beam.options.pipeline_options import PipelineOptions
     from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-    from components.transform import preprocessing_fn
+    from components.transform.preprocessing import preprocessing_fn
 
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
     fn = functools.partial(preprocessing_fn, custom_config={"config": config.to_json()})

@@ -1,6 +1,8 @@
-"""Code the TFX components call: custom components, Transform's
-preprocessing_fn, the Trainer's run_fn, the EvalConfig and the report."""
+"""Code the TFX components run, one sub-package per component as TFX lays out
+its own: `example_gen/`, `transform/`, `trainer/`, `evaluator/`, `report/`,
+plus the small `anomaly_gate` and `baseline` resolver strategy and the
+project's artifact types (`artifacts`)."""
 
 # Artifact classes are imported by their TYPE_NAME (`components.<Class>`) when
 # a Kubeflow pod rebuilds them, so they must be reachable from this package.
-from components.artifacts import PipelineGate, PrepReport, Report  # noqa: E402,F401
+from components.artifacts import PipelineGate, PrepReport, Report  # noqa: F401

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-generate", action="store_true", help="do not generate missing sample data")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from pipeline.run_guard import OneLineFormatter
+    from config.errors import OneLineFormatter
 
     for handler in logging.getLogger().handlers:  # tracebacks go to the error log, not the console
         handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from data_prep.convert import list_source_records, validate_sources
     from data_prep.generate import generate_missing
     from data_prep.records import SourceError
-    from pipeline.config import ConfigError, load
+    from config import ConfigError, load
 
     try:
         config = load(args.config)
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - a full disk, a permission, a vanished path: one line + a log
-        from pipeline.run_guard import failure_line, write_traceback
+        from config.errors import failure_line, write_traceback
 
         log = write_traceback(os.path.join(os.path.abspath(out), "data_prep-error.log"), e)
         print(failure_line(e, "the conversion", os.path.abspath(out), log), file=sys.stderr)

@@ -33,8 +33,8 @@ from data_prep.formats import get_format
 from data_prep.records import RawRecord, SourceError
 from data_prep.splits import SPLITS
 from data_prep.tfrecords import write_tfrecords
-from pipeline.beam_args import complete as complete_beam_args
-from pipeline.config import Config, split_name
+from data_prep.beam_args import complete as complete_beam_args
+from config import Config, split_name
 
 REJECTED = "rejected"
 COUNTS = "counts"
@@ -235,7 +235,7 @@ def _run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, sta
     counts_prefix = os.path.join(work_dir, "counts")
     fileio.rmtree(work_dir)
 
-    # complete_beam_args: what a portable runner (Flink, Spark) needs too; pipeline/beam_args.py
+    # complete_beam_args: what a portable runner (Flink, Spark) needs too; data_prep/beam_args.py
     args = complete_beam_args(["--runner=DirectRunner", *config.beam.args, *(beam_args or [])])
     options = PipelineOptions(args)
     config_json = config.to_json()

@@ -15,7 +15,7 @@ from data_prep.formats._options import fail
 from data_prep.image_prep import prep_image
 from data_prep.records import Parsed, RawRecord, Reject, SourceError, encode_label, make_example
 from data_prep.splits import assign_split, hash_position
-from pipeline.config import Config, SourceConfig
+from config import Config, SourceConfig
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import os
 from data_prep import fileio
 from data_prep.formats._options import fail
 from data_prep.generators import get_generator
-from pipeline.config import Config, SourceConfig
+from config import Config, SourceConfig
 
 
 def _sample_args(source: SourceConfig, config: Config) -> dict:

@@ -13,13 +13,13 @@ import io
 from PIL import Image, ImageOps
 
 from data_prep.records import Reject
-from pipeline.config import ImageConfig, PrepConfig
+from config import ImageConfig, PrepConfig
 
 _MODES = {1: "L", 3: "RGB"}
 _FORMATS = {"png": "PNG", "jpeg": "JPEG"}
 _DEFAULT_PREP = PrepConfig()
 # Images with more pixels (width x height, from the header) are refused before decoding, here and by
-# serving (components.image_decode.decode_pixels): Pillow's DecompressionBombError threshold
+# serving (models.image_decode.decode_pixels): Pillow's DecompressionBombError threshold
 # (2 x Image.MAX_IMAGE_PIXELS at its default), fixed so a changed Pillow global does not move it.
 MAX_PIXELS = 2 * 89478485
 
@@ -78,7 +78,7 @@ def to_8bit(img: Image.Image) -> Image.Image:
 def to_mode(img: Image.Image, channels: int, color: str = "auto") -> Image.Image:
     """A decoded image as the contract's mode: L (channels 1) or RGB (3). 16-bit gray takes its
     high byte (to_8bit); palette, CMYK, alpha and the rest convert as PIL's convert does (alpha
-    dropped, not composited). components.image_decode.decode_pixels gives serving the same pixels."""
+    dropped, not composited). models.image_decode.decode_pixels gives serving the same pixels."""
     img = to_8bit(img)
     if color == "grayscale":
         img = img.convert("L")

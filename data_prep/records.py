@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from data_prep.example_proto import Example
-from pipeline.config import TaskConfig
+from config import TaskConfig
 
 
 class Reject(Exception):

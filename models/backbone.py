@@ -10,7 +10,7 @@ weights=None and, when `model.params.weights` names a file, loaded from it
 (`load_weights`: the `*_notop.h5` files keras.applications publishes, or
 any file saved with `save_weights` from the same backbone). Pixels arrive
 already normalised the backbone's way (image.normalization `caffe` or `tf`,
-components/preprocess.py), so training and serving share one preprocessing.
+models/preprocess.py), so training and serving share one preprocessing.
 
 With pretrained weights the backbone runs in inference mode (training=False:
 batch norm keeps its ImageNet statistics, the Keras transfer-learning
@@ -25,13 +25,13 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from components.preprocess import caffe_gray_offsets  # noqa: E402
-from components.tf_compat import skip_autograph_for_tf_keras  # noqa: E402
+from models.preprocess import caffe_gray_offsets  # noqa: E402
+from models.tf_compat import skip_autograph_for_tf_keras  # noqa: E402
 from models.backbone_params import BACKBONES, resolve_params  # noqa: E402
 from models.heads import output_layer  # noqa: E402
-from pipeline.config import Config  # noqa: E402
+from config import Config  # noqa: E402
 
-skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see components/tf_compat.py)
+skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see models/tf_compat.py)
 
 BACKBONE_LAYER = "backbone"
 
@@ -80,7 +80,7 @@ def build(config: Config) -> keras.Model:
         # ImageNet backbones take RGB: gray -> (g, g, g).
         x = keras.layers.Concatenate(name="gray_to_rgb")([x, x, x])
         if config.image.normalization == "caffe":
-            # caffe gray is g - mean(means); add each channel's remainder (see components/preprocess.py)
+            # caffe gray is g - mean(means); add each channel's remainder (see models/preprocess.py)
             x = keras.layers.Rescaling(1.0, offset=list(caffe_gray_offsets()), name="gray_to_caffe_bgr")(x)
 
     base = make_backbone(p["backbone"], height, width, p["pooling"])

@@ -1,6 +1,6 @@
 """Backbone's `model.params`: names, defaults and validation, free of
-TensorFlow so config loading can check them (pipeline.config calls
-models.validate_params and models.resolve_paths).
+TensorFlow so config loading can check them (config.parse calls
+config.registry.validate_params and resolve_paths).
 
     model:
       name: backbone

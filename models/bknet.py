@@ -17,12 +17,12 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import tf_keras as keras  # noqa: E402
 
-from components.tf_compat import skip_autograph_for_tf_keras  # noqa: E402
+from models.tf_compat import skip_autograph_for_tf_keras  # noqa: E402
 from models.bknet_params import resolve_params  # noqa: E402
 from models.heads import output_layer  # noqa: E402
-from pipeline.config import Config  # noqa: E402
+from config import Config  # noqa: E402
 
-skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see components/tf_compat.py)
+skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see models/tf_compat.py)
 
 BLOCKS: tuple[tuple[int, int], ...] = ((32, 2), (64, 2), (128, 2), (256, 3))  # (filters, convolutions)
 FC_UNITS = 256

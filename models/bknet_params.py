@@ -1,5 +1,5 @@
 """BKNet's `model.params`: names, defaults and validation, free of TensorFlow so
-config loading can check them (pipeline.config calls models.validate_params)."""
+config loading can check them (config.parse calls config.registry.validate_params)."""
 from __future__ import annotations
 
 from typing import Any, Mapping

@@ -13,7 +13,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import tf_keras as keras  # noqa: E402
 
-from pipeline.config import TaskConfig  # noqa: E402
+from config import TaskConfig  # noqa: E402
 
 ACTIVATIONS = {"binary": "softmax", "multiclass": "softmax", "multilabel": "sigmoid", "regression": "linear"}
 

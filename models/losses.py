@@ -23,7 +23,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from pipeline.config import TASK_LOSSES, TASK_TYPES, TaskConfig  # noqa: E402
+from config import TASK_LOSSES, TASK_TYPES, TaskConfig  # noqa: E402
 
 
 def _check(task_type: str, loss: str | None) -> str:
@@ -67,7 +67,7 @@ class MaskedTaskLoss(keras.losses.Loss):
         """(sum(w * l), sum(w)) over the batch: the two parts of the masked mean. Under a
         distribution strategy each replica holds only its part of the global batch; the
         global masked mean is the sum over replicas of the first divided by the sum of
-        the second (components/training_model.py)."""
+        the second (components/trainer/training_model.py)."""
         y_pred = tf.convert_to_tensor(y_pred)
         losses = tf.reshape(self.call(y_true, y_pred), [-1])
         if sample_weight is None:

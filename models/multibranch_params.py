@@ -1,5 +1,5 @@
 """Multi-branch's `model.params`: names, defaults and validation, free of
-TensorFlow so config loading can check them (pipeline.config calls
+TensorFlow so config loading can check them (config.parse calls
 models.validate_params).
 
 Defaults are seed 002's gender / race tower: three blocks of one 3x3

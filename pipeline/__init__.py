@@ -1,1 +1,1 @@
-"""The pipeline definition: typed config and `create_pipeline`."""
+"""The one DAG definition: `pipeline.create_pipeline`, which every runner configures."""

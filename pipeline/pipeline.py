@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from tfx import v1 as tfx
 
-from pipeline.beam_args import complete as complete_beam_args
-from pipeline.config import Config, data_view, split_names, train_view
+from data_prep.beam_args import complete as complete_beam_args
+from config import Config, data_view, split_names, train_view
 
 # Code the components call, referenced as importable functions so that the
 # same definition compiles for Kubeflow without building wheels of local files.
-PREPROCESSING_FN = "components.transform.preprocessing_fn"
-RUN_FN = "components.trainer.run_fn"
+PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
+RUN_FN = "components.trainer.run_fn.run_fn"
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,9 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
     # (validation, docs) do not need.
     from components.anomaly_gate import AnomalyGate
     from components.baseline import LatestBlessedOtherModelStrategy
-    from components.eval_config import build_eval_config
-    from components.example_gen import DataPrepExampleGen
-    from components.report import ReportGen
+    from components.evaluator.eval_config import build_eval_config
+    from components.example_gen.component import DataPrepExampleGen
+    from components.report.component import ReportGen
 
     config_json = config.to_json()
     data_json = data_view(config).to_json()  # conversion and Transform: see data_view
@@ -94,10 +94,10 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
     model_resolver = model_resolver.with_id("latest_blessed_model_resolver")
 
     # gate_on lower_bound: TFMA gates only on the point value; the gate on the
-    # interval's bound is applied to the Evaluator's blessing (components/interval_gate.py).
+    # interval's bound is applied to the Evaluator's blessing (components/evaluator/interval_gate.py).
     evaluator_class = tfx.components.Evaluator
     if config.evaluation.gate_on == "lower_bound":
-        from components.interval_gate import IntervalGatedEvaluator as evaluator_class
+        from components.evaluator.interval_gate import IntervalGatedEvaluator as evaluator_class
     evaluator = evaluator_class(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
@@ -145,6 +145,6 @@ def create_pipeline(config: Config, paths: PipelinePaths, options: RunOptions = 
         components=create_components(config, paths, options),
         enable_cache=options.enable_cache,
         metadata_connection_config=metadata_connection_config,
-        # + what a portable runner needs (pipeline/beam_args.py)
+        # + what a portable runner needs (data_prep/beam_args.py)
         beam_pipeline_args=complete_beam_args(options.beam_args),
     )

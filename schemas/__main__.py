@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from pipeline.config import ConfigError, load
+from config import ConfigError, load
 from schemas.contract import schema_text
 
 

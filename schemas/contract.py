@@ -15,7 +15,7 @@ import os
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from pipeline.config import Config
+from config import Config
 
 FEATURES = ("image", "task_index", "label", "source", "example_id")
 

@@ -56,13 +56,13 @@ def resolve_model_dir(path: str) -> str:
 def read_images(paths: Sequence[str], channels: int) -> list[bytes]:
     """The files' bytes; every missing, unreadable, undecodable or over-limit file is named in one error.
 
-    Each file goes through the decode the serving_image signature runs (components.preprocess.
+    Each file goes through the decode the serving_image signature runs (models.preprocess.
     decode_pixels: the conversion's pixels, its pixel limit checked from the header first), so a
     file that passes here decodes there, and one that fails is named instead of failing the batch.
     """
     import tensorflow as tf
 
-    from components.image_decode import MAX_PIXELS, decode_pixels, image_header_size
+    from models.image_decode import MAX_PIXELS, decode_pixels, image_header_size
 
     images, problems = [], []
     for path in paths:

@@ -1,6 +1,5 @@
-"""Source formats, one module each, resolved by a source's `format:` name.
-
-Names map to modules so that config validation needs no heavy import.
+"""Source formats, one module each, resolved by a source's `format:` name
+through config.registry.FORMATS.
 Each module exposes:
   validate_options(source, config) -> None        raises ConfigError naming sources[i].options.<key>
   list_records(source, config) -> list[RawRecord] cheap enumeration on the launcher (paths, raw labels)
@@ -13,18 +12,8 @@ Optional:
       -> Iterator[RawRecord]                      what parse_record / read_image need (see tfds)
 The image read / prep / example building common to all formats is in data_prep.convert.
 """
-from pipeline import registry
-
-FORMATS = {
-    "genki4k": "data_prep.formats.genki4k",
-    "imdb_wiki": "data_prep.formats.imdb_wiki",
-    "folder": "data_prep.formats.folder",
-    "utkface": "data_prep.formats.utkface",
-    "fashionai": "data_prep.formats.fashionai",
-    "csv": "data_prep.formats.csv_manifest",
-    "tfds": "data_prep.formats.tfds",
-}
+from config import registry
 
 
 def get_format(name: str):
-    return registry.load(FORMATS, name, "source format")
+    return registry.load(registry.FORMATS, name, "source format")

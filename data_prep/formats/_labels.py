@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from data_prep.formats._options import fail, task_option
-from pipeline.config import Config, SourceConfig, TaskConfig
+from config import Config, SourceConfig, TaskConfig
 
 
 def is_number(v: Any) -> bool:

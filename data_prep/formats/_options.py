@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Collection
 
-from pipeline.config import Config, ConfigError, SourceConfig
+from config import Config, ConfigError, SourceConfig
 
 
 def source_key(source: SourceConfig, config: Config, key: str) -> str:

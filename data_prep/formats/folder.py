@@ -15,7 +15,7 @@ import re
 from data_prep import fileio
 from data_prep.formats._options import check_option_keys, fail, sole_task
 from data_prep.records import Parsed, RawRecord, Reject, SourceError
-from pipeline.config import Config, SourceConfig
+from config import Config, SourceConfig
 
 OPTIONS = ("group_regex",)
 

@@ -16,7 +16,7 @@ import random
 from data_prep import fileio
 from data_prep.formats.fashionai import labels_file
 from data_prep.generators.faces import draw_face, jpeg_bytes, ordinal_cue
-from pipeline.config import Config, SourceConfig
+from config import Config, SourceConfig
 
 
 def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96) -> None:

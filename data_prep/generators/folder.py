@@ -10,7 +10,7 @@ import random
 
 from data_prep import fileio
 from data_prep.generators.faces import MAX_WRINKLES, draw_face, jpeg_bytes, ordinal_cue
-from pipeline.config import Config, SourceConfig
+from config import Config, SourceConfig
 
 
 def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96) -> None:

@@ -31,7 +31,7 @@ from data_prep import fileio
 from data_prep.formats._labels import age_class
 from data_prep.formats.imdb_wiki import option
 from data_prep.generators.faces import draw_face, jpeg_bytes, ordinal_cue
-from pipeline.config import Config, SourceConfig
+from config import Config, SourceConfig
 
 DEFAULT_AGE_BINS = [20, 30, 40, 55]
 _FIRST = ["Anna", "Bui", "Carlos", "Dana", "Elif", "Farid", "Grace", "Hiro", "Ines", "Jonas",

@@ -5,7 +5,7 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from pipeline.config import Config, parse  # noqa: E402
+from config import Config, parse  # noqa: E402
 
 TASKS = [
     {"name": "smile", "type": "binary", "classes": ["no_smile", "smile"]},

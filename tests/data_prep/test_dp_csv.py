@@ -6,7 +6,7 @@ from data_prep.formats import csv_manifest
 from data_prep.generate import generate_missing
 from data_prep.records import SourceError
 from dp_helpers import outcome
-from pipeline.config import ConfigError
+from config import ConfigError
 
 
 def _csv(tmp_path, config_factory, tasks=("tags", "mood", "years"), prep=None, sample=None, **options):
@@ -141,7 +141,7 @@ def test_generator_manifest_parses(tmp_path, config_factory):
 
 
 def test_apparel_drawing_for_seed_003(tmp_path):
-    from pipeline.config import parse
+    from config import parse
 
     raw = {"name": "t", "image": {"size": [48, 48], "channels": 3},
            "tasks": [{"name": "attributes", "type": "multilabel", "classes": ["black", "blue", "dress", "jeans"]}],

@@ -7,7 +7,7 @@ from data_prep.generate import generate_missing
 from data_prep.generators.bad_files import good_jpeg
 from data_prep.records import Reject, SourceError
 from dp_helpers import outcome
-from pipeline.config import ConfigError
+from config import ConfigError
 
 COLLAR = "Images/collar_design_labels/a.jpg"
 

@@ -13,7 +13,7 @@ from data_prep.formats._labels import age_class
 from data_prep.generate import generate_missing
 from data_prep.records import SourceError
 from dp_helpers import outcome
-from pipeline.config import ConfigError
+from config import ConfigError
 
 
 # ---------------------------------------------------------------- genki4k
@@ -175,7 +175,7 @@ def test_imdb_wiki_options(tmp_path, config_factory, options, match):
 
 
 def test_imdb_wiki_gender_class_order(tmp_path, config_factory):
-    from pipeline.config import parse
+    from config import parse
 
     _write_mat(str(tmp_path / "w" / "wiki.mat"), WIKI_ROWS[:1])
     config = parse({"name": "t", "tasks": [{"name": "sex", "type": "binary", "classes": ["Male", "Female"]}],

@@ -10,7 +10,7 @@ from PIL import Image
 
 from dp_config import make_config
 from data_prep.generate import generate_missing
-from pipeline.config import ConfigError
+from config import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from PIL import Image
 from data_prep.generators.bad_files import good_jpeg, make_bad_files
 from data_prep.image_prep import prep_image
 from data_prep.records import Reject
-from pipeline.config import ImageConfig
+from config import ImageConfig
 
 
 def _open(data: bytes) -> Image.Image:
@@ -78,7 +78,7 @@ def test_a_jpeg_is_opened_once(monkeypatch):
 
 
 # ---------------------------------------------------------------- per-source prep (sources[i].prep)
-from pipeline.config import ConfigError, PrepConfig, parse  # noqa: E402
+from config import ConfigError, PrepConfig, parse  # noqa: E402
 
 
 def _halves(size=(100, 50)) -> bytes:
@@ -158,7 +158,7 @@ def test_prep_config_round_trip_and_defaults():
                 base_dir=None)
     assert cfg.sources[0].prep == PrepConfig(color="grayscale", resize="pad", encoding="jpeg", jpeg_quality=80)
     assert parse(_source_with_prep(None), base_dir=None).sources[0].prep == PrepConfig()
-    from pipeline.config import Config
+    from config import Config
 
     assert Config.from_json(cfg.to_json()) == cfg
 

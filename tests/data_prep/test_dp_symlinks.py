@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from components.example_gen import source_fingerprint
+from components.example_gen.component import source_fingerprint
 from data_prep import fileio
 from data_prep.convert import Converted, Failed, convert_records, list_source_records
 from data_prep.generators.bad_files import good_jpeg

@@ -11,7 +11,7 @@ from data_prep.generators.bad_files import good_jpeg
 from data_prep.generators.tfds import write_dataset
 from data_prep.records import Reject, SourceError
 from dp_helpers import outcome
-from pipeline.config import ConfigError
+from config import ConfigError
 
 CLASS_MAP = {"calm": "neutral", "joy": "happy"}  # "sad" maps to itself
 

@@ -9,7 +9,7 @@ from data_prep.generate import generate_missing
 from data_prep.generators.bad_files import good_jpeg
 from data_prep.records import Reject, SourceError
 from dp_helpers import outcome
-from pipeline.config import ConfigError
+from config import ConfigError
 
 GOOD = "26_1_2_20170116174525125.jpg.chip.jpg"
 
@@ -65,7 +65,7 @@ def test_labels_regression_age_and_named_classes(tmp_path, config_factory):
 
 
 def test_binned_age_and_class_orders(tmp_path, config_factory):
-    from pipeline.config import parse
+    from config import parse
 
     raw = {"name": "t", "tasks": [
         {"name": "age", "type": "multiclass", "classes": ["young", "mid", "old"]},

@@ -1,4 +1,4 @@
-"""`python -m pipeline.compare` on tiny generated data: the multitask run and
+"""`python -m runners.compare` on tiny generated data: the multitask run and
 one single-task run per task through the real DAG, then the comparison.
 
 Two tasks from one source (wiki labels gender and age), so each single-task
@@ -37,7 +37,7 @@ def write_config(path, data_dir):
 def test_compare_writes_single_vs_multitask_per_task_and_delta_m(tmp_path):
     config = write_config(tmp_path / "tiny.yaml", tmp_path / "data")
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "pipeline.compare", "--config", str(config),
+    proc = subprocess.run([sys.executable, "-m", "runners.compare", "--config", str(config),
                            "--output-dir", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "delta_m (mean relative gain of multitask):" in proc.stdout

@@ -71,7 +71,7 @@ def _worker_staged(work):
 def test_conversion_portable_matches_direct(services, tmp_path):
     work, beam_args = services
     from data_prep.generate import generate_missing
-    from pipeline.config import load
+    from config import load
 
     config = write_config(tmp_path / "tiny.yaml", tmp_path / "data")
     generate_missing(load(str(config)))  # before both runs, so that neither's time includes it
@@ -179,7 +179,7 @@ def test_dag_transform_matches(dag_runs):
 
 def _point_values(metrics_for_slice):
     """The metrics without their confidence intervals: TFMA's Poisson bootstrap draws unseeded
-    samples (components/eval_config.py), so the bounds differ between two DirectRunner runs too;
+    samples (components/evaluator/eval_config.py), so the bounds differ between two DirectRunner runs too;
     the point value is computed on the unsampled data and must be identical."""
     out = []
     for kv in metrics_for_slice.metric_keys_and_values:

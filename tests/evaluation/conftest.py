@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_model_analysis as tfma  # noqa: E402
 
-from components.eval_config import build_eval_config  # noqa: E402
+from components.evaluator.eval_config import build_eval_config  # noqa: E402
 
 from . import fixtures as fx  # noqa: E402
 

@@ -15,7 +15,7 @@ import tensorflow as tf
 import tf_keras as keras
 from PIL import Image
 
-from pipeline.config import Config, label_key, parse, weight_key
+from config import Config, label_key, parse, weight_key
 
 SIZE = 8
 
@@ -132,7 +132,7 @@ def write_training_events(config: Config, log_dir: str, epochs: int = 3, seed: i
     keras.utils.set_random_seed(seed)
     model = _model(config)
     # 64 examples / 16 a batch = 4 updates an epoch; the Trainer's schedule (warm-up, cosine)
-    from components.optimizer import WarmupDecay
+    from components.trainer.optimizer import WarmupDecay
 
     schedule = WarmupDecay(0.01, total_steps=4 * epochs, warmup_steps=1, decay="cosine")
     model.compile(optimizer=keras.optimizers.SGD(schedule), loss={t.name: "mse" for t in config.tasks},

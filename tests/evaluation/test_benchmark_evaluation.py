@@ -4,7 +4,7 @@ agreement figures mean something), and its data and model round-trip."""
 import numpy as np
 
 from benchmarks import evaluation as bench
-from components.report import load_tfma_metrics
+from components.report.component import load_tfma_metrics
 
 from . import fixtures as fx
 

@@ -5,8 +5,8 @@ import json
 import pytest
 import tensorflow_model_analysis as tfma
 
-from components.eval_config import DEFAULT_MAX_REGRESSION, build_eval_config
-from pipeline.config import ConfigError, load
+from components.evaluator.eval_config import DEFAULT_MAX_REGRESSION, build_eval_config
+from config import ConfigError, load
 
 from . import fixtures as fx
 
@@ -44,12 +44,12 @@ def test_metrics_per_task_type():
     age = _metrics(ec, "age")
     assert set(age) == counts | {"ArgmaxAccuracy", "MultiClassConfusionMatrixPlot", "ArgmaxPrecision",
                                  "ArgmaxRecall", "ArgmaxF1", "CalibrationPlot"}
-    assert age["ArgmaxF1"][1] == [0, 1, 2, 3, 4] and age["ArgmaxF1"][0].module == "components.eval_metrics"
+    assert age["ArgmaxF1"][1] == [0, 1, 2, 3, 4] and age["ArgmaxF1"][0].module == "components.evaluator.metrics"
     smile = _metrics(ec, "smile")
     assert set(smile) == counts | {"ArgmaxAccuracy", "MultiClassConfusionMatrixPlot", "AUC", "ArgmaxPrecision",
                                    "ArgmaxRecall", "ArgmaxF1", "HistogramCalibration", "CalibrationPlot"}
     assert smile["AUC"][1] == [1] and smile["ArgmaxF1"][1] == [1]  # positive class = classes[1]
-    assert smile["HistogramCalibration"][0].module == "components.eval_metrics"
+    assert smile["HistogramCalibration"][0].module == "components.evaluator.metrics"
     assert smile["CalibrationPlot"][0].config == '{"num_buckets": 10}'
     score = _metrics(ec, "score")
     assert set(score) == counts | {"MeanAbsoluteError", "MeanSquaredError", "RootMeanSquaredError",
@@ -186,7 +186,7 @@ def test_tolerance_errors_name_the_key(index, tolerance, message):
 
 
 def test_evaluation_settings_survive_json_and_leave_the_data_view():
-    from pipeline.config import Config, EvaluationConfig, data_view
+    from config import Config, EvaluationConfig, data_view
 
     config = fx.make_config()
     assert Config.from_json(config.to_json()) == config
@@ -209,7 +209,7 @@ def test_per_class_and_tolerance_thresholds():
 
 
 def test_train_view_drops_only_what_the_trainer_does_not_use():
-    from pipeline.config import EvaluationConfig, train_view
+    from config import EvaluationConfig, train_view
 
     config = fx.make_config()
     view = train_view(config)
@@ -280,7 +280,7 @@ def test_confidence_intervals_when_asked_use_the_poisson_bootstrap():
 
 
 def test_gate_on_defaults_to_value_and_survives_json():
-    from pipeline.config import Config
+    from config import Config
 
     assert fx.make_config().evaluation.gate_on == "value"
     config = fx.make_config(evaluation={"gate_on": "lower_bound", "confidence_intervals": True, "slices": []})

@@ -9,7 +9,7 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.proto import validation_result_pb2
 
-from components.report import Report, ReportGen, build_report, eval_files, validation_summary, write_report
+from components.report.component import Report, ReportGen, build_report, eval_files, validation_summary, write_report
 
 from . import fixtures as fx
 
@@ -111,7 +111,7 @@ def test_training_curves_match_the_events(run):
     """Values read back equal what the TensorBoard callback wrote (tf.summary scalars)."""
     import tensorflow as tf
 
-    from components.report_history import read_scalars, training_curves
+    from components.report.history import read_scalars, training_curves
 
     scalars = read_scalars(os.path.join(run.model_run_dir, "validation"))
     curves = training_curves(run.model_run_dir, run.config)
@@ -127,7 +127,7 @@ def test_training_curves_match_the_events(run):
 
 
 def test_tag_split_prefers_the_longest_task_name():
-    from components.report_history import _split_tag
+    from components.report.history import _split_tag
 
     assert _split_tag("epoch_age_group_loss", ["age", "age_group"]) == ("age_group", "loss")
     assert _split_tag("epoch_age_loss", ["age", "age_group"]) == ("age", "loss")
@@ -199,7 +199,7 @@ def test_validation_summary_value_and_change_failures(tmp_path):
 
 
 def test_validation_summary_absolute_change_failure(tmp_path):
-    """The pipeline's change thresholds are absolute (components.eval_config): `by` in the metric's
+    """The pipeline's change thresholds are absolute (components.evaluator.eval_config): `by` in the metric's
     unit, the baseline named, no relative change."""
     config = fx.make_config()
     key = tfma.metrics.MetricKey(name="accuracy", output_name="gender", model_name="candidate", is_diff=True)
@@ -213,7 +213,7 @@ def test_validation_summary_absolute_change_failure(tmp_path):
     assert f["threshold"] == {"direction": "higher_is_better", "absolute": -0.02}
     assert f["baseline"] == 0.80 and "relative_change" not in f
     assert f["by"] == pytest.approx(0.03)
-    from components.report_html import render_html
+    from components.report.page import render_html
     page = render_html({"blessed": False, "blessed_from": "model blessing", "tasks": {},
                         "validation": {"ok": False, "rubber_stamp": False, "failures": [f]}})
     assert ("task <b>gender</b>: accuracy changed by -0.0500 from the baseline's 0.8000 "
@@ -290,7 +290,7 @@ def test_notebook_snippet_in_docs_runs(run, report, tmp_path, monkeypatch):
 
 
 def test_banner_explains_a_change_failure_and_a_pass():
-    from components.report_html import render_html
+    from components.report.page import render_html
 
     fail = {"task": "attrs", "metric": "auc/coat", "slice": "overall", "kind": "change", "value": -0.04,
             "baseline": 0.8, "relative_change": -0.05, "by": 0.03,

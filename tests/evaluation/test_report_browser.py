@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from components.report import build_report, write_report
+from components.report.component import build_report, write_report
 
 from . import fixtures as fx
 

@@ -7,11 +7,11 @@ import os
 import pytest
 import tensorflow_model_analysis as tfma
 
-from components.eval_config import build_eval_config
-from components.interval_gate import apply_gate, bound_failures
-from components.model_card import MODEL_CARD_JSON, SCHEMA_VERSION
-from components.report import Report, ReportGen, build_report, write_report
-from components.report_html import is_constant, render_html, same_as_overall, summary_table
+from components.evaluator.eval_config import build_eval_config
+from components.evaluator.interval_gate import apply_gate, bound_failures
+from components.report.model_card import MODEL_CARD_JSON, SCHEMA_VERSION
+from components.report.component import Report, ReportGen, build_report, write_report
+from components.report.page import is_constant, render_html, same_as_overall, summary_table
 
 from . import fixtures as fx
 
@@ -141,8 +141,8 @@ def test_apply_gate_unblesses_but_never_blesses(run, report, tmp_path):
 
 
 def test_pipeline_uses_the_gated_evaluator_only_for_lower_bound(tmp_path):
-    from components.interval_gate import IntervalGateExecutor, IntervalGatedEvaluator
-    from pipeline.config import load
+    from components.evaluator.interval_gate import IntervalGateExecutor, IntervalGatedEvaluator
+    from config import load
     from pipeline.pipeline import PipelinePaths, RunOptions, create_components
     import dataclasses
 

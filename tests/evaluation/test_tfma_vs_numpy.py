@@ -14,7 +14,7 @@ count 1/2 in TFMA), which is 0 on these data.
 import numpy as np
 import pytest
 
-from components.report import load_calibration_curves, load_confusion_matrices, load_tfma_metrics
+from components.report.component import load_calibration_curves, load_confusion_matrices, load_tfma_metrics
 
 from . import fixtures as fx
 

@@ -52,7 +52,7 @@ def context_files(root: str = ROOT) -> set[str]:
 
 
 def module_file(dotted: str) -> str:
-    """`components.trainer.run_fn` -> the repo file that defines it (module or package)."""
+    """`components.trainer.run_fn.run_fn` -> the repo file that defines it (module or package)."""
     parts = dotted.split(".")
     for n in range(len(parts), 0, -1):
         base = "/".join(parts[:n])

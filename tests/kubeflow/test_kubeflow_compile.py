@@ -11,7 +11,7 @@ import yaml
 from google.protobuf import json_format
 
 from docker_context import ROOT, context_files, module_file
-from pipeline.config import load, split_names
+from config import load, split_names
 from kfp_testlib import DATAFLOW_ARGS, IMAGE, KFP_NAME, PIPELINE_ROOT, TASKS, local_dag, params
 
 
@@ -91,15 +91,15 @@ def test_parameters_equal_the_local_dag_except_paths(compiled):
     assert (list(targs.splits), targs.num_steps) == (train, 300)  # configs/default.yaml train.steps
     eargs = json_format.Parse(trainer["eval_args"], trainer_pb2.EvalArgs())
     assert (list(eargs.splits), eargs.num_steps) == (evals, 10)
-    assert trainer["run_fn"] == "components.trainer.run_fn"
+    assert trainer["run_fn"] == "components.trainer.run_fn.run_fn"
     custom = json.loads(json.loads(trainer["custom_config"])["config"])
     assert custom["name"] == KFP_NAME and custom["train"]["steps"] == 300
     assert [s["path"] for s in custom["sources"]] == ["gs://bucket/data/genki4k", "gs://bucket/data/wiki"]
     transform = params(job, "Transform")
-    assert transform["preprocessing_fn"] == "components.transform.preprocessing_fn"
+    assert transform["preprocessing_fn"] == "components.transform.preprocessing.preprocessing_fn"
     sc = json_format.Parse(transform["splits_config"], transform_pb2.SplitsConfig())
     assert (list(sc.analyze), list(sc.transform)) == (train, train + evals)
-    from components.eval_config import build_eval_config
+    from components.evaluator.eval_config import build_eval_config
     from tfx.proto import evaluator_pb2  # noqa: F401  (EvalConfig is TFMA's proto)
     import tensorflow_model_analysis as tfma
 
@@ -154,9 +154,9 @@ def test_code_the_spec_names_is_in_the_image(compiled):
     named += [params(job, "Trainer")["run_fn"], params(job, "Transform")["preprocessing_fn"]]
     ours = sorted({n for n in named if not n.startswith("tfx.")})
     assert ours == ["components.anomaly_gate.AnomalyGate_Executor",
-                    "components.example_gen.DataPrepExampleGen_Executor",
-                    "components.report.ReportGen_Executor",
-                    "components.trainer.run_fn", "components.transform.preprocessing_fn"]
+                    "components.example_gen.component.DataPrepExampleGen_Executor",
+                    "components.report.component.ReportGen_Executor",
+                    "components.trainer.run_fn.run_fn", "components.transform.preprocessing.preprocessing_fn"]
     files = context_files()
     assert [n for n in ours if module_file(n) not in files] == []
 

@@ -2,7 +2,7 @@
 import pytest
 
 from models_testdata import config_dict
-from pipeline.config import parse
+from config import parse
 
 
 @pytest.fixture

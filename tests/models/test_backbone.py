@@ -7,7 +7,7 @@ import tf_keras as keras
 from models_testdata import config_dict
 from models import get_builder
 from models.backbone import BACKBONE_LAYER, build
-from pipeline.config import ConfigError, parse
+from config import ConfigError, parse
 
 TASKS = [
     {"name": "smile", "type": "binary", "classes": ["no", "yes"]},
@@ -72,7 +72,7 @@ def test_fine_tune_all_or_the_last_layers():
 def test_gray_caffe_input_is_exactly_keras_caffe_of_the_gray_rgb_image():
     import tensorflow as tf
 
-    from components.preprocess import preprocess_image_bytes
+    from models.preprocess import preprocess_image_bytes
 
     cfg = backbone_config("vgg16", 32, "caffe")
     model = build(cfg)
@@ -86,7 +86,7 @@ def test_gray_caffe_input_is_exactly_keras_caffe_of_the_gray_rgb_image():
 
 
 def test_saved_model_loads_with_plain_keras(tmp_path):
-    from components.trainer import compile_for_export
+    from components.trainer.run_fn import compile_for_export
 
     fresh = build(backbone_config("vgg16", 32, "caffe"))
     fresh.get_layer(BACKBONE_LAYER).save_weights(str(tmp_path / "w.h5"))

@@ -6,7 +6,7 @@ from models import get_builder
 from models.bknet import build
 from models.bknet_params import resolve_params
 from models_testdata import config_dict
-from pipeline.config import parse
+from config import parse
 
 
 def test_registry_resolves_bknet():
@@ -99,7 +99,7 @@ def test_autograph_leaves_tf_keras_alone():
     import tf_keras as keras
     from tensorflow.python.autograph.impl import conversion
 
-    from components.tf_compat import skip_autograph_for_tf_keras
+    from models.tf_compat import skip_autograph_for_tf_keras
 
     skip_autograph_for_tf_keras()
     skip_autograph_for_tf_keras()  # idempotent: one rule, not two
@@ -110,7 +110,7 @@ def test_autograph_leaves_tf_keras_alone():
 
 
 def test_bad_params_fail_when_the_config_loads(make_config):
-    from pipeline.config import ConfigError
+    from config import ConfigError
 
     with pytest.raises(ConfigError, match=r"config key 'model.params.l2': must be >= 0, received -1"):
         make_config(params={"l2": -1})

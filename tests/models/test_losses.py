@@ -68,7 +68,7 @@ def test_regression_can_use_mean_absolute_error():
     assert MaskedTaskLoss("regression").loss == "mse"  # the default
     # the task's `loss` key reaches the loss object
     from models.losses import task_loss
-    from pipeline.config import TaskConfig
+    from config import TaskConfig
 
     assert task_loss(TaskConfig(name="age", type="regression", loss="mae")).loss == "mae"
     assert task_loss(TaskConfig(name="age", type="regression")).loss == "mse"
@@ -84,7 +84,7 @@ def test_unknown_type_or_loss_names_the_valid_ones():
 
 
 def test_task_loss_key_is_validated_when_the_config_loads(make_config):
-    from pipeline.config import ConfigError
+    from config import ConfigError
 
     cfg = make_config(tasks=[{"name": "age", "type": "regression", "loss": "mae"},
                              {"name": "smile", "type": "binary", "classes": ["no", "yes"]}])

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from models import get_builder, validate_params
+from config.registry import validate_params
+from models import get_builder
 from models.multibranch import build
 from models.multibranch_params import resolve_params, tower
 
@@ -60,7 +61,7 @@ def test_per_task_tower_overrides(make_config):
 
 
 def test_params_fail_by_name_when_the_config_loads(make_config):
-    from pipeline.config import ConfigError
+    from config import ConfigError
 
     with pytest.raises(ConfigError, match=r"'model.params.filter': unknown multibranch parameter; valid: "
                                           r"bn_momentum, convs_per_block, dense, dropout, filters, l2, towers"):

@@ -1,4 +1,4 @@
-"""pipeline.compare: single-task variants, relative gains, delta_m, the report section.
+"""runners.compare: single-task variants, relative gains, delta_m, the report section.
 
 The orchestration is run with a fake `run` that writes reports, so no DAG
 runs here (tests/e2e/test_compare_e2e.py runs a tiny real one).
@@ -10,8 +10,8 @@ import os
 import pytest
 import yaml
 
-from pipeline import compare
-from pipeline.config import Config, ConfigError, data_view, load, parse
+from runners import compare
+from config import Config, ConfigError, data_view, load, parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT = os.path.join(ROOT, "configs", "default.yaml")
@@ -96,7 +96,7 @@ def test_sampling_weights_of_dropped_sources_are_dropped(cfg):
 
 
 def test_evaluation_slices_of_dropped_tasks_are_dropped(cfg):
-    from pipeline.config import SliceConfig
+    from config import SliceConfig
 
     ev = dataclasses.replace(cfg.evaluation, slices=(SliceConfig("smile"), SliceConfig("age")))
     v = compare.single_task_config(dataclasses.replace(cfg, evaluation=ev), "age")
@@ -128,7 +128,7 @@ def test_too_long_pipeline_name_fails_naming_the_key(cfg):
 
 
 def test_metric_directions_agree_with_the_eval_config():
-    from components import eval_config
+    from components.evaluator import eval_config
 
     assert compare.PRIMARY_METRIC == eval_config.PRIMARY_METRIC
     for task_type, metric in compare.PRIMARY_METRIC.items():

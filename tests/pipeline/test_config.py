@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from pipeline.config import Config, ConfigError, load, parse, split_names
+from config import Config, ConfigError, load, parse, split_names
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT = os.path.join(ROOT, "configs", "default.yaml")

@@ -5,9 +5,9 @@ import os
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.artifacts import PrepReport
-from components.example_gen import DataPrepExampleGen, source_fingerprint
+from components.example_gen.component import DataPrepExampleGen, source_fingerprint
 from data_prep.generate import generate_missing
-from pipeline.config import load
+from config import load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from pipeline.config import load
+from config import load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PRESETS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml")))

@@ -11,10 +11,11 @@ import time
 import pytest
 import yaml
 
-from pipeline import run_guard
+from config import errors
+from runners import run_guard
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HOLD = ("import sys, time\nfrom pipeline import run_guard\n"
+HOLD = ("import sys, time\nfrom runners import run_guard\n"
         "with run_guard.hold_output_dir(sys.argv[1], sys.argv[2]):\n"
         "    print('held', flush=True)\n    time.sleep(float(sys.argv[3]))\n")
 
@@ -109,7 +110,7 @@ def _write_dev_full():
 def test_a_full_disk_is_one_line_with_what_to_do(tmp_path):
     e = _raised(_write_dev_full)  # a real ENOSPC from the kernel
     assert isinstance(e, OSError) and e.errno == errno.ENOSPC
-    line = run_guard.failure_line(e, "DataPrepExampleGen", str(tmp_path), "/x/run.log")
+    line = errors.failure_line(e, "DataPrepExampleGen", str(tmp_path), "/x/run.log")
     assert line.startswith("error: DataPrepExampleGen failed: No space left on device; the disk is full: "
                            f"free space where {tmp_path} is (")
     assert line.endswith("(full traceback: /x/run.log)") and "\n" not in line
@@ -120,25 +121,25 @@ def test_a_full_disk_is_one_line_with_what_to_do(tmp_path):
             _write_dev_full()
         except OSError as inner:
             raise RuntimeError(f"{inner!r} [while running 'Write[train_wiki]/Write/WriteImpl']") from None
-    line = run_guard.failure_line(_raised(beam), "DataPrepExampleGen", str(tmp_path), "/x/run.log")
+    line = errors.failure_line(_raised(beam), "DataPrepExampleGen", str(tmp_path), "/x/run.log")
     assert "failed: No space left on device; the disk is full" in line
 
 
 def test_missing_and_forbidden_paths_name_the_path(tmp_path):
     gone = tmp_path / "gone" / "x.jpg"
     e = _raised(lambda: open(gone, "rb"))
-    assert run_guard.failure_line(e, "Transform", str(tmp_path), "L") == (
+    assert errors.failure_line(e, "Transform", str(tmp_path), "L") == (
         f"error: Transform failed: No such file or directory; {gone} does not exist (moved or deleted during "
         "the run?): restore it and run the same command again (full traceback: L)")
     e = PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "ro"))
-    assert "permission denied on " + str(tmp_path / "ro") in run_guard.failure_line(e, None, str(tmp_path), "L")
+    assert "permission denied on " + str(tmp_path / "ro") in errors.failure_line(e, None, str(tmp_path), "L")
 
 
 def test_other_failures_name_the_component_and_the_first_line():
     e = _raised(lambda: (_ for _ in ()).throw(ValueError("bad thing\nsecond line")))
-    assert run_guard.failure_line(e, "Trainer", "/o", "L") == \
+    assert errors.failure_line(e, "Trainer", "/o", "L") == \
         "error: Trainer failed: ValueError: bad thing (full traceback: L)"
-    assert run_guard.classify(e) == (None, None, "ValueError: bad thing")
+    assert errors.classify(e) == (None, None, "ValueError: bad thing")
 
 
 def test_run_local_failure_is_one_line_and_a_log(tmp_path):

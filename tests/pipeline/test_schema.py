@@ -1,7 +1,7 @@
 """The contract schema is derived from the config and checked in for the default."""
 import os
 
-from pipeline.config import load
+from config import load
 from schemas.contract import build_schema, schema_text, write_schema
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -22,7 +22,7 @@ def trained(transformed_data, tmp_path_factory):
     the 8 eval rows as (serialized raw example, instance))."""
     import tensorflow as tf
 
-    from components.trainer import run_fn
+    from components.trainer.run_fn import run_fn
 
     config = trainer_testdata.make_config(size=(48, 48), batch_size=8)
     fn_args = trainer_testdata.fn_args_for(transformed_data, config, tmp_path_factory.mktemp("run_fn"), 3)

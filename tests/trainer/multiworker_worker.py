@@ -39,7 +39,7 @@ def per_replica_mean_loss(self, x=None, y=None, y_pred=None, sample_weight=None)
 def main(argv):
     from tfx.components.trainer.fn_args_utils import FnArgs
 
-    from components import trainer
+    from components.trainer import run_fn as trainer
 
     with open(argv[1]) as f:
         args = json.load(f)
@@ -59,7 +59,7 @@ def main(argv):
 
         trainer.make_strategy = make_strategy
     if "--per-replica-mean" in argv[2:]:
-        from components.training_model import MultitaskTrainingModel
+        from components.trainer.training_model import MultitaskTrainingModel
         MultitaskTrainingModel.compute_loss = per_replica_mean_loss
     trainer.run_fn(FnArgs(**args))
     return 0

@@ -28,11 +28,11 @@ import tf_keras as keras  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import multiworker_worker  # noqa: E402
 import trainer_testdata  # noqa: E402
-from components.input_pipeline import count_records, make_dataset  # noqa: E402
-from components.trainer import synchronize_batch_norm  # noqa: E402
-from components.training_model import MultitaskTrainingModel, make_training_model  # noqa: E402
+from components.trainer.input_pipeline import count_records, make_dataset  # noqa: E402
+from components.trainer.run_fn import synchronize_batch_norm  # noqa: E402
+from components.trainer.training_model import MultitaskTrainingModel, make_training_model  # noqa: E402
 from models import get_builder  # noqa: E402
-from pipeline.config import parse  # noqa: E402
+from config import parse  # noqa: E402
 
 BATCH = 16
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.augment import augment_batch, window
-from components.input_pipeline import make_dataset
-from pipeline.config import AugmentConfig, ConfigError, ImageConfig
+from components.trainer.augment import augment_batch, window
+from components.trainer.input_pipeline import make_dataset
+from config import AugmentConfig, ConfigError, ImageConfig
 from trainer_testdata import config_dict, make_config, transformed_example, write_gzip_tfrecords
 
 RAMP = np.tile(np.arange(6, dtype=np.float32), (6, 1))  # 6 x 6, pixel = its column
@@ -90,7 +90,7 @@ def images(ds, n=3):
 def augmenting(seed=7, **augment):
     d = config_dict(size=(6, 6), normalization="unit", batch_size=4)
     d["train"].update(seed=seed, augment=augment)
-    from pipeline.config import parse
+    from config import parse
 
     return parse(d, base_dir=None)
 

@@ -1,7 +1,7 @@
 """Training and serving see the same pixels: real, hostile image files (EXIF orientations 1..8
 in both TIFF byte orders, GIF, palette / RGBA / LA / 16-bit / 1-bit PNGs, CMYK JPEG, BMP, 1x1,
 over-limit headers) through the conversion's PIL decode (data_prep.image_prep, what a tf.Example
-holds) and through the serving decode (components.preprocess, which the serving_image signature
+holds) and through the serving decode (models.preprocess, which the serving_image signature
 and Transform call), compared array to array; and `python -m serving.predict` on them.
 
 Measured tolerance: 0 levels for every file but the CMYK JPEG, which differs by at most 1 level
@@ -19,10 +19,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from components.preprocess import preprocess_image_bytes
+from models.preprocess import preprocess_image_bytes
 from data_prep.image_prep import decode, prep_image
 from data_prep.records import Reject
-from pipeline.config import ImageConfig
+from config import ImageConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RNG = np.random.default_rng(18)
@@ -170,7 +170,7 @@ def test_over_the_pixel_limit_is_refused_by_both_before_decoding(fmt):
 
 
 def test_decode_is_saveable_in_a_saved_model_and_gives_the_same_pixels(tmp_path):
-    from components.image_decode import decode_pixels
+    from models.image_decode import decode_pixels
 
     class Decoder(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
@@ -228,7 +228,7 @@ def test_cli_refuses_an_over_limit_image_and_a_non_image_in_one_line(trained, tm
 def test_the_batch_function_gives_the_single_image_pixels():
     # preprocess_image_batch (Transform, the signatures) maps decode_pixels over the batch, where
     # its loops and branches run in graph mode: the same pixels as one image at a time, eagerly.
-    from components.preprocess import preprocess_image_batch
+    from models.preprocess import preprocess_image_batch
 
     plain = [n for n in sorted(FILES) if not n.startswith(("gif", "exif"))]
     for channels in (1, 3):

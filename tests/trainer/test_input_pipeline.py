@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.input_pipeline import count_records, make_dataset, mixing_weights
+from components.trainer.input_pipeline import count_records, make_dataset, mixing_weights
 from trainer_testdata import transformed_example, write_gzip_tfrecords
 
 SPEC = {
@@ -99,7 +99,7 @@ def test_eval_mix_is_natural_and_errors_are_named(make_config, sources):
 def test_source_selector_draws_the_shares_and_repeats_with_the_seed():
     import numpy as np
 
-    from components.input_pipeline import source_selector
+    from components.trainer.input_pipeline import source_selector
 
     draws = np.array(list(source_selector([0.2, 0.5, 0.3], seed=7).take(60_000).as_numpy_iterator()))
     shares = np.bincount(draws, minlength=3) / len(draws)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from components.loss_weighting import LogLossWeights, LossWeighting, dwa_weights
-from components.training_model import make_training_model
-from pipeline.config import ConfigError, parse
+from components.trainer.loss_weighting import LogLossWeights, LossWeighting, dwa_weights
+from components.trainer.training_model import make_training_model
+from config import ConfigError, parse
 
 
 def two_task_config(weighting=None, b_weight=1.0):

@@ -34,7 +34,7 @@ import pytest
 import tensorflow as tf
 
 import trainer_testdata
-from pipeline.config import parse
+from config import parse
 
 pytestmark = pytest.mark.multiworker  # the two tests that start 2 workers are also `slow`
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from components.keep import KeepBest, validation_loss
-from components.optimizer import WarmupDecay, learning_rate
-from pipeline.config import ConfigError, TrainConfig
+from components.trainer.keep import KeepBest, validation_loss
+from components.trainer.optimizer import WarmupDecay, learning_rate
+from config import ConfigError, TrainConfig
 from trainer_testdata import config_dict
-from pipeline.config import parse
+from config import parse
 
 
 def rates(schedule, updates):

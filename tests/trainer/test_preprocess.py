@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.preprocess import preprocess_image_batch, preprocess_image_bytes
-from pipeline.config import ImageConfig
+from models.preprocess import preprocess_image_batch, preprocess_image_bytes
+from config import ImageConfig
 
 from trainer_testdata import png_bytes
 
@@ -97,7 +97,7 @@ def test_backbone_modes_equal_keras_applications_preprocess_input():
 
 
 def test_gray_caffe_centres_on_the_mean_of_the_means_and_ranges_are_exact():
-    from components.preprocess import CAFFE_GRAY_MEAN, caffe_gray_offsets, pixel_range
+    from models.preprocess import CAFFE_GRAY_MEAN, caffe_gray_offsets, pixel_range
 
     # (103.939 + 116.779 + 123.68) / 3 = 114.799333
     assert CAFFE_GRAY_MEAN == pytest.approx(114.799333, abs=1e-6)
@@ -116,7 +116,7 @@ def test_gray_caffe_centres_on_the_mean_of_the_means_and_ranges_are_exact():
 
 
 def test_config_accepts_exactly_the_normalisations_preprocess_knows(make_config):
-    from pipeline.config import NORMALIZATIONS, ConfigError
+    from config import NORMALIZATIONS, ConfigError
 
     assert NORMALIZATIONS == ("centered", "unit", "caffe", "tf")
     for name in NORMALIZATIONS:  # each one preprocesses

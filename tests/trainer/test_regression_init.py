@@ -4,8 +4,8 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from components.trainer import init_regression_biases
-from pipeline.config import parse
+from components.trainer.run_fn import init_regression_biases
+from config import parse
 
 
 def test_regression_bias_is_the_weighted_mean_label_of_the_task():

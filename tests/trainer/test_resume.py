@@ -20,11 +20,11 @@ import time
 import tensorflow as tf
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components.trainer import run_fn
+from components.trainer.run_fn import run_fn
 from trainer_testdata import fn_args_for, make_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STEPS = 40  # components.trainer.epochs_for(40) == 4 epochs of 10 steps
+STEPS = 40  # components.trainer.run_fn.epochs_for(40) == 4 epochs of 10 steps
 EPOCHS = 4
 # BackupAndRestore's CheckpointManager dir and the epoch counter it saves (tf_keras WorkerTrainingState).
 CHIEF = os.path.join("backup", "chief")
@@ -35,7 +35,7 @@ FN_ARGS = ("train_files", "eval_files", "train_steps", "eval_steps", "transform_
 RUN_FN = """
 import json, sys
 from tfx.components.trainer.fn_args_utils import FnArgs
-from components.trainer import run_fn
+from components.trainer.run_fn import run_fn
 run_fn(FnArgs(**json.load(open(sys.argv[1]))))
 """
 

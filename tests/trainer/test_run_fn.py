@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.preprocess import preprocess_image_batch
-from components.trainer import epochs_for, patterns_by_source
+from models.preprocess import preprocess_image_batch
+from components.trainer.run_fn import epochs_for, patterns_by_source
 # make_raw / write_transformed moved to trainer_testdata; importable from here as before.
 from trainer_testdata import TASKS, WIDTHS, make_raw, write_transformed  # noqa: F401
 

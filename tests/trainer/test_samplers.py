@@ -1,8 +1,8 @@
 """Sampling shares per source, exact (tasks: smile on genki4k; gender and age on wiki)."""
 import pytest
 
-from components.samplers import sampling_weights
-from pipeline.config import parse
+from components.trainer.samplers import sampling_weights
+from config import parse
 from trainer_testdata import config_dict, make_config
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from benchmarks import real_data
 from benchmarks import train_parity as tp
-from pipeline.config import parse
+from config import parse
 from trainer_testdata import config_dict
 
 

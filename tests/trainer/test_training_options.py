@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.loss_weighting import dwa_weights
-from components import trainer
-from components.trainer import make_strategy, run_fn
-from pipeline.config import ConfigError, parse
+from components.trainer.loss_weighting import dwa_weights
+from components.trainer import run_fn as trainer
+from components.trainer.run_fn import make_strategy, run_fn
+from config import ConfigError, parse
 from trainer_testdata import TASKS, config_dict, fn_args_for
 
 
@@ -119,7 +119,7 @@ def test_strategy_key_is_validated():
 def test_only_the_chief_writes_in_a_cluster():
     from types import SimpleNamespace
 
-    from components.trainer import is_chief
+    from components.trainer.run_fn import is_chief
 
     def strategy(task_type, task_id, cluster):
         spec = SimpleNamespace(as_dict=lambda: cluster)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from components.transform import config_from_custom_config, transform_features
+from components.transform.preprocessing import config_from_custom_config, transform_features
 from trainer_testdata import analyze_and_transform, png_bytes
 
 # 4x4 gray images, constant per example so the expected pixels are one number each.

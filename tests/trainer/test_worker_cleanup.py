@@ -7,14 +7,14 @@ import os
 import pytest
 
 import trainer_testdata
-from pipeline.config import parse
+from config import parse
 
 
 @pytest.mark.parametrize("fail_save", [False, True])
 def test_non_chief_leaves_nothing_behind(transformed_data, tmp_path, monkeypatch, fail_save):
     import tempfile
 
-    from components import trainer
+    from components.trainer import run_fn as trainer
 
     scratch_root = tmp_path / "tmp"
     scratch_root.mkdir()

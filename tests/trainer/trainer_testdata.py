@@ -11,7 +11,7 @@ from PIL import Image  # noqa: E402
 
 from benchmarks.training_data import transformed_example  # noqa: E402,F401  (re-exported for the tests)
 from data_prep.records import make_example  # noqa: E402  (the raw examples data_prep writes)
-from pipeline.config import parse  # noqa: E402
+from config import parse  # noqa: E402
 
 
 def config_dict(size=(48, 48), channels=1, normalization="centered", sampling=None, batch_size=8):
@@ -67,7 +67,7 @@ def analyze_and_transform(instances: list, config, temp_dir: str, transform_fn_d
     from apache_beam.options.pipeline_options import PipelineOptions
     from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-    from components.transform import preprocessing_fn
+    from components.transform.preprocessing import preprocessing_fn
 
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_feature_spec(config)))
     fn = functools.partial(preprocessing_fn, custom_config={"config": config.to_json()})

@@ -1,0 +1,1 @@
+"""ExampleGen that runs the Beam conversion of every source (`component`)."""

@@ -1,0 +1,376 @@
+"""The per-task report a person opens after a run: report.json + index.html.
+
+`build_report` is pure (reads TFMA output and the eval TFRecords, returns a
+dict); `write_report` writes it; `ReportGen` is the TFX component that calls
+both from the Evaluator's artifacts. Field meanings: docs/report.md.
+"""
+import collections
+import json
+import math
+import os
+from typing import Any, Iterable
+
+import numpy as np
+import tensorflow as tf
+
+from components.evaluator.eval_config import (PRIMARY_METRIC, build_eval_config, class_slice_column, histogram_edges,
+                                    metric_defs, positive_class_ids)
+from components.evaluator.interval_gate import bound_failures
+from components.report.model_card import MODEL_CARD_JSON, build_model_card, write_model_card
+from components.report.history import training_curves
+from components.report.page import render_html
+from components.report.tfma_reader import (Key, load_calibration_curves, load_confusion_matrices, load_plots,  # noqa: F401
+                                    load_tfma_metrics, validation_summary)
+from config import Config, TaskConfig, split_name
+
+_Key = Key
+
+
+def eval_label_stats(config: Config, files: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Counts each task's own eval examples and labels from raw GZIP tf.Example files.
+
+    Returns per task: n, class_counts (classification), positives (multilabel),
+    values (regression).
+    """
+    stats = {t.name: {"n": 0, "class_counts": [0] * t.width if t.type != "regression" else None,
+                      "values": []} for t in config.tasks}
+    spec = {"task_index": tf.io.FixedLenFeature([], tf.int64),
+            "label": tf.io.FixedLenFeature([config.label_width], tf.float32)}
+    files = list(files)
+    if not files:
+        return stats
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1024).map(
+        lambda x: tf.io.parse_example(x, spec))
+    for batch in ds.as_numpy_iterator():
+        for ti, label in zip(batch["task_index"], batch["label"]):
+            if not 0 <= ti < len(config.tasks):
+                raise ValueError(f"eval example has task_index {ti}; valid: 0..{len(config.tasks) - 1}")
+            task = config.tasks[ti]
+            s = stats[task.name]
+            s["n"] += 1
+            if task.type == "regression":
+                s["values"].append(float(label[0]))
+            elif task.type == "multilabel":
+                for c in range(task.width):
+                    s["class_counts"][c] += int(label[c] > 0.5)
+            else:
+                s["class_counts"][int(np.argmax(label[:task.width]))] += 1
+    return stats
+
+
+def chance_levels(task: TaskConfig, s: dict[str, Any]) -> dict[str, Any]:
+    """What a model that ignores the image scores on this task's eval examples."""
+    n = s["n"]
+    if n == 0:
+        return {"chance": None, "chance_rule": "no eval examples"}
+    if task.type == "regression":
+        v = np.asarray(s["values"])
+        return {"chance": float(np.mean(np.abs(v - v.mean()))), "chance_metric": "mean_absolute_error",
+                "chance_rule": "mean_absolute_error of predicting the eval mean"}
+    counts = s["class_counts"]
+    if task.type == "multilabel":
+        per = {c: max(k, n - k) / n for c, k in zip(task.classes, counts)}
+        return {"chance": float(np.mean(list(per.values()))), "chance_per_class": per,
+                "chance_metric": "binary_accuracy",
+                "chance_rule": "per-label majority rate (binary_accuracy), mean over labels",
+                "chance_uniform": 0.5}
+    return {"chance": max(counts) / n, "chance_metric": "accuracy", "chance_rule": "majority-class rate (accuracy)",
+            "chance_uniform": 1.0 / task.width,
+            "class_counts": dict(zip(task.classes, counts))}
+
+
+def _task_metrics(task: TaskConfig, values: dict[_Key, Any], items: tuple) -> dict[str, float]:
+    """One task's scalar metrics in one slice, per-class ones as `name/<class>`
+    (binary: only the positive class, reported under the bare name)."""
+    out = {}
+    for name, m in metric_defs(task).items():
+        if m.plot or m.array:
+            continue
+        if not m.per_class:
+            v = values.get((items, task.name, name, None))
+            if v is not None:
+                out[name] = v
+            continue
+        for cid in positive_class_ids(task):
+            v = values.get((items, task.name, name, cid))
+            if v is not None:
+                out[name if task.type == "binary" else f"{name}/{task.classes[cid]}"] = v
+    return out
+
+
+def _per_class(task: TaskConfig, overall: dict[str, float], matrix: list | None,
+               counts: list[int] | None) -> dict[str, dict[str, float]]:
+    """{class: {support, <per-class metric>: value}} on the overall slice.
+
+    support: the class's eval examples (confusion-matrix row, or for
+    multilabel the examples carrying the label).
+    """
+    out = {}
+    for cid, c in enumerate(task.classes):
+        row: dict[str, float] = {}
+        if matrix is not None:
+            row["support"] = float(np.sum(matrix[cid]))
+        elif counts is not None:
+            row["support"] = float(counts[cid])
+        suffix = "/" + c
+        for k, v in overall.items():
+            if task.type == "binary":
+                if cid == 1 and k in ("auc", "precision", "recall", "f1", "calibration"):
+                    row[k] = v
+            elif k.endswith(suffix):
+                row[k[: -len(suffix)]] = v
+        out[c] = row
+    return out
+
+
+def _error_histogram(task: TaskConfig, values: dict[_Key, Any]) -> dict[str, Any] | None:
+    counts = values.get(((), task.name, "error_histogram", None))
+    if counts is None:
+        return None
+    return {"edges": histogram_edges(task), "counts": counts, "tolerance": task.tolerance,
+            "unit": "prediction - label, in the label's unit; first and last bins are open"}
+
+
+def _clean(x):
+    """NaN/inf are not JSON: report them as null."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+NO_THRESHOLDS = (
+    "no task sets thresholds: TFX's Evaluator validates a model, and so blesses it, only when a threshold "
+    "applies, and on a first run (no blessed baseline) it drops the change thresholds of "
+    "evaluation.max_regression; so this model is not blessed and not pushed. Set tasks[<task>].thresholds, "
+    "e.g. {accuracy: 0.6}, to have models blessed and pushed")
+
+
+def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data: list[str],
+                 blessed: bool | None, model_run_dir: str | None = None,
+                 prep_stats: dict | None = None, dead_letters: list | None = None) -> dict[str, Any]:
+    """report.json content from the Evaluator's output and the raw eval split.
+
+    `blessed` comes from the ModelBlessing artifact; None (no blessing given)
+    falls back to TFMA's own validation result, and `blessed_from` says which.
+    `model_run_dir`: the Trainer's ModelRun (TensorBoard events) for the
+    training curves; None leaves them out. `prep_stats` (the conversion's
+    prep_stats.json) and `dead_letters` (a few of its dead-letter records)
+    fill the data section; None leaves it out.
+    """
+    sole_task = config.task_names[0] if len(config.tasks) == 1 else None
+    metrics = load_tfma_metrics(eval_output_uri, sole_task)
+    plots = load_plots(eval_output_uri, sole_task)
+    matrices = load_confusion_matrices(eval_output_uri, config, plots)
+    curves = load_calibration_curves(eval_output_uri, plots)
+    history = training_curves(model_run_dir, config)
+    label_stats = eval_label_stats(config, eval_data)
+    validation = validation_summary(eval_output_uri, config, metrics)
+    cand = metrics["candidate"]
+    gate = _bound_failures(config, eval_output_uri)
+    slices = sorted({k[0] for k in cand if k[0]}, key=lambda s: [(c, str(v)) for c, v in s])
+
+    warnings = []
+    tasks = {}
+    for task in config.tasks:
+        overall = _task_metrics(task, cand, ())
+        eval_examples = overall.get("weighted_example_count")
+        n_data = label_stats[task.name]["n"]
+        if eval_examples is None or abs(eval_examples - n_data) > 1e-6:
+            warnings.append(f"task {task.name}: TFMA weighted_example_count {eval_examples} != "
+                            f"{n_data} examples with task_index {config.task_index(task.name)} in eval_data")
+        by_slice: dict[str, dict[str, Any]] = collections.defaultdict(dict)
+        slice_intervals: dict[str, dict[str, Any]] = collections.defaultdict(dict)
+        for items in slices:
+            m = _task_metrics(task, cand, items)
+            # A slice without this task's examples reports 0.0 for accuracy/AUC: leave it out.
+            if m.get("weighted_example_count", 0) > 0 and len(items) == 1:
+                if items[0][0] == class_slice_column(task):
+                    # One true class: AUC is undefined there (TFMA writes 0.0).
+                    m = {k: v for k, v in m.items() if not k.startswith("auc")}
+                by_slice[items[0][0]][str(items[0][1])] = m
+                slice_intervals[items[0][0]][str(items[0][1])] = {
+                    k: v for k, v in _task_metrics(task, metrics["intervals"], items).items() if k in m}
+        baseline = _task_metrics(task, metrics["baseline"], ())
+        entry = {
+            "type": task.type,
+            "classes": list(task.classes),
+            # TFMA sums 0/1 weights as floats; the count is a whole number.
+            "eval_examples": None if eval_examples is None else int(round(eval_examples)),
+            "eval_examples_in_data": n_data,
+            **chance_levels(task, label_stats[task.name]),
+            "thresholds": dict(task.thresholds),
+            "metrics": overall,
+            # 95 % confidence intervals TFMA computed beside each metric (components.evaluator.eval_config).
+            "intervals": _task_metrics(task, metrics["intervals"], ()),
+            "primary_metric": PRIMARY_METRIC[task.type],
+            "slices": dict(by_slice),
+            "slice_intervals": dict(slice_intervals),
+            "passed": not any(f["task"] == task.name for f in validation["failures"] + gate),
+        }
+        if task.type == "binary":
+            entry["positive_class"] = task.classes[1]
+        if baseline:
+            entry["baseline_metrics"] = baseline
+        matrix = matrices.get(((), task.name))
+        if matrix is not None:
+            entry["confusion_matrix"] = matrix
+        if task.type != "regression":
+            entry["per_class"] = _per_class(task, overall, matrix, label_stats[task.name]["class_counts"])
+            entry["calibration_curve"] = {task.classes[cid]: curves[key] for cid in positive_class_ids(task)
+                                          if (key := ((), task.name, cid)) in curves}
+            entry["class_slice"] = class_slice_column(task) if class_slice_column(task) in by_slice else None
+        else:
+            entry["tolerance"] = task.tolerance
+            entry["error_histogram"] = _error_histogram(task, cand)
+        entry["training_curves"] = history.get(task.name, {})
+        tasks[task.name] = entry
+
+    not_blessed_reason = None
+    if blessed is None and validation["ok"] is None and not any(t.thresholds for t in config.tasks):
+        # TFX's Evaluator validates (and so writes a blessing) only when a threshold applies, and
+        # drops change thresholds while there is no blessed baseline: never blessed, never pushed.
+        blessed, blessed_from, not_blessed_reason = False, "no thresholds", NO_THRESHOLDS
+    elif blessed is None:
+        blessed_from = "tfma validation result" if validation["ok"] is not None else "unknown"
+        blessed = validation["ok"]
+        if blessed and gate:  # what IntervalGatedEvaluator does to the blessing
+            blessed, blessed_from = False, "tfma validation result and evaluation.gate_on"
+    else:
+        blessed_from = "model blessing"
+    return _clean({
+        "config_name": config.name,
+        "model_dir": model_dir,
+        "eval_output_uri": eval_output_uri,
+        "eval_data": list(eval_data),
+        "blessed": blessed,
+        "blessed_from": blessed_from,
+        "not_blessed_reason": not_blessed_reason,
+        "validation": validation,
+        "warnings": warnings,
+        "max_regression": config.evaluation.max_regression,
+        "gate_on": config.evaluation.gate_on,
+        "bound_failures": gate,
+        "model_run_dir": model_run_dir,
+        "training_curves_total": history.get("", {}),
+        "tasks": tasks,
+        "model": {"architecture": config.model.name,
+                  "input_format": (f"serialized tf.Example, encoded image resized to {config.image.size[0]}x"
+                                   f"{config.image.size[1]}x{config.image.channels}")},
+        "model_card": MODEL_CARD_JSON,
+        "data": None if prep_stats is None else {
+            "sources": prep_stats.get("sources", {}), "total": prep_stats.get("total"),
+            "dead_letter_samples": list(dead_letters or [])},
+    })
+
+
+def _bound_failures(config: Config, eval_output_uri: str) -> list[dict[str, Any]]:
+    """`evaluation.gate_on: lower_bound`: the value thresholds whose interval bound misses
+    (components.evaluator.interval_gate), named like validation failures (task, metric)."""
+    if config.evaluation.gate_on != "lower_bound" or not tf.io.gfile.exists(eval_output_uri):
+        return []
+    sole = config.task_names[0] if len(config.tasks) == 1 else None
+    out = []
+    for f in bound_failures(build_eval_config(config), eval_output_uri):
+        task_name = f["output"] or sole or ""
+        metric = f["metric"]
+        if f["class_id"] is not None and task_name in config.task_names and config.task(task_name).type != "binary":
+            metric = f"{metric}/{config.task(task_name).classes[f['class_id']]}"
+        out.append({"task": task_name, "metric": metric, "slice": "overall", "kind": "bound",
+                    "bound": f["bound"], "interval": f["interval"], "value": f["value"],
+                    "threshold": f["threshold"], "by": f["by"]})
+    return out
+
+
+def write_report(report: dict[str, Any], report_dir: str) -> list[str]:
+    """Writes report.json, a self-contained index.html and the model card
+    (model_card/model_card.json and .html); returns their paths."""
+    tf.io.gfile.makedirs(report_dir)
+    paths = [os.path.join(report_dir, "report.json"), os.path.join(report_dir, "index.html")]
+    with tf.io.gfile.GFile(paths[0], "w") as f:
+        f.write(json.dumps(report, indent=2, sort_keys=True))
+    with tf.io.gfile.GFile(paths[1], "w") as f:
+        f.write(render_html(report))
+    return paths + write_model_card(build_model_card(report), report_dir)
+
+
+DEAD_LETTER_SAMPLES = 5
+
+
+def read_prep_report(prep_report_uri: str) -> tuple[dict | None, list[dict]]:
+    """(prep_stats.json, the first DEAD_LETTER_SAMPLES dead-letter records) of a PrepReport artifact."""
+    stats_path = os.path.join(prep_report_uri, "prep_stats.json")
+    if not tf.io.gfile.exists(stats_path):
+        return None, []
+    with tf.io.gfile.GFile(stats_path) as f:
+        stats = json.load(f)
+    samples = []
+    for path in sorted(tf.io.gfile.glob(os.path.join(prep_report_uri, "dead_letter", "*.jsonl"))):
+        with tf.io.gfile.GFile(path) as f:
+            for line in f:
+                if line.strip() and len(samples) < DEAD_LETTER_SAMPLES:
+                    samples.append(json.loads(line))
+    return stats, samples
+
+
+def eval_files(examples_uri: str, config: Config) -> list[str]:
+    """Raw eval-split TFRecords of every source under an Examples artifact."""
+    files = []
+    for s in config.sources:
+        files += sorted(tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split_name('eval', s.name)}", "*")))
+    return files
+
+
+# --- TFX component ---------------------------------------------------------
+# Imported late in the file only for readability; the decorator needs runtime
+# type annotations, so this module must not use `from __future__ import annotations`.
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter  # noqa: E402
+from tfx.dsl.component.experimental.decorators import component  # noqa: E402
+from tfx.types import standard_artifacts  # noqa: E402
+
+from components.artifacts import PrepReport, Report  # noqa: E402  (TYPE_NAME components.Report)
+
+SERVING_MODEL_SUBDIR = "Format-Serving"
+
+
+@component
+def ReportGen(
+    evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    report: OutputArtifact[Report],
+    config_json: Parameter[str],
+    report_dir: Parameter[str] = "",
+    blessing: InputArtifact[standard_artifacts.ModelBlessing] = None,
+    model_run: InputArtifact[standard_artifacts.ModelRun] = None,
+    prep_report: InputArtifact[PrepReport] = None,
+) -> None:
+    """Writes the per-task report to its artifact and, if given, to `report_dir`.
+
+    `model_run` (the Trainer's `model_run` output, optional) adds the training
+    curves read from its TensorBoard events; `prep_report` (ExampleGen's,
+    optional) the data section: per source read / written / rejected by
+    reason and a few dead-letter records."""
+    config = Config.from_json(config_json)
+    blessed = None
+    # Without thresholds the Evaluator publishes a blessing artifact with no `blessed` property
+    # (it validated nothing): that is "no decision", not "not blessed".
+    if blessing is not None and blessing.has_custom_property("blessed"):
+        blessed = bool(blessing.get_int_custom_property("blessed"))
+    content = build_report(
+        config,
+        eval_output_uri=evaluation.uri,
+        model_dir=os.path.join(model.uri, SERVING_MODEL_SUBDIR),
+        eval_data=eval_files(examples.uri, config),
+        blessed=blessed,
+        model_run_dir=model_run.uri if model_run is not None else None,
+        **dict(zip(("prep_stats", "dead_letters"), read_prep_report(prep_report.uri)
+                   if prep_report is not None else (None, None))),
+    )
+    write_report(content, report.uri)
+    if report_dir:
+        write_report(content, report_dir)
+    report.set_int_custom_property("blessed", -1 if content["blessed"] is None else int(content["blessed"]))

@@ -1,0 +1,301 @@
+"""index.html for the report: one self-contained page (inline CSS, no scripts,
+no external assets) so it opens from a bucket, a zip or a mail attachment."""
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from components.report import plots
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:68em}
+h1{font-size:1.5em} h2{margin-top:2em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:.5em 0 1em} td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f3f3f3} td.l,th.l{text-align:left}
+.banner{padding:.8em 1em;border-radius:4px;font-weight:bold}
+.ok{background:#e3f4e1;color:#1d5e1a} .bad{background:#fbe3e3;color:#8a1c1c} .unk{background:#eee}
+.fail{color:#8a1c1c;font-weight:bold} .pass{color:#1d5e1a} .diag{background:#eef4fb}
+small{color:#666} .figs{display:flex;flex-wrap:wrap;gap:1em;margin:.5em 0} svg.fig{font-family:inherit}
+h3{font-size:1.05em;margin-bottom:.2em} .ci{color:#555;font-size:.85em;white-space:nowrap}
+table.summary td,table.summary th{padding:.3em .7em}
+"""
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def _num(x: Any) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e9:
+        return str(int(x))
+    if isinstance(x, float):
+        return f"{x:.4f}" if abs(x) < 1e4 else f"{x:.4g}"
+    return _e(x)
+
+
+def _th(name: str) -> str:
+    """A header cell that may break after underscores (long metric names)."""
+    return f"<th>{_e(name).replace('_', '_<wbr>')}</th>"
+
+
+def _ci(value: Any, ci: Any) -> str:
+    """`value ± half-width [low, high]` of a 95 % interval (the point and TFMA's bounds)."""
+    if value is None or not ci or ci[0] is None or ci[1] is None:
+        return _num(value)
+    lo, hi = ci
+    return (f"{_num(value)} <span class=ci title='95 % confidence interval'>± {(hi - lo) / 2:.3g} "
+            f"[{_num(lo)}, {_num(hi)}]</span>")
+
+
+def _pct(x: Any) -> str:
+    return "–" if x is None else f"{100 * x:+.2f} %"
+
+
+def _banner(report: dict) -> str:
+    blessed = report.get("blessed")
+    cls, word = {True: ("ok", "BLESSED"), False: ("bad", "NOT BLESSED")}.get(blessed, ("unk", "BLESSING UNKNOWN"))
+    v = report.get("validation", {})
+    why = []
+    for f in v.get("failures", []):
+        lim = ", ".join(f"{k} {_num(val)}" for k, val in f.get("threshold", {}).items())
+        if f.get("kind") == "change" and f.get("baseline") is not None:
+            what = f"{_e(f['metric'])} changed by {_num(f['value'])} from the baseline's {_num(f['baseline'])}"
+            if f.get("relative_change") is not None:
+                what += f" (relative {_pct(f.get('relative_change'))})"
+        else:
+            what = f"{_e(f['metric'])} = {_num(f['value'])}"
+        why.append(f"<li>task <b>{_e(f['task'])}</b>: {what} "
+                   f"({_e(f['kind'])} threshold: {_e(lim)}; missed by {_num(f.get('by'))}; slice {_e(f['slice'])})</li>")
+    for f in report.get("bound_failures") or []:
+        ci = f.get("interval") or [None, None]
+        end = "lower" if f.get("bound") == "lower_bound" else "upper"
+        lim = ", ".join(f"{k} {_num(val)}" for k, val in f.get("threshold", {}).items())
+        why.append(f"<li>task <b>{_e(f['task'])}</b>: {_e(f['metric'])} = {_num(f['value'])}, but the 95 % interval's "
+                   f"{end} end is {_num(ci[0] if end == 'lower' else ci[1])} (evaluation.gate_on: lower_bound; "
+                   f"value threshold: {_e(lim)}; missed by {_num(f.get('by'))})</li>")
+    if not why:
+        if blessed and v.get("rubber_stamp"):
+            why.append("<li>all value thresholds met; no baseline model yet, so no comparison was made</li>")
+        elif blessed:
+            mr = report.get("max_regression")
+            why.append("<li>all thresholds met, including the comparison with the baseline "
+                       f"(no gated metric worse by more than {_num(mr)} in its own unit)</li>")
+        elif report.get("not_blessed_reason"):
+            why.append(f"<li>{_e(report['not_blessed_reason'])}</li>")
+        elif v.get("ok") is None:
+            why.append("<li>no validation result (no thresholds configured or Evaluator output missing)</li>")
+    out = [f'<div class="banner {cls}">{word} <small>({_e(report.get("blessed_from"))})</small></div>']
+    if why:
+        out.append("<ul>" + "".join(why) + "</ul>")
+    for w in report.get("warnings", []):
+        out.append(f'<p class="fail">warning: {_e(w)}</p>')
+    return "\n".join(out)
+
+
+def _metric_table(name: str, t: dict) -> str:
+    rows = []
+    failed = {f["metric"] for f in t.get("_failures", [])}
+    base = t.get("baseline_metrics", {})
+    chance = {}
+    if t.get("chance_metric"):
+        chance[t["chance_metric"]] = t.get("chance")
+        for c, v in (t.get("chance_per_class") or {}).items():
+            chance[f"{t['chance_metric']}/{c}"] = v
+    intervals = t.get("intervals") or {}
+    for metric, value in sorted(t["metrics"].items()):
+        th = t["thresholds"].get(metric, t["thresholds"].get(metric.split("/")[0]))  # auc/<label>, f1/<class>
+        if "/" in metric and th is None and metric not in failed and metric not in chance:
+            continue  # ungated per-class values: in the per-class table
+        status = ""
+        if metric in failed:
+            status = '<span class="fail">fail</span>'
+        elif th is not None:
+            status = '<span class="pass">pass</span>'
+        rows.append(f"<tr><td class=l>{_e(metric)}</td><td>{_ci(value, intervals.get(metric))}</td><td>{_num(th)}</td>"
+                    f"<td>{_num(chance.get(metric))}</td><td>{_num(base.get(metric))}</td><td>{status}</td></tr>")
+    return ("<table><tr><th class=l>metric</th><th>value <small>± 95 % interval</small></th><th>threshold</th><th>chance</th><th>baseline</th><th></th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def same_as_overall(m: dict, overall: dict) -> bool:
+    """A slice whose every metric equals the task's overall row (all its examples): no information."""
+    return bool(m) and all(k in overall and (v == overall[k] or (isinstance(v, float) and isinstance(overall[k], float)
+                                                               and abs(v - overall[k]) <= 1e-9 * max(1.0, abs(v))))
+                           for k, v in m.items())
+
+
+def _slices(t: dict) -> str:
+    out = []
+    class_col = t.get("class_slice")
+    skipped = []
+    for column, by_value in sorted(t.get("slices", {}).items()):
+        if column == class_col:
+            continue  # shown in the per-class table
+        by_value = {v: m for v, m in by_value.items() if not same_as_overall(m, t.get("metrics", {}))}
+        if not by_value:
+            skipped.append(column)
+            continue
+        ints = (t.get("slice_intervals") or {}).get(column, {})
+        # Whole-task metrics only (per-class ones are in report.json); example_count = weighted.
+        names = sorted({k for m in by_value.values() for k in m
+                        if (t["type"] == "binary" or "/" not in k) and k != "example_count"})
+        head = "".join(_th(n) for n in names)
+        rows = "".join(f"<tr><td class=l>{_e(v)}</td>" + "".join(
+            f"<td>{_ci(m.get(n), ints.get(v, {}).get(n) if n != 'weighted_example_count' else None)}</td>"
+            for n in names) + "</tr>" for v, m in sorted(by_value.items()))
+        out.append(f"<h3>By {_e(column)}</h3><p><small>slices holding this task's examples</small></p>"
+                   f"<table class='slice-{_e(column)}'><tr><th class=l>{_e(column)}</th>{head}</tr>{rows}</table>")
+    if skipped:
+        out.append(f"<p class='skipped-slices'><small>not shown: slices by {_e(', '.join(skipped))} "
+                   "(their only slice holding this task's examples equals the overall row)</small></p>")
+    return "".join(out)
+
+
+def _per_class(t: dict) -> str:
+    per = t.get("per_class")
+    if not per:
+        return ""
+    in_slice = t.get("slices", {}).get(t.get("class_slice") or "", {})
+    names = sorted({k for m in per.values() for k in m if k != "support"})
+    slice_cols = ["weighted_example_count", "accuracy" if t["type"] != "multilabel" else "subset_accuracy"]
+    head = "<th>support</th>" + "".join(_th(n) for n in names)
+    if in_slice:
+        head += "".join(f"<th>{_e(n).replace('_', '_<wbr>')}<br><small>in class slice</small></th>" for n in slice_cols)
+    rows = []
+    for c, m in per.items():
+        cells = f"<td>{_num(m.get('support'))}</td>" + "".join(f"<td>{_num(m.get(n))}</td>" for n in names)
+        if in_slice:
+            cells += "".join(f"<td>{_num(in_slice.get(c, {}).get(n))}</td>" for n in slice_cols)
+        rows.append(f"<tr><td class=l>{_e(c)}</td>{cells}</tr>")
+    note = ("binary: per-class metrics are those of the positive class; " if t["type"] == "binary" else "")
+    if in_slice:
+        note += "'in class slice' = TFMA slice of the examples whose true class is that class"
+    return (f"<h3>By class</h3><p><small>{_e(note)}</small></p>"
+            f"<table class='per-class'><tr><th class=l>class</th>{head}</tr>{''.join(rows)}</table>")
+
+
+def is_constant(series: list) -> bool:
+    """Every point of every series has one value (e.g. static loss weights, a flat 1.0): no information."""
+    ys = {y for _, pts in series for _, y in pts}
+    return len(ys) == 1 and sum(len(pts) for _, pts in series) > 0
+
+
+def summary_table(report: dict) -> str:
+    """The first screen: a row per task with its primary metric ± interval, n, chance, baseline,
+    threshold and pass/fail."""
+    rows = []
+    for name, t in report.get("tasks", {}).items():
+        p = t.get("primary_metric") or next(iter(sorted(t.get("metrics", {}))), "")
+        per_label = sorted((v, k) for k, v in t.get("metrics", {}).items() if k.startswith(p + "/") and v is not None)
+        if p not in t.get("metrics", {}) and per_label:  # multilabel auc: gated per label; show the lowest
+            p = per_label[0][1]
+        th = t.get("thresholds", {}).get(p, t.get("thresholds", {}).get(p.split("/")[0]))
+        chance = t.get("chance") if t.get("chance_metric") == p else None
+        status = ('<span class="pass">pass</span>' if t.get("passed") else '<span class="fail">fail</span>')
+        rows.append(f"<tr><td class=l><a href='#task-{_e(name)}'>{_e(name)}</a></td><td class=l>{_e(t.get('type'))}</td>"
+                    f"<td class=l>{_e(p)}</td><td>{_ci(t.get('metrics', {}).get(p), (t.get('intervals') or {}).get(p))}</td>"
+                    f"<td>{_num(t.get('eval_examples'))}</td><td>{_num(chance)}</td>"
+                    f"<td>{_num((t.get('baseline_metrics') or {}).get(p))}</td><td>{_num(th)}</td><td>{status}</td></tr>")
+    return ("<table class='summary'><tr><th class=l>task</th><th class=l>type</th><th class=l>primary metric</th>"
+            "<th>value <small>± 95 % interval</small></th><th>n</th><th>chance</th><th>baseline</th><th>threshold</th>"
+            "<th>all gates</th></tr>" + "".join(rows) + "</table>")
+
+
+def data_section(report: dict) -> str:
+    """Per source: read, written, rejected by reason, examples per split; a few dead-letter records."""
+    data = report.get("data")
+    if not data:
+        return ""
+    rows = []
+    for src, st in sorted((data.get("sources") or {}).items()):
+        reasons = ", ".join(f"{r}: {n}" for r, n in sorted((st.get("rejected_by_reason") or {}).items())) or "–"
+        ex = st.get("examples") or {}
+        rows.append(f"<tr><td class=l>{_e(src)}</td><td>{_num(st.get('read'))}</td><td>{_num(st.get('written'))}</td>"
+                    f"<td>{_num(st.get('rejected'))}</td><td class=l>{_e(reasons)}</td>"
+                    f"<td>{_num(ex.get('train'))}</td><td>{_num(ex.get('eval'))}</td></tr>")
+    out = ["<h2 id='data'>Data</h2><p><small>the conversion's prep_stats.json (ExampleGen's prep report): records read "
+           "per source, written as examples, rejected into the dead-letter files; examples per split</small></p>"
+           "<table class='data-sources'><tr><th class=l>source</th><th>read</th><th>written</th><th>rejected</th>"
+           "<th class=l>rejected by reason</th><th>train examples</th><th>eval examples</th></tr>"
+           + "".join(rows) + "</table>"]
+    dead = data.get("dead_letter_samples") or []
+    if dead:
+        items = "".join(f"<li><b>{_e(d.get('reason'))}</b>: {_e(d.get('source'))} {_e(d.get('id'))}"
+                        + (f" <small>({_e(d.get('detail'))})</small>" if d.get("detail") else "") + "</li>"
+                        for d in dead)
+        out.append(f"<h3>Dead-letter records (first {len(dead)})</h3><ul class='dead-letter'>{items}</ul>")
+    return "".join(out)
+
+
+def _figures(name: str, t: dict) -> str:
+    figs = []
+    if t.get("confusion_matrix"):
+        figs.append(plots.heatmap(f"{name}: confusion matrix", t["confusion_matrix"], t["classes"]))
+    hist = t.get("error_histogram")
+    if hist:
+        tol = hist["tolerance"]
+        figs.append(plots.histogram(f"{name}: prediction - label", hist["edges"], hist["counts"],
+                                    "error (label unit)", band=(-tol, tol)))
+    cal = t.get("calibration_curve") or {}
+    series = [(c, [[b["mean_prediction"], b["mean_label"]] for b in buckets]) for c, buckets in cal.items() if buckets]
+    if series:
+        figs.append(plots.line_chart(f"{name}: calibration (one vs rest)", series, "mean predicted probability",
+                                     "share of the class", xlim=(0, 1), ylim=(0, 1), diagonal=True))
+    flat = []
+    for metric, runs in sorted((t.get("training_curves") or {}).items(), key=lambda kv: kv[0] != "loss"):
+        series = [(run, pts) for run, pts in sorted(runs.items())]
+        if is_constant(series):
+            flat.append(f"{metric} = {_num(series[0][1][0][1])}")
+            continue
+        figs.append(plots.line_chart(f"{name}: training {metric}", series, "epoch", metric,
+                                     dashed=("validation",), integer_x=True))
+    if flat:
+        figs.append(f"<p class='flat'><small>not drawn, constant over every epoch: {_e('; '.join(flat))}</small></p>")
+    if not t.get("training_curves"):
+        figs.append("<p><small>no training curves (no TensorBoard events from the Trainer were given)</small></p>")
+    if t["type"] == "regression" and not hist:
+        figs.append("<p><small>no error histogram: set tasks[].tolerance for it and within_tolerance</small></p>")
+    return f"<div class='figs'>{''.join(f for f in figs if f)}</div>"
+
+
+def render_html(report: dict) -> str:
+    """The whole page for one report dict (as built by `build_report`)."""
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Report: {_e(report.get('config_name'))}</title>"
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>Evaluation report: {_e(report.get('config_name'))}</h1>", _banner(report), summary_table(report),
+             (f"<p class='model-card'>Model card: <a href='{_e(report['model_card'][:-len('.json')])}.html'>"
+              f"{_e(report['model_card'][:-len('.json')])}.html</a> "
+              f"(<a href='{_e(report['model_card'])}'>JSON</a>, Model Card Toolkit schema)</p>"
+              if report.get("model_card") else ""),
+             f"<p><small>model: {_e(report.get('model_dir'))}<br>eval data: {len(report.get('eval_data', []))} file(s)"
+             f"<br>TFMA output: {_e(report.get('eval_output_uri'))}</small></p>", data_section(report)]
+    for name, t in report.get("tasks", {}).items():
+        t = dict(t, _failures=[f for f in report.get("validation", {}).get("failures", []) if f["task"] == name])
+        chance = t.get("chance")
+        extra = f" (positive class: {_e(t['positive_class'])})" if t.get("positive_class") else ""
+        parts.append(
+            f"<h2 id='task-{_e(name)}'>{_e(name)} <small>{_e(t['type'])}{extra}</small></h2>"
+            f"<p>{_num(t.get('eval_examples'))} eval examples. Chance: {_num(chance)} "
+            f"<small>({_e(t.get('chance_rule'))})</small>"
+            + (f"; uniform guess: {_num(t['chance_uniform'])}" if t.get("chance_uniform") is not None else "")
+            + "</p>")
+        if t.get("tolerance") is not None:
+            parts.append(f"<p>Tolerance: ± {_num(t['tolerance'])} (label unit) for within_tolerance.</p>")
+        parts.append(_metric_table(name, t))
+        parts.append(_figures(name, t))
+        parts.append(_per_class(t))
+        parts.append(_slices(t))
+    total = report.get("training_curves_total") or {}
+    if total.get("loss") or total.get("learning_rate"):
+        figs = []
+        if total.get("loss"):
+            figs.append(plots.line_chart("total weighted loss", sorted(total["loss"].items()), "epoch", "loss",
+                                         dashed=("validation",), integer_x=True))
+        if total.get("learning_rate"):  # as Keras logs it: the rate at the end of each epoch
+            figs.append(plots.line_chart("learning rate (end of epoch)", sorted(total["learning_rate"].items()),
+                                         "epoch", "learning rate", integer_x=True))
+        parts.append("<h2 id='training'>Training (all tasks)</h2><div class='figs'>" + "".join(figs) + "</div>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

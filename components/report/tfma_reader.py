@@ -1,0 +1,219 @@
+"""Reading the Evaluator's output (TFMA metrics, plots, validation result)
+into plain Python for the report. Nothing here computes a metric: every
+number is TFMA's."""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+
+from config import Config
+
+# TFMA names the models "candidate"/"baseline" when TFX passes a baseline, and
+# "" when it does not.
+_CANDIDATE_NAMES = ("", "candidate")
+_BASELINE_NAME = "baseline"
+CONFUSION_PLOT = "multi_class_confusion_matrix_plot"
+CALIBRATION_PLOT = "calibration_plot"
+
+# (slice as ((column, value), ...), output, metric name, class_id or None)
+Key = tuple
+
+
+def slice_items(slice_key) -> tuple:
+    items = []
+    for s in slice_key.single_slice_keys:
+        kind = s.WhichOneof("kind")
+        value = getattr(s, kind)
+        items.append((s.column, value.decode() if isinstance(value, bytes) else value))
+    return tuple(items)
+
+
+def slice_name(items: tuple) -> str:
+    return "overall" if not items else ", ".join(f"{c}={v}" for c, v in items)
+
+
+def class_id_of(key) -> int | None:
+    return key.sub_key.class_id.value if key.HasField("sub_key") and key.sub_key.HasField("class_id") else None
+
+
+def _array(value) -> list[float] | None:
+    a = value.array_value
+    for field in ("float64_values", "float32_values", "int64_values", "int32_values"):
+        if getattr(a, field):
+            return [float(x) for x in getattr(a, field)]
+    return None
+
+
+def interval_of(kv) -> list[float] | None:
+    """[lower, upper] of a scalar metric's 95 % confidence interval as TFMA wrote it, or None.
+
+    TFMA 0.47.1 (metrics_plots_and_validations_writer) writes the unsampled
+    value as `value` and the t-interval (alpha 0.05, degrees of freedom =
+    replicates - 1) as `confidence_interval.{lower,upper}_bound`; older writers
+    put both in a `bounded_value`."""
+    if kv.HasField("confidence_interval"):
+        ci = kv.confidence_interval
+        if ci.lower_bound.HasField("double_value") and ci.upper_bound.HasField("double_value"):
+            return [ci.lower_bound.double_value.value, ci.upper_bound.double_value.value]
+    if kv.value.HasField("bounded_value"):
+        b = kv.value.bounded_value
+        return [b.lower_bound.value, b.upper_bound.value]
+    return None
+
+
+def load_tfma_metrics(eval_output_uri: str, sole_task: str | None = None) -> dict[str, dict[Key, Any]]:
+    """TFMA metrics as {'candidate'|'baseline'|'diff': {(slice, output, name, class_id): value}}.
+
+    Scalars are floats; array metrics (error_histogram) are lists of floats.
+    With confidence intervals on (components.evaluator.eval_config), the value is TFMA's
+    unsampled value (the metric on all examples) and the 95 % interval it
+    writes beside it is in 'intervals' (candidate), 'baseline_intervals' and
+    'diff_intervals': {key: [lower_bound, upper_bound]}.
+    `sole_task`: the task of a one-task model, whose outputs TFMA leaves unnamed
+    (see components.evaluator.eval_config: a one-output model's metrics name no output).
+    """
+    out: dict[str, dict[Key, Any]] = {"candidate": {}, "baseline": {}, "diff": {}, "intervals": {},
+                                      "baseline_intervals": {}, "diff_intervals": {}}
+    for per_slice in tfma.load_metrics(eval_output_uri):
+        items = slice_items(per_slice.slice_key)
+        for kv in per_slice.metric_keys_and_values:
+            if kv.value.HasField("double_value"):
+                value = kv.value.double_value.value
+            elif kv.value.HasField("bounded_value"):
+                value = kv.value.bounded_value.value.value
+            elif kv.value.HasField("array_value"):
+                value = _array(kv.value)
+            else:
+                continue
+            k = kv.key
+            which = ("diff" if k.is_diff else "candidate" if k.model_name in _CANDIDATE_NAMES
+                     else "baseline" if k.model_name == _BASELINE_NAME else None)
+            if which and value is not None:
+                key = (items, k.output_name or sole_task or "", k.name, class_id_of(k))
+                out[which][key] = value
+                ci = interval_of(kv)
+                if ci is not None:
+                    out[{"candidate": "intervals"}.get(which, which + "_intervals")][key] = ci
+    return out
+
+
+def _candidate_plots(eval_output_uri: str, sole_task: str | None = None):
+    """(slice items, PlotKey, value) of the candidate model; unnamed outputs named `sole_task`."""
+    for per_slice in tfma.load_plots(eval_output_uri):
+        items = slice_items(per_slice.slice_key)
+        for kv in per_slice.plot_keys_and_values:
+            if kv.key.model_name in _CANDIDATE_NAMES:
+                key = kv.key
+                if sole_task and not key.output_name:
+                    key = type(key)()
+                    key.CopyFrom(kv.key)
+                    key.output_name = sole_task
+                yield items, key, kv.value
+
+
+def load_confusion_matrices(eval_output_uri: str, config: Config, plots=None) -> dict[tuple, list[list[float]]]:
+    """{(slice, output): K x K weighted counts, rows = true class, columns = argmax prediction}."""
+    out = {}
+    for items, key, value in plots if plots is not None else _candidate_plots(eval_output_uri):
+        if key.name != CONFUSION_PLOT:
+            continue
+        k = config.task(key.output_name).width
+        m = np.zeros((k, k))
+        # TFMA's default threshold 0.0 is argmax; one matrix.
+        for e in value.multi_class_confusion_matrix_at_thresholds.matrices[0].entries:
+            m[e.actual_class_id, e.predicted_class_id] += e.num_weighted_examples
+        out[(items, key.output_name)] = m.tolist()
+    return out
+
+
+def load_calibration_curves(eval_output_uri: str, plots=None) -> dict[tuple, list[dict[str, float]]]:
+    """{(slice, output, class_id): buckets holding examples}, in score order.
+
+    Each bucket: lower/upper score bounds, weight (examples), mean_prediction
+    (mean score of the class) and mean_label (share of the bucket's examples
+    that are of the class).
+    """
+    out = {}
+    for items, key, value in plots if plots is not None else _candidate_plots(eval_output_uri):
+        # TFMA writes the calibration plot's key without its name: tell it by its value.
+        if key.name not in ("", CALIBRATION_PLOT) or not value.HasField("calibration_histogram_buckets"):
+            continue
+        buckets = []
+        for b in value.calibration_histogram_buckets.buckets:
+            w = b.num_weighted_examples.value
+            if w > 0:
+                buckets.append({"lower": max(b.lower_threshold_inclusive, 0.0),
+                                "upper": min(b.upper_threshold_exclusive, 1.0), "weight": w,
+                                "mean_prediction": b.total_weighted_refined_prediction.value / w,
+                                "mean_label": b.total_weighted_label.value / w})
+        out[(items, key.output_name, class_id_of(key))] = buckets
+    return out
+
+
+def load_plots(eval_output_uri: str, sole_task: str | None = None) -> list:
+    """All candidate plots, read once (see load_confusion_matrices / load_calibration_curves)."""
+    return list(_candidate_plots(eval_output_uri, sole_task))
+
+
+def _metric_label(config: Config, output: str, name: str, cid: int | None) -> str:
+    """`name`, or `name/<class>` for per-class metrics of multiclass/multilabel tasks."""
+    if cid is None or output not in config.task_names:
+        return name
+    task = config.task(output)
+    return name if task.type == "binary" else f"{name}/{task.classes[cid]}"
+
+
+def validation_summary(eval_output_uri: str, config: Config,
+                       metrics: dict[str, dict[Key, float]] | None = None) -> dict[str, Any]:
+    """TFMA's validation result as {ok, rubber_stamp, failures: [...]}; ok None if none was run.
+
+    Each failure: task, metric (`name` or `name/<class>` for multiclass and
+    multilabel), slice, kind ('value' or 'change'), threshold, value (for
+    'change': candidate - baseline), and `by`: how far past its limit the
+    value is (> 0).
+    """
+    if not tf.io.gfile.glob(os.path.join(eval_output_uri, "validations*")):
+        return {"ok": None, "rubber_stamp": None, "failures": []}
+    vr = tfma.load_validation_result(eval_output_uri)
+    failures = []
+    for per_slice in vr.metric_validations_per_slice:
+        items = slice_items(per_slice.slice_key)
+        for f in per_slice.failures:
+            k, th = f.metric_key, f.metric_threshold
+            value = f.metric_value.double_value.value
+            cid = class_id_of(k)
+            # A one-task model's outputs are unnamed (see load_tfma_metrics).
+            output = k.output_name or (config.task_names[0] if len(config.tasks) == 1 else "")
+            rec = {"task": output, "metric": _metric_label(config, output, k.name, cid),
+                   "slice": slice_name(items), "value": value, "message": f.message}
+            if th.HasField("value_threshold"):
+                vt = th.value_threshold
+                rec["kind"] = "value"
+                rec["threshold"] = {b: getattr(vt, b).value for b in ("lower_bound", "upper_bound") if vt.HasField(b)}
+                lo, hi = rec["threshold"].get("lower_bound", -math.inf), rec["threshold"].get("upper_bound", math.inf)
+                rec["by"] = lo - value if value < lo else value - hi
+            else:
+                ct = th.change_threshold
+                higher = ct.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+                rec["kind"] = "change"
+                rec["threshold"] = {"direction": "higher_is_better" if higher else "lower_is_better"}
+                by = []
+                base = (metrics or {}).get("baseline", {}).get((items, output, k.name, cid))
+                rec["baseline"] = base
+                if ct.HasField("absolute"):
+                    rec["threshold"]["absolute"] = ct.absolute.value
+                    by.append(ct.absolute.value - value if higher else value - ct.absolute.value)
+                if ct.HasField("relative"):
+                    rec["threshold"]["relative"] = ct.relative.value
+                    if base:
+                        ratio = value / base
+                        rec["relative_change"] = ratio
+                        by.append(ct.relative.value - ratio if higher else ratio - ct.relative.value)
+                rec["by"] = max(by) if by else None
+            failures.append(rec)
+    return {"ok": bool(vr.validation_ok), "rubber_stamp": bool(vr.rubber_stamp), "failures": failures}

@@ -1,0 +1,166 @@
+"""The Trainer's tf.data input: one stream per source, mixed by the sampling shares.
+
+Each source's transformed examples (GZIP TFRecords of tf.Example, one file
+pattern per `train_<source>` / `eval_<source>` split) are read as their own
+dataset; training draws from them with `choose_from_datasets` and a seeded
+source index drawn with the shares of `components.trainer.samplers.sampling_weights`,
+so the mix is chosen by the config, not by how many records each source
+happens to have. (`sample_from_datasets` draws one index per example through
+a Python-level call and cost 3x the whole rest of the pipeline; indices here
+are drawn 1,024 at a time.) Training streams are cached in memory after the
+first pass when they fit CACHE_BUDGET_BYTES, so later epochs skip GZIP reads, and a
+cached stream is shuffled in full (each pass a new permutation), not through a
+window: a window over files written in some sorted order would give batches of
+few classes. Training
+batches are then augmented as `train.augment` says (components/trainer/augment.py);
+evaluation batches never are.
+"""
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+from absl import logging  # noqa: E402
+
+from components.trainer.augment import augment_batch, is_enabled  # noqa: E402
+from components.trainer.samplers import sampling_weights  # noqa: E402
+from config import Config, label_key, weight_key  # noqa: E402
+
+SHUFFLE_BUFFER = 1024  # per source; a transformed 48x48x1 example is ~9 KB
+CACHE_BUDGET_BYTES = 512 << 20  # all training sources together
+_INDEX_BLOCK = 1024
+
+
+def _files(source: str, pattern: str) -> list[str]:
+    files = sorted(tf.io.gfile.glob(pattern))
+    if not files:
+        raise ValueError(f"source {source!r}: no file matches {pattern!r}")
+    return files
+
+
+def count_records(file_pattern: str, source: str = "?") -> int:
+    """Records in the GZIP TFRecords matching `file_pattern` (one pass, no parsing)."""
+    ds = tf.data.TFRecordDataset(_files(source, file_pattern), compression_type="GZIP",
+                                 num_parallel_reads=tf.data.AUTOTUNE)
+    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
+
+
+def _source_dataset(source: str, pattern: str, training: bool, seed: int, cache_records: int = 0) -> tf.data.Dataset:
+    """One source's records. Training: endless and shuffled; with `cache_records` (the
+    source's record count, when its stream is cached in memory) a full shuffle, each pass a
+    new permutation, else a window of SHUFFLE_BUFFER over files the conversion wrote in
+    hash order (data_prep.convert.stream_order)."""
+    files = tf.data.Dataset.from_tensor_slices(_files(source, pattern))
+    if training:
+        files = files.shuffle(len(files), seed=seed)
+    ds = files.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+                          cycle_length=tf.data.AUTOTUNE, num_parallel_calls=tf.data.AUTOTUNE)
+    if training:
+        if cache_records:
+            ds = ds.cache()
+        ds = ds.shuffle(max(cache_records, SHUFFLE_BUFFER), seed=seed).repeat()
+    return ds
+
+
+def example_bytes(feature_spec: Mapping[str, tf.io.FixedLenFeature]) -> int:
+    """Upper estimate of one serialized transformed example (4 bytes per value, plus
+    a little per feature), for the cache budget."""
+    total = 0
+    for spec in feature_spec.values():
+        n = 1
+        for d in getattr(spec, "shape", ()) or ():
+            n *= int(d)
+        total += 4 * n + 32
+    return total
+
+
+def source_selector(weights: list[float], seed: int) -> tf.data.Dataset:
+    """An endless, seeded stream of source indices, index i with share weights[i] / sum."""
+    cum = [sum(weights[:i + 1]) / sum(weights) for i in range(len(weights) - 1)]
+    edges = tf.constant(cum, tf.float32)
+    scale = float(1 << 24)
+
+    def pick(r):
+        u = tf.cast(r % (1 << 24), tf.float32) / scale  # uniform in [0, 1) from 24 random bits
+        return tf.searchsorted(edges, u, side="right", out_type=tf.int64)
+
+    return tf.data.Dataset.random(seed=seed).batch(_INDEX_BLOCK).map(pick).unbatch()
+
+
+def mixing_weights(config: Config, sources: list[str], counts: Mapping[str, int] | None,
+                   training: bool) -> dict[str, float]:
+    """Training: the config's sampling. Evaluation: the natural mix of the eval data
+    (proportional to counts when known, else equal), so eval metrics are not
+    reweighted by the training sampler."""
+    if training:
+        return sampling_weights(config, counts)
+    if counts is not None:
+        total = sum(counts[s] for s in sources)
+        if total > 0:
+            return {s: counts[s] / total for s in sources if counts[s] > 0}
+    return {s: 1.0 / len(sources) for s in sources}
+
+
+def make_dataset(file_patterns_by_source: Mapping[str, str], feature_spec: Mapping[str, tf.io.FixedLenFeature],
+                 config: Config, batch_size: int, counts: Mapping[str, int] | None = None,
+                 training: bool = True) -> tf.data.Dataset:
+    """Batches of (features {'image'}, labels {task}, sample_weights {task}).
+
+    `feature_spec` is the transformed feature spec (TFTransformOutput.
+    transformed_feature_spec()). Training streams repeat forever (Keras stops
+    at steps_per_epoch) and are augmented when `train.augment` asks;
+    evaluation streams read each record once, as stored.
+    """
+    sources = [s.name for s in config.sources]
+    if sorted(file_patterns_by_source) != sorted(sources):
+        raise ValueError(f"file patterns must name exactly the config's sources {sources}; "
+                         f"received {sorted(file_patterns_by_source)}")
+    needed = ["image"] + [k for t in config.task_names for k in (label_key(t), weight_key(t))]
+    missing = [k for k in needed if k not in feature_spec]
+    if missing:
+        raise ValueError(f"transformed feature spec lacks {missing}; received keys {sorted(feature_spec)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, received {batch_size}")
+
+    weights = mixing_weights(config, sources, counts, training)
+    logging.info("%s mix of sources: %s", "training" if training else "eval",
+                 ", ".join(f"{s}={w:.4f}" for s, w in weights.items()))
+    seed = config.train.seed
+    # A cached stream holds its records twice: in the cache and in the full shuffle buffer.
+    cache = (training and counts is not None
+             and 2 * sum(counts.values()) * example_bytes(feature_spec) <= CACHE_BUDGET_BYTES)
+    streams = [_source_dataset(s, file_patterns_by_source[s], training, seed + i, counts[s] if cache else 0)
+               for i, s in enumerate(sources) if s in weights]
+    if len(streams) == 1:
+        ds = streams[0]
+    else:
+        ds = tf.data.Dataset.choose_from_datasets(
+            streams, source_selector([weights[s] for s in sources if s in weights], seed),
+            stop_on_empty_dataset=False)
+
+    tasks = config.task_names
+    parse_spec = {k: feature_spec[k] for k in needed}
+
+    def to_keras(serialized):
+        f = tf.io.parse_example(serialized, parse_spec)
+        return ({"image": f["image"]},
+                {t: f[label_key(t)] for t in tasks},
+                {t: f[weight_key(t)] for t in tasks})
+
+    ds = ds.batch(batch_size, drop_remainder=False).map(to_keras, num_parallel_calls=tf.data.AUTOTUNE)
+    if training and is_enabled(config.train.augment):
+        augment, image_cfg = config.train.augment, config.image
+        logging.info("training augmentation: %s", augment)
+
+        def augmented(batch_number, batch):
+            features, labels, weights = batch
+            seed = tf.stack([tf.constant(seed_base, tf.int64), batch_number])
+            return {"image": augment_batch(features["image"], seed, augment, image_cfg)}, labels, weights
+
+        seed_base = config.train.seed
+        # (seed, batch number) seeds each batch's draws: reproducible at any parallelism
+        ds = ds.enumerate().map(augmented, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

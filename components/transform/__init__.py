@@ -1,0 +1,1 @@
+"""Transform's module file: `preprocessing.preprocessing_fn`, referenced by name."""

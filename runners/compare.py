@@ -1,0 +1,341 @@
+"""Multitask against single-task, measured: one single-task model per task.
+
+    python -m runners.compare --config configs/default.yaml --output-dir outputs
+    make compare CONFIG=configs/default.yaml OUTPUT=outputs
+
+Runs the multitask config with `run_local.py` into `--output-dir` (TFX's
+cache reuses a finished run of the same config, so `make run` then
+`make compare` does not train it again), then, for every task, the same
+pipeline on a single-task variant of the config (`single_task_config`) into
+`<output-dir>/compare/<task>/`, each with its own pipeline name, pipeline
+root and MLMD store so no cache or baseline crosses between variants. Then
+it adds a `comparison` section to `<output-dir>/report/report.json` and
+`index.html` and writes `<output-dir>/report/comparison.json`:
+
+    gain_i = (-1)^{l_i} (M_m,i - M_s,i) / M_s,i     l_i = 1 when lower is better
+    delta_m = mean_i gain_i
+
+(Maninis et al. 2019, "Attentive single-tasking of multiple tasks"), so a
+positive gain means the multitask model is better on that task. Each task is
+scored by the metric its baseline comparison gates (eval_config.PRIMARY_METRIC):
+accuracy for classification, mean_absolute_error for regression, AUC
+(mean over labels) for multilabel, on the same eval examples in both runs
+(splits hash the group id, not the task).
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before any TensorFlow import
+
+import argparse
+import dataclasses
+import html
+import json
+import math
+import subprocess
+import sys
+import time
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from config import Config, ConfigError, load
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMPARE_DIR = "compare"  # <output-dir>/compare/<task>/ holds each single-task run
+MAX_PIPELINE_NAME = 63  # TFX's limit (tfx/orchestration/pipeline.py)
+HTML_START, HTML_END = "<!-- comparison:start -->", "<!-- comparison:end -->"
+
+# Higher-is-better per primary metric; mirrors the MetricDef directions in
+# components/evaluator/eval_config.py (test_compare checks they agree) without
+# importing TFMA for a table lookup.
+PRIMARY_METRIC = {"multiclass": "accuracy", "binary": "accuracy",
+                  "regression": "mean_absolute_error", "multilabel": "auc"}
+LOWER_IS_BETTER = {"accuracy": False, "auc": False, "mean_absolute_error": True}
+
+
+def single_task_name(config: Config, task: str) -> str:
+    name = f"{config.name}_single_{task}"
+    if len(name) > MAX_PIPELINE_NAME:
+        raise ConfigError(f"config key 'name': single-task pipeline name {name!r} is {len(name)} characters; "
+                          f"TFX allows {MAX_PIPELINE_NAME}: shorten the config name or the task name")
+    return name
+
+
+def single_task_options(options: Mapping[str, Any], dropped: set[str]) -> dict[str, Any]:
+    """A source's format options without what maps the `dropped` tasks.
+
+    Format modules name tasks in their options in three ways, all handled:
+    `<x>_task: <task>` (imdb_wiki, utkface, genki4k), which goes together with
+    its `<x>_*` settings (`age_task` with `age_bins`, `age_range`); a mapping
+    to tasks (fashionai `attributes: {attr: task}`); a mapping from tasks
+    (csv `columns: {task: column}`). Entries for dropped tasks go.
+    """
+    prefixes = tuple(k[:-len("task")] for k, v in options.items() if k.endswith("_task") and v in dropped)
+    out = {}
+    for k, v in options.items():
+        if prefixes and k.startswith(prefixes):
+            continue
+        if isinstance(v, Mapping):
+            v = {a: b for a, b in v.items() if a not in dropped and not (isinstance(b, str) and b in dropped)}
+        out[k] = v
+    return out
+
+
+def single_task_config(config: Config, task: str) -> Config:
+    """The config reduced to one task: same pipeline, data, image, model and train settings.
+
+    Sources that do not label `task` are dropped; a source labelling several
+    tasks keeps only `task`, and its format options mapping a dropped task
+    are removed (`single_task_options`), so it emits only `task`'s examples.
+    Sampling weights of dropped sources, evaluation slices of dropped tasks
+    and model params keyed by dropped tasks go too. The pipeline name gets
+    `_single_<task>` so MLMD and caches are its own.
+    """
+    keep = config.task(task)  # KeyError naming the valid tasks
+    sources = []
+    for s in config.sources:
+        if task not in s.tasks:
+            continue
+        options = single_task_options(s.options, set(s.tasks) - {task})
+        sources.append(dataclasses.replace(s, tasks=(task,), options=options))
+    names = {s.name for s in sources}
+    sm = config.train.sampling
+    sampling = dataclasses.replace(sm, weights={k: v for k, v in sm.weights.items() if k in names})
+    # Model params keyed by task (multibranch's `towers: {age: ...}`) keep only the task's entry.
+    params = {k: ({t: x for t, x in v.items() if t == task}
+                  if isinstance(v, Mapping) and v and set(v) <= set(config.task_names) else v)
+              for k, v in config.model.params.items()}
+    ev = config.evaluation  # class slices of dropped tasks go (None = the default: every task)
+    slices = None if ev.slices is None else tuple(sl for sl in ev.slices if sl.task == task)
+    return dataclasses.replace(config, name=single_task_name(config, task), tasks=(keep,),
+                               sources=tuple(sources),
+                               train=dataclasses.replace(config.train, sampling=sampling),
+                               model=dataclasses.replace(config.model, params=params),
+                               evaluation=dataclasses.replace(ev, slices=slices))
+
+
+def task_metric(task_type: str) -> tuple[str, bool]:
+    """(metric name, lower is better) that scores a task of this type."""
+    metric = PRIMARY_METRIC[task_type]
+    return metric, LOWER_IS_BETTER[metric]
+
+
+def task_figure(task_report: Mapping[str, Any]) -> float | None:
+    """A task's figure from report.json's `tasks.<task>`: its primary metric
+    (multilabel: the mean of the per-label values `auc/<label>`)."""
+    metric, _ = task_metric(task_report["type"])
+    metrics = task_report.get("metrics", {})
+    if task_report["type"] == "multilabel":
+        values = [metrics.get(f"{metric}/{c}") for c in task_report["classes"]]
+        return None if not values or None in values else sum(values) / len(values)
+    return metrics.get(metric)
+
+
+def relative_gain(multitask: float | None, single: float | None, lower_is_better: bool) -> float | None:
+    """(-1)^l (M_m - M_s) / M_s; None when a figure is missing or M_s is 0."""
+    if multitask is None or single is None or single == 0:
+        return None
+    gain = (multitask - single) / single
+    return -gain if lower_is_better else gain
+
+
+def delta_m(gains: Mapping[str, float | None]) -> float | None:
+    """Mean relative gain over tasks; None if any task's gain is undefined."""
+    values = list(gains.values())
+    if not values or any(g is None for g in values):
+        return None
+    return sum(values) / len(values)
+
+
+def build_comparison(multitask_report: Mapping[str, Any], single_reports: Mapping[str, Mapping[str, Any]],
+                     config: Config) -> dict[str, Any]:
+    """`comparison` for report.json from the multitask report and one report per task."""
+    tasks, warnings = {}, []
+    for t in config.tasks:
+        multi, single = multitask_report["tasks"][t.name], single_reports[t.name]["tasks"][t.name]
+        metric, lower = task_metric(t.type)
+        m, s = task_figure(multi), task_figure(single)
+        n_m, n_s = multi.get("eval_examples"), single.get("eval_examples")
+        if n_m != n_s:
+            warnings.append(f"task {t.name}: {n_m} eval examples in the multitask run, {n_s} in the single-task "
+                            f"run; the figures are not on the same examples")
+        tasks[t.name] = {
+            "metric": metric + (" (mean over labels)" if t.type == "multilabel" else ""),
+            "lower_is_better": lower,
+            "single_task": s,
+            "multitask": m,
+            "gain": relative_gain(m, s, lower),
+            "eval_examples": n_m,
+            "eval_examples_single_task": n_s,
+        }
+    return {
+        "tasks": tasks,
+        "delta_m": delta_m({k: v["gain"] for k, v in tasks.items()}),
+        "delta_m_rule": "mean over tasks of (-1)^l (multitask - single_task) / single_task, "
+                        "l = 1 for lower-is-better metrics; > 0: multitask is better",
+        "train": {"steps": config.train.steps, "batch_size": config.train.batch_size, "seed": config.train.seed},
+        "warnings": warnings,
+    }
+
+
+def _fmt(x: float | None, pct: bool = False) -> str:
+    if x is None:
+        return "-"
+    return f"{x * 100:+.2f}%" if pct else f"{x:.4f}"
+
+
+def format_table(comparison: Mapping[str, Any]) -> str:
+    """Plain-text table: task, metric, single-task, multitask, gain; then delta_m."""
+    rows = [("task", "metric", "single-task", "multitask", "gain")]
+    for name, t in comparison["tasks"].items():
+        rows.append((name, t["metric"], _fmt(t["single_task"]), _fmt(t["multitask"]), _fmt(t["gain"], True)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines + [f"delta_m (mean relative gain of multitask): {_fmt(comparison['delta_m'], True)}"])
+
+
+def render_html(comparison: Mapping[str, Any]) -> str:
+    """Self-contained section (inline styles only), between markers so a rerun replaces it."""
+    e = html.escape
+    td = 'style="border:1px solid #ccc;padding:.25em .6em;text-align:right"'
+    th = 'style="border:1px solid #ccc;padding:.25em .6em;background:#f3f3f3"'
+    rows = "".join(
+        f"<tr><td {td}>{e(n)}</td><td {td}>{e(t['metric'])}{' (lower is better)' if t['lower_is_better'] else ''}"
+        f"</td><td {td}>{_fmt(t['single_task'])}</td><td {td}>{_fmt(t['multitask'])}</td>"
+        f"<td {td}>{_fmt(t['gain'], True)}</td><td {td}>{e(str(t['eval_examples']))}</td></tr>"
+        for n, t in comparison["tasks"].items())
+    head = "".join(f"<th {th}>{h}</th>" for h in
+                   ("task", "metric", "single-task", "multitask", "relative gain", "eval examples"))
+    warn = "".join(f"<li>{e(w)}</li>" for w in comparison.get("warnings", []))
+    tr = comparison["train"]
+    return (f'{HTML_START}\n<section id="comparison"><h2>Multitask vs single-task</h2>\n'
+            f"<p>One single-task model per task, same pipeline, data, eval examples and budget "
+            f"({tr['steps']} steps of {tr['batch_size']}, seed {tr['seed']}). Relative gain = "
+            f"(-1)<sup>l</sup> (multitask &minus; single-task) / single-task, l = 1 when lower is better; "
+            f"&gt; 0: the multitask model is better.</p>\n"
+            f'<table style="border-collapse:collapse"><tr>{head}</tr>{rows}</table>\n'
+            f"<p><b>&Delta;m = {_fmt(comparison['delta_m'], True)}</b> (mean relative gain over tasks)</p>\n"
+            + (f"<ul>{warn}</ul>\n" if warn else "") + f"</section>\n{HTML_END}")
+
+
+def insert_html(page: str, section: str) -> str:
+    """`page` with `section` replacing an earlier one, else placed before </body> (or appended)."""
+    start, end = page.find(HTML_START), page.find(HTML_END)
+    if start != -1 and end > start:
+        return page[:start] + section + page[end + len(HTML_END):]
+    at = page.rfind("</body>")
+    return page + section if at == -1 else page[:at] + section + "\n" + page[at:]
+
+
+def write_comparison(report_dir: str, comparison: Mapping[str, Any]) -> list[str]:
+    """Adds `comparison` to report.json and the section to index.html; writes comparison.json."""
+    paths = {n: os.path.join(report_dir, n) for n in ("report.json", "index.html", "comparison.json")}
+    with open(paths["report.json"]) as f:
+        report = json.load(f)
+    report["comparison"] = comparison
+    with open(paths["report.json"], "w") as f:
+        json.dump(report, f, indent=2, sort_keys=True)
+    with open(paths["comparison.json"], "w") as f:
+        json.dump(comparison, f, indent=2, sort_keys=True)
+    page = open(paths["index.html"]).read() if os.path.exists(paths["index.html"]) else "<html><body></body></html>"
+    with open(paths["index.html"], "w") as f:
+        f.write(insert_html(page, render_html(comparison)))
+    return list(paths.values())
+
+
+def write_config(config: Config, path: str) -> str:
+    """A config as a YAML file run_local.py loads back unchanged (paths are already absolute)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("# Written by runners.compare: a single-task variant of the compared config.\n")
+        yaml.safe_dump(json.loads(config.to_json()), f, sort_keys=False)
+    return path
+
+
+def run_local(config_path: str, output_dir: str, no_cache: bool = False) -> float:
+    """Runs run_local.py in its own process (a fresh TensorFlow per run); returns its wall time.
+
+    Its output goes to `<output_dir>/run.log`; on failure the log's tail is in the error.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    log = os.path.join(output_dir, "run.log")
+    cmd = [sys.executable, os.path.join(ROOT, "run_local.py"), "--config", config_path, "--output-dir", output_dir]
+    start = time.time()
+    with open(log, "w") as f:
+        rc = subprocess.run(cmd + (["--no-cache"] if no_cache else []), cwd=ROOT, stdout=f,
+                            stderr=subprocess.STDOUT).returncode
+    if rc != 0:
+        tail = open(log).read()[-3000:]
+        raise RuntimeError(f"{' '.join(cmd)} exited {rc}; log {log} ends:\n{tail}")
+    return time.time() - start
+
+
+def compare(config_path: str, output_dir: str, no_cache: bool = False,
+            run: Callable[[str, str, bool], float] = run_local, log: Callable[[str], None] = print) -> dict:
+    """Runs the multitask config and every single-task variant, then writes the comparison."""
+    config = load(config_path)
+    variants = {t: single_task_config(config, t) for t in config.task_names}
+    from data_prep.convert import validate_sources  # format option checks, before any run
+
+    validate_sources(config)  # first the user's own file, so error messages index its sources
+    for task, v in variants.items():
+        try:
+            Config.from_json(v.to_json())  # every key validated again, as run_local.py will
+            validate_sources(v)
+        except ConfigError as e:
+            raise ConfigError(f"single-task variant for task {task!r} (sources: "
+                              f"{', '.join(s.name for s in v.sources)}): {e}") from e
+    out = os.path.abspath(output_dir)
+    runs = {}
+    log(f"multitask: {config_path} -> {out} (log: {os.path.join(out, 'run.log')})")
+    # absolute: run_local.py runs from the repository root, not the caller's directory
+    runs["multitask"] = {"output_dir": out, "wall_s": round(run(os.path.abspath(config_path), out, no_cache), 1)}
+    log(f"  done in {runs['multitask']['wall_s']:.0f} s")
+    for task, variant in variants.items():
+        vdir = os.path.join(out, COMPARE_DIR, task)
+        vconfig = write_config(variant, os.path.join(vdir, "config.yaml"))
+        log(f"single-task {task}: {vconfig} -> {vdir} (log: {os.path.join(vdir, 'run.log')})")
+        runs[task] = {"output_dir": vdir, "config": vconfig, "wall_s": round(run(vconfig, vdir, no_cache), 1)}
+        log(f"  done in {runs[task]['wall_s']:.0f} s")
+
+    def report(d):
+        with open(os.path.join(d, "report", "report.json")) as f:
+            return json.load(f)
+
+    comparison = build_comparison(report(out), {t: report(runs[t]["output_dir"]) for t in variants}, config)
+    comparison["runs"] = runs
+    write_comparison(os.path.join(out, "report"), comparison)
+    return comparison
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Train one single-task model per task with the same pipeline "
+                                             "and report multitask vs single-task per task and delta_m.")
+    ap.add_argument("--config", default="configs/default.yaml", help="multitask run config (YAML)")
+    ap.add_argument("--output-dir", default="outputs", help="the multitask run's output dir; "
+                                                            "single-task runs go to <dir>/compare/<task>/")
+    ap.add_argument("--no-cache", action="store_true", help="rerun every component of every run")
+    args = ap.parse_args(argv)
+    start = time.time()
+    try:
+        comparison = compare(args.config, args.output_dir, args.no_cache)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print()
+    print(format_table(comparison))
+    for w in comparison["warnings"]:
+        print(f"warning: {w}")
+    report_dir = os.path.join(os.path.abspath(args.output_dir), "report")
+    print(f"\ncompare time: {time.time() - start:.0f} s")
+    print(f"report: {os.path.join(report_dir, 'index.html')} (comparison also in comparison.json)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
