@@ -1,15 +1,16 @@
 """Compiles the pipeline for Kubeflow Pipelines v2 and, optionally, submits it.
 
-    python kubeflow_runner.py --config configs/cluster.yaml \\
+    python kubeflow_runner.py --config configs/default.yaml \\
         --pipeline-root gs://BUCKET/tfx --image REGISTRY/multitask-tfx:TAG \\
         --compile-only --output pipeline.json
-    python kubeflow_runner.py --config configs/cluster.yaml \\
+    python kubeflow_runner.py --config CLUSTER_CONFIG.yaml \\
         --pipeline-root gs://BUCKET/tfx --image REGISTRY/multitask-tfx:TAG \\
         --host http://localhost:8080 --experiment multitask
 
 Like run_local.py it only configures `pipeline.pipeline.create_pipeline`: the
 DAG is the same, the paths are cluster paths and the code runs from the image
-built by the Dockerfile (the repo is at /pipeline there). Steps and caveats:
+built by the Dockerfile (the repo is at /pipeline there). CLUSTER_CONFIG.yaml is a
+config whose source paths are cluster paths (docs/kubeflow.md). Steps and caveats:
 docs/kubeflow.md.
 """
 from __future__ import annotations

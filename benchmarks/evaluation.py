@@ -29,12 +29,10 @@ import os
 import tempfile
 import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+from scipy.stats import rankdata
 
-import numpy as np  # noqa: E402
-from scipy.stats import rankdata  # noqa: E402
-
-from benchmarks.figures import Figure  # noqa: E402
+from benchmarks.figures import Figure
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_EXAMPLES = 5000
@@ -177,9 +175,9 @@ def write_eval_examples(config, path: str, n: int, seed: int = 0) -> None:
     transformed `label_<task>` / `weight_<task>`; tasks in turn, each from a source that labels it."""
     import tensorflow as tf
 
+    from config import label_key, weight_key
     from data_prep.example_proto import Example
     from data_prep.records import make_example
-    from config import label_key, weight_key
 
     rng = np.random.default_rng(seed)
     h, w = config.image.size  # PNGs at the contract size, as the conversion writes them
@@ -228,9 +226,9 @@ def save_model(config, path: str, build=None) -> None:
     transform_features (labels and weights, no image), as the Trainer exports them."""
     import tensorflow as tf
 
-    from models.preprocess import preprocess_image_batch
-    from models import get_builder
     from config import label_key, weight_key
+    from models import get_builder
+    from models.preprocess import preprocess_image_batch
 
     model = (build or get_builder(config.model.name))(config)
     spec = feature_spec(config)

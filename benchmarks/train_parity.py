@@ -36,18 +36,15 @@ the seeds cannot tell the two sides apart.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+import statistics
+import tempfile
+import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
 
-import dataclasses  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from benchmarks.figures import Figure  # noqa: E402
+from benchmarks.figures import Figure
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(ROOT, "configs", "default.yaml")

@@ -19,16 +19,13 @@ load) and where the time goes.
 from __future__ import annotations
 
 import os
+import statistics
+import tempfile
+import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
 
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from benchmarks.figures import Figure  # noqa: E402
+from benchmarks.figures import Figure
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "configs", "default.yaml")
@@ -143,9 +140,9 @@ def run() -> list[Figure]:
 
     from benchmarks.training_data import prepare
     from components.trainer.input_pipeline import count_records, make_dataset
-    from components.trainer.run_fn import compile_model
-    from models import get_builder
+    from components.trainer.training_model import make_training_model
     from config import load
+    from models import get_builder
 
     config = load(CONFIG)
     batch_size = config.train.batch_size
@@ -181,7 +178,7 @@ def run() -> list[Figure]:
         models = {}
         for side in sides:
             keras.utils.set_random_seed(config.train.seed)
-            models[side] = compile_model(get_builder(config.model.name)(config), config)
+            models[side] = make_training_model(get_builder(config.model.name)(config), config)
         fit_t = {side: [] for side in sides}
         for r in range(ROUNDS):
             for side in (list(sides) if r % 2 == 0 else list(sides)[::-1]):

@@ -15,12 +15,10 @@ import os
 import time
 from dataclasses import dataclass
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from config import Config, split_name  # noqa: E402
+from config import Config, split_name
 
 RAW_BATCH = 256  # raw examples transformed per call of the graph
 

@@ -18,18 +18,14 @@ recipe), frozen or fine-tuned alike; from random weights it trains normally.
 """
 from __future__ import annotations
 
-import os
+import tensorflow as tf
+import tf_keras as keras
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-
-from models.preprocess import caffe_gray_offsets  # noqa: E402
-from models.tf_compat import skip_autograph_for_tf_keras  # noqa: E402
-from models.backbone_params import BACKBONES, resolve_params  # noqa: E402
-from models.heads import output_layer  # noqa: E402
-from config import Config  # noqa: E402
+from config import Config
+from models.backbone_params import BACKBONES, resolve_params
+from models.heads import output_layer
+from models.preprocess import caffe_gray_offsets
+from models.tf_compat import skip_autograph_for_tf_keras
 
 skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see models/tf_compat.py)
 

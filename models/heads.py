@@ -7,13 +7,9 @@ softmax over the classes (binary as 2 slots, multiclass), a sigmoid per label
 """
 from __future__ import annotations
 
-import os
+import tf_keras as keras
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tf_keras as keras  # noqa: E402
-
-from config import TaskConfig  # noqa: E402
+from config import TaskConfig
 
 ACTIVATIONS = {"binary": "softmax", "multiclass": "softmax", "multilabel": "sigmoid", "regression": "linear"}
 

@@ -8,12 +8,9 @@ gray with PIL's integer formula. TF ops only (no py_function), so it lives in a 
 """
 from __future__ import annotations
 
-import os
 from typing import Callable
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
 from data_prep.image_prep import MAX_PIXELS  # noqa: E402  (the conversion's pixel limit)
 

@@ -16,14 +16,10 @@ labels (multilabel), squared (`mse`, the default) or absolute (`mae`) error
 """
 from __future__ import annotations
 
-import os
+import tensorflow as tf
+import tf_keras as keras
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-
-from config import TASK_LOSSES, TASK_TYPES, TaskConfig  # noqa: E402
+from config import TASK_LOSSES, TASK_TYPES, TaskConfig
 
 
 def _check(task_type: str, loss: str | None) -> str:

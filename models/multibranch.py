@@ -11,16 +11,12 @@ here every tower has one shape, overridable per task (`towers`).
 """
 from __future__ import annotations
 
-import os
+import tf_keras as keras
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tf_keras as keras  # noqa: E402
-
-from models.tf_compat import skip_autograph_for_tf_keras  # noqa: E402
-from models.heads import output_layer  # noqa: E402
-from models.multibranch_params import resolve_params, tower  # noqa: E402
-from config import Config  # noqa: E402
+from config import Config
+from models.heads import output_layer
+from models.multibranch_params import resolve_params, tower
+from models.tf_compat import skip_autograph_for_tf_keras
 
 skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see models/tf_compat.py)
 

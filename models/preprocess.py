@@ -6,15 +6,12 @@ this module, so a model never sees pixels prepared two different ways.
 """
 from __future__ import annotations
 
-import os
+import tensorflow as tf
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tensorflow as tf  # noqa: E402
+from config import NORMALIZATIONS, ImageConfig
 
 # The decode lives in models/image_decode.py; decode_pixels is this module's too.
 from models.image_decode import decode_pixels, decode_plain, split_for_decode  # noqa: E402, F401
-from config import NORMALIZATIONS, ImageConfig  # noqa: E402
 
 # keras.applications' "caffe" mode (VGG16, ResNet50): RGB -> BGR, minus the
 # ImageNet channel means, in BGR order, no scaling.

@@ -17,9 +17,6 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from config import Config
 
-FEATURES = ("image", "task_index", "label", "source", "example_id")
-
-
 def build_schema(config: Config) -> schema_pb2.Schema:
     schema = schema_pb2.Schema()
 

@@ -32,16 +32,13 @@ from google.protobuf import wrappers_pb2
 
 from config import Config, TaskConfig, label_key, weight_key
 
-# Kept for callers of the old signature; the run's value is
 # `evaluation.max_regression` (config/types.py, default 0.02): how much
 # worse than the baseline (last blessed model) a gated metric may be, in the
-# metric's own unit (an absolute change threshold). 0.02 lets accuracy
-# 0.80 -> 0.78 pass and 0.7799 fail; MAE 2.00 -> 2.02 pass, 2.0201 fail.
-# Absolute, not relative: TFMA 0.47.1 computes a relative change as
-# (candidate - baseline) / baseline while its docs say candidate / baseline
-# (tensorflow/model-analysis issue 520), so a relative threshold means what
-# one of the two readers expects; and a ratio breaks down near a baseline of 0.
-DEFAULT_MAX_REGRESSION = 0.02
+# metric's own unit. Absolute, not relative: TFMA 0.47.1 computes a relative
+# change as (candidate - baseline) / baseline while its docs say candidate /
+# baseline (tensorflow/model-analysis issue 520), and a ratio breaks down near
+# a baseline of 0. 0.02 lets accuracy 0.80 -> 0.78 pass and 0.7799 fail;
+# MAE 2.00 -> 2.02 pass, 2.0201 fail.
 
 # Confidence intervals: TFMA's Poisson bootstrap, set explicitly: without a
 # method TFMA 0.47.1 picks the jackknife (utils/config_util.py). 20 replicates

@@ -20,6 +20,12 @@ from typing import Any
 
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
+from google.protobuf import json_format
+from tfx import v1 as tfx
+from tfx.components.evaluator import constants as _consts
+from tfx.components.evaluator import executor as _evaluator_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.types import artifact_utils, standard_component_specs
 
 from components.report.tfma_reader import class_id_of, interval_of
 
@@ -87,12 +93,6 @@ def bound_failures(eval_config: tfma.EvalConfig, eval_output_uri: str) -> list[d
 
 
 # --- TFX: the Evaluator with the gate -----------------------------------------
-from tfx import v1 as tfx  # noqa: E402
-from tfx.components.evaluator import constants as _consts  # noqa: E402
-from tfx.components.evaluator import executor as _evaluator_executor  # noqa: E402
-from tfx.dsl.components.base import executor_spec  # noqa: E402
-from tfx.types import artifact_utils, standard_component_specs  # noqa: E402
-from google.protobuf import json_format  # noqa: E402
 
 
 def apply_gate(blessing, eval_config: tfma.EvalConfig, eval_output_uri: str) -> list[dict[str, Any]]:

@@ -13,14 +13,26 @@ from typing import Any, Iterable
 import numpy as np
 import tensorflow as tf
 
-from components.evaluator.eval_config import (PRIMARY_METRIC, build_eval_config, class_slice_column, histogram_edges,
-                                    metric_defs, positive_class_ids)
+from components.evaluator.eval_config import (
+    PRIMARY_METRIC,
+    build_eval_config,
+    class_slice_column,
+    histogram_edges,
+    metric_defs,
+    positive_class_ids,
+)
 from components.evaluator.interval_gate import bound_failures
-from components.report.model_card import MODEL_CARD_JSON, build_model_card, write_model_card
 from components.report.history import training_curves
+from components.report.model_card import MODEL_CARD_JSON, build_model_card, write_model_card
 from components.report.page import render_html
-from components.report.tfma_reader import (Key, load_calibration_curves, load_confusion_matrices, load_plots,  # noqa: F401
-                                    load_tfma_metrics, validation_summary)
+from components.report.tfma_reader import (  # noqa: F401
+    Key,
+    load_calibration_curves,
+    load_confusion_matrices,
+    load_plots,
+    load_tfma_metrics,
+    validation_summary,
+)
 from config import Config, TaskConfig, split_name
 
 _Key = Key
@@ -327,9 +339,9 @@ def eval_files(examples_uri: str, config: Config) -> list[str]:
 # --- TFX component ---------------------------------------------------------
 # Imported late in the file only for readability; the decorator needs runtime
 # type annotations, so this module must not use `from __future__ import annotations`.
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter  # noqa: E402
-from tfx.dsl.component.experimental.decorators import component  # noqa: E402
-from tfx.types import standard_artifacts  # noqa: E402
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import standard_artifacts
 
 from components.artifacts import PrepReport, Report  # noqa: E402  (TYPE_NAME components.Report)
 

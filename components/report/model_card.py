@@ -10,10 +10,11 @@ and, when given, the conversion's prep_stats.json. Values in
 """
 from __future__ import annotations
 
-import html
 import json
 import os
 from typing import Any
+
+from components.report.plots import esc
 
 SCHEMA_VERSION = "0.0.2"
 MODEL_CARD_DIR = "model_card"
@@ -116,29 +117,26 @@ def build_model_card(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _e(x: Any) -> str:
-    return html.escape(str(x))
-
 
 def render_model_card_html(card: dict[str, Any]) -> str:
     """A self-contained page for the card (no scripts, no external assets)."""
     d, p, q, c = (card["model_details"], card["model_parameters"], card["quantitative_analysis"],
                   card["considerations"])
     rows = "".join(
-        f"<tr><td>{_e(m['type'])}</td><td>{_e(m['slice'])}</td><td>{_e(m['value'])}</td>"
-        f"<td>{_e(m['confidence_interval']['lower_bound']) if 'confidence_interval' in m else '–'}</td>"
-        f"<td>{_e(m['confidence_interval']['upper_bound']) if 'confidence_interval' in m else '–'}</td></tr>"
+        f"<tr><td>{esc(m['type'])}</td><td>{esc(m['slice'])}</td><td>{esc(m['value'])}</td>"
+        f"<td>{esc(m['confidence_interval']['lower_bound']) if 'confidence_interval' in m else '–'}</td>"
+        f"<td>{esc(m['confidence_interval']['upper_bound']) if 'confidence_interval' in m else '–'}</td></tr>"
         for m in q["performance_metrics"])
-    lis = lambda items: "<ul>" + "".join(f"<li>{_e(i['description'])}</li>" for i in items) + "</ul>"  # noqa: E731
-    data = "<ul>" + "".join(f"<li><b>{_e(x['name'])}</b>: {_e(x['description'])}</li>" for x in p["data"]) + "</ul>"
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Model card: {_e(d['name'])}</title>"
+    lis = lambda items: "<ul>" + "".join(f"<li>{esc(i['description'])}</li>" for i in items) + "</ul>"  # noqa: E731
+    data = "<ul>" + "".join(f"<li><b>{esc(x['name'])}</b>: {esc(x['description'])}</li>" for x in p["data"]) + "</ul>"
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Model card: {esc(d['name'])}</title>"
             "<style>body{font-family:system-ui,sans-serif;margin:1.5em;max-width:68em}"
             "table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:.2em .5em}</style></head><body>"
-            f"<h1>Model card: {_e(d['name'])}</h1><p>{_e(d['overview'])}</p>"
-            f"<p><small>schema {_e(card['schema_version'])} (Model Card Toolkit); model {_e(d['path'])}; "
+            f"<h1>Model card: {esc(d['name'])}</h1><p>{esc(d['overview'])}</p>"
+            f"<p><small>schema {esc(card['schema_version'])} (Model Card Toolkit); model {esc(d['path'])}; "
             f"<a href='../index.html'>evaluation report</a></small></p>"
-            f"<h2>Model parameters</h2><p>Architecture: {_e(p['model_architecture'])}<br>"
-            f"Input: {_e(p['input_format'])}<br>Output: {_e(p['output_format'])}</p><h3>Data</h3>{data}"
+            f"<h2>Model parameters</h2><p>Architecture: {esc(p['model_architecture'])}<br>"
+            f"Input: {esc(p['input_format'])}<br>Output: {esc(p['output_format'])}</p><h3>Data</h3>{data}"
             "<h2>Quantitative analysis</h2><table><tr><th>metric</th><th>slice</th><th>value</th>"
             f"<th>95 % lower</th><th>95 % upper</th></tr>{rows}</table>"
             f"<h2>Considerations</h2><h3>Limitations</h3>{lis(c['limitations'])}"

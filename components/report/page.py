@@ -2,10 +2,10 @@
 no external assets) so it opens from a bucket, a zip or a mail attachment."""
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from components.report import plots
+from components.report.plots import esc
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:68em}
@@ -21,9 +21,6 @@ table.summary td,table.summary th{padding:.3em .7em}
 """
 
 
-def _e(x: Any) -> str:
-    return html.escape(str(x))
-
 
 def _num(x: Any) -> str:
     if x is None:
@@ -32,12 +29,12 @@ def _num(x: Any) -> str:
         return str(int(x))
     if isinstance(x, float):
         return f"{x:.4f}" if abs(x) < 1e4 else f"{x:.4g}"
-    return _e(x)
+    return esc(x)
 
 
 def _th(name: str) -> str:
     """A header cell that may break after underscores (long metric names)."""
-    return f"<th>{_e(name).replace('_', '_<wbr>')}</th>"
+    return f"<th>{esc(name).replace('_', '_<wbr>')}</th>"
 
 
 def _ci(value: Any, ci: Any) -> str:
@@ -61,20 +58,20 @@ def _banner(report: dict) -> str:
     for f in v.get("failures", []):
         lim = ", ".join(f"{k} {_num(val)}" for k, val in f.get("threshold", {}).items())
         if f.get("kind") == "change" and f.get("baseline") is not None:
-            what = f"{_e(f['metric'])} changed by {_num(f['value'])} from the baseline's {_num(f['baseline'])}"
+            what = f"{esc(f['metric'])} changed by {_num(f['value'])} from the baseline's {_num(f['baseline'])}"
             if f.get("relative_change") is not None:
                 what += f" (relative {_pct(f.get('relative_change'))})"
         else:
-            what = f"{_e(f['metric'])} = {_num(f['value'])}"
-        why.append(f"<li>task <b>{_e(f['task'])}</b>: {what} "
-                   f"({_e(f['kind'])} threshold: {_e(lim)}; missed by {_num(f.get('by'))}; slice {_e(f['slice'])})</li>")
+            what = f"{esc(f['metric'])} = {_num(f['value'])}"
+        why.append(f"<li>task <b>{esc(f['task'])}</b>: {what} "
+                   f"({esc(f['kind'])} threshold: {esc(lim)}; missed by {_num(f.get('by'))}; slice {esc(f['slice'])})</li>")
     for f in report.get("bound_failures") or []:
         ci = f.get("interval") or [None, None]
         end = "lower" if f.get("bound") == "lower_bound" else "upper"
         lim = ", ".join(f"{k} {_num(val)}" for k, val in f.get("threshold", {}).items())
-        why.append(f"<li>task <b>{_e(f['task'])}</b>: {_e(f['metric'])} = {_num(f['value'])}, but the 95 % interval's "
+        why.append(f"<li>task <b>{esc(f['task'])}</b>: {esc(f['metric'])} = {_num(f['value'])}, but the 95 % interval's "
                    f"{end} end is {_num(ci[0] if end == 'lower' else ci[1])} (evaluation.gate_on: lower_bound; "
-                   f"value threshold: {_e(lim)}; missed by {_num(f.get('by'))})</li>")
+                   f"value threshold: {esc(lim)}; missed by {_num(f.get('by'))})</li>")
     if not why:
         if blessed and v.get("rubber_stamp"):
             why.append("<li>all value thresholds met; no baseline model yet, so no comparison was made</li>")
@@ -83,14 +80,14 @@ def _banner(report: dict) -> str:
             why.append("<li>all thresholds met, including the comparison with the baseline "
                        f"(no gated metric worse by more than {_num(mr)} in its own unit)</li>")
         elif report.get("not_blessed_reason"):
-            why.append(f"<li>{_e(report['not_blessed_reason'])}</li>")
+            why.append(f"<li>{esc(report['not_blessed_reason'])}</li>")
         elif v.get("ok") is None:
             why.append("<li>no validation result (no thresholds configured or Evaluator output missing)</li>")
-    out = [f'<div class="banner {cls}">{word} <small>({_e(report.get("blessed_from"))})</small></div>']
+    out = [f'<div class="banner {cls}">{word} <small>({esc(report.get("blessed_from"))})</small></div>']
     if why:
         out.append("<ul>" + "".join(why) + "</ul>")
     for w in report.get("warnings", []):
-        out.append(f'<p class="fail">warning: {_e(w)}</p>')
+        out.append(f'<p class="fail">warning: {esc(w)}</p>')
     return "\n".join(out)
 
 
@@ -113,7 +110,7 @@ def _metric_table(name: str, t: dict) -> str:
             status = '<span class="fail">fail</span>'
         elif th is not None:
             status = '<span class="pass">pass</span>'
-        rows.append(f"<tr><td class=l>{_e(metric)}</td><td>{_ci(value, intervals.get(metric))}</td><td>{_num(th)}</td>"
+        rows.append(f"<tr><td class=l>{esc(metric)}</td><td>{_ci(value, intervals.get(metric))}</td><td>{_num(th)}</td>"
                     f"<td>{_num(chance.get(metric))}</td><td>{_num(base.get(metric))}</td><td>{status}</td></tr>")
     return ("<table><tr><th class=l>metric</th><th>value <small>± 95 % interval</small></th><th>threshold</th><th>chance</th><th>baseline</th><th></th></tr>"
             + "".join(rows) + "</table>")
@@ -142,13 +139,13 @@ def _slices(t: dict) -> str:
         names = sorted({k for m in by_value.values() for k in m
                         if (t["type"] == "binary" or "/" not in k) and k != "example_count"})
         head = "".join(_th(n) for n in names)
-        rows = "".join(f"<tr><td class=l>{_e(v)}</td>" + "".join(
+        rows = "".join(f"<tr><td class=l>{esc(v)}</td>" + "".join(
             f"<td>{_ci(m.get(n), ints.get(v, {}).get(n) if n != 'weighted_example_count' else None)}</td>"
             for n in names) + "</tr>" for v, m in sorted(by_value.items()))
-        out.append(f"<h3>By {_e(column)}</h3><p><small>slices holding this task's examples</small></p>"
-                   f"<table class='slice-{_e(column)}'><tr><th class=l>{_e(column)}</th>{head}</tr>{rows}</table>")
+        out.append(f"<h3>By {esc(column)}</h3><p><small>slices holding this task's examples</small></p>"
+                   f"<table class='slice-{esc(column)}'><tr><th class=l>{esc(column)}</th>{head}</tr>{rows}</table>")
     if skipped:
-        out.append(f"<p class='skipped-slices'><small>not shown: slices by {_e(', '.join(skipped))} "
+        out.append(f"<p class='skipped-slices'><small>not shown: slices by {esc(', '.join(skipped))} "
                    "(their only slice holding this task's examples equals the overall row)</small></p>")
     return "".join(out)
 
@@ -162,17 +159,17 @@ def _per_class(t: dict) -> str:
     slice_cols = ["weighted_example_count", "accuracy" if t["type"] != "multilabel" else "subset_accuracy"]
     head = "<th>support</th>" + "".join(_th(n) for n in names)
     if in_slice:
-        head += "".join(f"<th>{_e(n).replace('_', '_<wbr>')}<br><small>in class slice</small></th>" for n in slice_cols)
+        head += "".join(f"<th>{esc(n).replace('_', '_<wbr>')}<br><small>in class slice</small></th>" for n in slice_cols)
     rows = []
     for c, m in per.items():
         cells = f"<td>{_num(m.get('support'))}</td>" + "".join(f"<td>{_num(m.get(n))}</td>" for n in names)
         if in_slice:
             cells += "".join(f"<td>{_num(in_slice.get(c, {}).get(n))}</td>" for n in slice_cols)
-        rows.append(f"<tr><td class=l>{_e(c)}</td>{cells}</tr>")
+        rows.append(f"<tr><td class=l>{esc(c)}</td>{cells}</tr>")
     note = ("binary: per-class metrics are those of the positive class; " if t["type"] == "binary" else "")
     if in_slice:
         note += "'in class slice' = TFMA slice of the examples whose true class is that class"
-    return (f"<h3>By class</h3><p><small>{_e(note)}</small></p>"
+    return (f"<h3>By class</h3><p><small>{esc(note)}</small></p>"
             f"<table class='per-class'><tr><th class=l>class</th>{head}</tr>{''.join(rows)}</table>")
 
 
@@ -194,8 +191,8 @@ def summary_table(report: dict) -> str:
         th = t.get("thresholds", {}).get(p, t.get("thresholds", {}).get(p.split("/")[0]))
         chance = t.get("chance") if t.get("chance_metric") == p else None
         status = ('<span class="pass">pass</span>' if t.get("passed") else '<span class="fail">fail</span>')
-        rows.append(f"<tr><td class=l><a href='#task-{_e(name)}'>{_e(name)}</a></td><td class=l>{_e(t.get('type'))}</td>"
-                    f"<td class=l>{_e(p)}</td><td>{_ci(t.get('metrics', {}).get(p), (t.get('intervals') or {}).get(p))}</td>"
+        rows.append(f"<tr><td class=l><a href='#task-{esc(name)}'>{esc(name)}</a></td><td class=l>{esc(t.get('type'))}</td>"
+                    f"<td class=l>{esc(p)}</td><td>{_ci(t.get('metrics', {}).get(p), (t.get('intervals') or {}).get(p))}</td>"
                     f"<td>{_num(t.get('eval_examples'))}</td><td>{_num(chance)}</td>"
                     f"<td>{_num((t.get('baseline_metrics') or {}).get(p))}</td><td>{_num(th)}</td><td>{status}</td></tr>")
     return ("<table class='summary'><tr><th class=l>task</th><th class=l>type</th><th class=l>primary metric</th>"
@@ -212,8 +209,8 @@ def data_section(report: dict) -> str:
     for src, st in sorted((data.get("sources") or {}).items()):
         reasons = ", ".join(f"{r}: {n}" for r, n in sorted((st.get("rejected_by_reason") or {}).items())) or "–"
         ex = st.get("examples") or {}
-        rows.append(f"<tr><td class=l>{_e(src)}</td><td>{_num(st.get('read'))}</td><td>{_num(st.get('written'))}</td>"
-                    f"<td>{_num(st.get('rejected'))}</td><td class=l>{_e(reasons)}</td>"
+        rows.append(f"<tr><td class=l>{esc(src)}</td><td>{_num(st.get('read'))}</td><td>{_num(st.get('written'))}</td>"
+                    f"<td>{_num(st.get('rejected'))}</td><td class=l>{esc(reasons)}</td>"
                     f"<td>{_num(ex.get('train'))}</td><td>{_num(ex.get('eval'))}</td></tr>")
     out = ["<h2 id='data'>Data</h2><p><small>the conversion's prep_stats.json (ExampleGen's prep report): records read "
            "per source, written as examples, rejected into the dead-letter files; examples per split</small></p>"
@@ -222,8 +219,8 @@ def data_section(report: dict) -> str:
            + "".join(rows) + "</table>"]
     dead = data.get("dead_letter_samples") or []
     if dead:
-        items = "".join(f"<li><b>{_e(d.get('reason'))}</b>: {_e(d.get('source'))} {_e(d.get('id'))}"
-                        + (f" <small>({_e(d.get('detail'))})</small>" if d.get("detail") else "") + "</li>"
+        items = "".join(f"<li><b>{esc(d.get('reason'))}</b>: {esc(d.get('source'))} {esc(d.get('id'))}"
+                        + (f" <small>({esc(d.get('detail'))})</small>" if d.get("detail") else "") + "</li>"
                         for d in dead)
         out.append(f"<h3>Dead-letter records (first {len(dead)})</h3><ul class='dead-letter'>{items}</ul>")
     return "".join(out)
@@ -252,7 +249,7 @@ def _figures(name: str, t: dict) -> str:
         figs.append(plots.line_chart(f"{name}: training {metric}", series, "epoch", metric,
                                      dashed=("validation",), integer_x=True))
     if flat:
-        figs.append(f"<p class='flat'><small>not drawn, constant over every epoch: {_e('; '.join(flat))}</small></p>")
+        figs.append(f"<p class='flat'><small>not drawn, constant over every epoch: {esc('; '.join(flat))}</small></p>")
     if not t.get("training_curves"):
         figs.append("<p><small>no training curves (no TensorBoard events from the Trainer were given)</small></p>")
     if t["type"] == "regression" and not hist:
@@ -262,23 +259,23 @@ def _figures(name: str, t: dict) -> str:
 
 def render_html(report: dict) -> str:
     """The whole page for one report dict (as built by `build_report`)."""
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Report: {_e(report.get('config_name'))}</title>"
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Report: {esc(report.get('config_name'))}</title>"
              f"<style>{_CSS}</style></head><body>",
-             f"<h1>Evaluation report: {_e(report.get('config_name'))}</h1>", _banner(report), summary_table(report),
-             (f"<p class='model-card'>Model card: <a href='{_e(report['model_card'][:-len('.json')])}.html'>"
-              f"{_e(report['model_card'][:-len('.json')])}.html</a> "
-              f"(<a href='{_e(report['model_card'])}'>JSON</a>, Model Card Toolkit schema)</p>"
+             f"<h1>Evaluation report: {esc(report.get('config_name'))}</h1>", _banner(report), summary_table(report),
+             (f"<p class='model-card'>Model card: <a href='{esc(report['model_card'][:-len('.json')])}.html'>"
+              f"{esc(report['model_card'][:-len('.json')])}.html</a> "
+              f"(<a href='{esc(report['model_card'])}'>JSON</a>, Model Card Toolkit schema)</p>"
               if report.get("model_card") else ""),
-             f"<p><small>model: {_e(report.get('model_dir'))}<br>eval data: {len(report.get('eval_data', []))} file(s)"
-             f"<br>TFMA output: {_e(report.get('eval_output_uri'))}</small></p>", data_section(report)]
+             f"<p><small>model: {esc(report.get('model_dir'))}<br>eval data: {len(report.get('eval_data', []))} file(s)"
+             f"<br>TFMA output: {esc(report.get('eval_output_uri'))}</small></p>", data_section(report)]
     for name, t in report.get("tasks", {}).items():
         t = dict(t, _failures=[f for f in report.get("validation", {}).get("failures", []) if f["task"] == name])
         chance = t.get("chance")
-        extra = f" (positive class: {_e(t['positive_class'])})" if t.get("positive_class") else ""
+        extra = f" (positive class: {esc(t['positive_class'])})" if t.get("positive_class") else ""
         parts.append(
-            f"<h2 id='task-{_e(name)}'>{_e(name)} <small>{_e(t['type'])}{extra}</small></h2>"
+            f"<h2 id='task-{esc(name)}'>{esc(name)} <small>{esc(t['type'])}{extra}</small></h2>"
             f"<p>{_num(t.get('eval_examples'))} eval examples. Chance: {_num(chance)} "
-            f"<small>({_e(t.get('chance_rule'))})</small>"
+            f"<small>({esc(t.get('chance_rule'))})</small>"
             + (f"; uniform guess: {_num(t['chance_uniform'])}" if t.get("chance_uniform") is not None else "")
             + "</p>")
         if t.get("tolerance") is not None:

@@ -16,7 +16,8 @@ PAD_L, PAD_R, PAD_T, PAD_B = 56, 96, 30, 44
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
-def _e(x) -> str:
+def esc(x) -> str:
+    """Any value as HTML text (the page, the plots and the model card all escape through here)."""
     return html.escape(str(x))
 
 
@@ -49,13 +50,13 @@ def _frame(title: str, x_label: str, y_label: str, xlim, ylim, body: list[str], 
     pw, ph = W - PAD_L - PAD_R, H - PAD_T - PAD_B
     sx = lambda x: PAD_L + (x - x0) / (x1 - x0) * pw  # noqa: E731
     sy = lambda y: PAD_T + ph - (y - y0) / (y1 - y0) * ph  # noqa: E731
-    out = [f'<svg class="fig" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="{_e(title)}">',
-           f"<title>{_e(title)}</title>",
+    out = [f'<svg class="fig" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="{esc(title)}">',
+           f"<title>{esc(title)}</title>",
            f'<rect x="{PAD_L}" y="{PAD_T}" width="{pw}" height="{ph}" fill="#fff" stroke="#999"/>',
-           f'<text x="{W / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">{_e(title)}</text>',
-           f'<text x="{PAD_L + pw / 2}" y="{H - 8}" text-anchor="middle" font-size="11">{_e(x_label)}</text>',
+           f'<text x="{W / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">{esc(title)}</text>',
+           f'<text x="{PAD_L + pw / 2}" y="{H - 8}" text-anchor="middle" font-size="11">{esc(x_label)}</text>',
            f'<text x="14" y="{PAD_T + ph / 2}" text-anchor="middle" font-size="11" '
-           f'transform="rotate(-90 14 {PAD_T + ph / 2})">{_e(y_label)}</text>']
+           f'transform="rotate(-90 14 {PAD_T + ph / 2})">{esc(y_label)}</text>']
     for t in _ticks(x0, x1, integer=integer_x):
         out.append(f'<line x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{PAD_T + ph}" y2="{PAD_T + ph + 4}" stroke="#666"/>'
                    f'<text x="{sx(t):.1f}" y="{PAD_T + ph + 16}" text-anchor="middle" font-size="10">{_fmt(t)}</text>')
@@ -66,7 +67,7 @@ def _frame(title: str, x_label: str, y_label: str, xlim, ylim, body: list[str], 
     for i, (name, color) in enumerate(legend):  # right of the plot, never over the data
         y = PAD_T + 12 + 14 * i
         out.append(f'<rect x="{PAD_L + pw + 8}" y="{y - 8}" width="10" height="10" fill="{color}"/>'
-                   f'<text x="{PAD_L + pw + 22}" y="{y + 1}" font-size="10">{_e(name)}</text>')
+                   f'<text x="{PAD_L + pw + 22}" y="{y + 1}" font-size="10">{esc(name)}</text>')
     out.append("</svg>")
     return "\n".join(out)
 
@@ -134,25 +135,25 @@ def heatmap(title: str, matrix: Sequence[Sequence[float]], classes: Sequence[str
     cell = max(22, min(56, 300 // k))
     left, top = 90, 46
     w, h = left + cell * k + 16, top + cell * k + 28
-    out = [f'<svg class="fig" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{_e(title)}">',
-           f"<title>{_e(title)}</title>",
-           f'<text x="{w / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">{_e(title)}</text>',
+    out = [f'<svg class="fig" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{esc(title)}">',
+           f"<title>{esc(title)}</title>",
+           f'<text x="{w / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">{esc(title)}</text>',
            f'<text x="{left + cell * k / 2}" y="{h - 6}" text-anchor="middle" font-size="11">predicted (argmax)</text>']
     for i, row in enumerate(matrix):
         total = sum(row) or 1.0
         out.append(f'<text x="{left - 4}" y="{top + i * cell + cell / 2 + 4}" text-anchor="end" font-size="10">'
-                   f"{_e(classes[i])}</text>")
+                   f"{esc(classes[i])}</text>")
         for j, v in enumerate(row):
             share = v / total
             color = f"rgb({int(255 - 200 * share)},{int(255 - 130 * share)},255)" if i == j else \
                 f"rgb(255,{int(255 - 170 * share)},{int(255 - 170 * share)})"
             out.append(f'<rect x="{left + j * cell}" y="{top + i * cell}" width="{cell}" height="{cell}" '
-                       f'fill="{color}" stroke="#fff"><title>true {_e(classes[i])}, predicted {_e(classes[j])}: '
+                       f'fill="{color}" stroke="#fff"><title>true {esc(classes[i])}, predicted {esc(classes[j])}: '
                        f"{v:g} ({share:.0%} of the row)</title></rect>"
                        f'<text x="{left + j * cell + cell / 2}" y="{top + i * cell + cell / 2 + 4}" '
                        f'text-anchor="middle" font-size="10">{v:g}</text>')
     for j, c in enumerate(classes):
         out.append(f'<text x="{left + j * cell + cell / 2}" y="{top - 6}" text-anchor="middle" font-size="10">'
-                   f"{_e(c)}</text>")
+                   f"{esc(c)}</text>")
     out.append("</svg>")
     return "\n".join(out)

@@ -17,14 +17,10 @@ the same seed gives the same augmented batches, whatever the parallelism.
 """
 from __future__ import annotations
 
-import os
+import tensorflow as tf
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tensorflow as tf  # noqa: E402
-
-from models.preprocess import pixel_range  # noqa: E402
-from config import AugmentConfig, ImageConfig  # noqa: E402
+from config import AugmentConfig, ImageConfig
+from models.preprocess import pixel_range
 
 
 def is_enabled(cfg: AugmentConfig) -> bool:

@@ -17,17 +17,14 @@ evaluation batches never are.
 """
 from __future__ import annotations
 
-import os
 from typing import Mapping
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+from absl import logging
 
-import tensorflow as tf  # noqa: E402
-from absl import logging  # noqa: E402
-
-from components.trainer.augment import augment_batch, is_enabled  # noqa: E402
-from components.trainer.samplers import sampling_weights  # noqa: E402
-from config import Config, label_key, weight_key  # noqa: E402
+from components.trainer.augment import augment_batch, is_enabled
+from components.trainer.samplers import sampling_weights
+from config import Config, label_key, weight_key
 
 SHUFFLE_BUFFER = 1024  # per source; a transformed 48x48x1 example is ~9 KB
 CACHE_BUDGET_BYTES = 512 << 20  # all training sources together

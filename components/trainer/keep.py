@@ -14,11 +14,9 @@ import json
 import math
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-from absl import logging  # noqa: E402
+import tensorflow as tf
+import tf_keras as keras
+from absl import logging
 
 
 def validation_loss(logs: dict, task_names) -> float | None:

@@ -25,17 +25,14 @@ paper's; another value scales the task's loss on top of the method.
 """
 from __future__ import annotations
 
-import os
 from typing import Mapping, Sequence
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from absl import logging
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-from absl import logging  # noqa: E402
-
-from config import LOSS_WEIGHTINGS, Config  # noqa: E402
+from config import LOSS_WEIGHTINGS, Config
 
 
 def dwa_weights(last: Sequence[float], before_last: Sequence[float], temperature: float) -> np.ndarray:

@@ -12,14 +12,11 @@ LearningRateSchedule, so Keras' TensorBoard callback logs it per epoch as
 from __future__ import annotations
 
 import math
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+import tf_keras as keras
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-
-from config import LR_DECAYS, TrainConfig  # noqa: E402
+from config import LR_DECAYS, TrainConfig
 
 
 @keras.saving.register_keras_serializable(package="multitask")

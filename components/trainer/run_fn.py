@@ -11,25 +11,23 @@ import os
 import tempfile
 import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from absl import logging
 
-import tensorflow as tf  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-import tf_keras as keras  # noqa: E402
-from absl import logging  # noqa: E402
-
-from components.trainer.input_pipeline import count_records, make_dataset  # noqa: E402
-from components.trainer.keep import KeepBest  # noqa: E402
-from components.trainer.loss_weighting import LogLossWeights  # noqa: E402
-from components.trainer.samplers import sampling_weights  # noqa: E402
-from components.trainer.signatures import make_signatures  # noqa: E402
-from models.tf_compat import skip_autograph_for_tf_keras  # noqa: E402
-from components.trainer.training_model import make_training_model, metrics_for  # noqa: E402
-from components.transform.preprocessing import config_from_custom_config  # noqa: E402
-from models import get_builder  # noqa: E402
-from config import STRATEGIES, Config  # noqa: E402
-from serving import write_metadata  # noqa: E402
+from components.trainer.input_pipeline import count_records, make_dataset
+from components.trainer.keep import KeepBest
+from components.trainer.loss_weighting import LogLossWeights
+from components.trainer.samplers import sampling_weights
+from components.trainer.signatures import make_signatures
+from components.trainer.training_model import make_training_model, metrics_for
+from components.transform.preprocessing import config_from_custom_config
+from config import STRATEGIES, Config
+from models import get_builder
+from models.tf_compat import skip_autograph_for_tf_keras
+from serving import write_metadata
 
 skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see models/tf_compat.py)
 
@@ -51,14 +49,6 @@ def epochs_for(steps: int) -> int:
     divisor <= MAX_EPOCHS leaving >= MIN_STEPS_PER_EPOCH steps each, else 1."""
     return max(d for d in range(1, MAX_EPOCHS + 1)
                if steps % d == 0 and (d == 1 or steps // d >= MIN_STEPS_PER_EPOCH))
-
-
-def compile_model(model: keras.Model, config: Config, total_steps: int | None = None) -> keras.Model:
-    """The model the Trainer fits, compiled: the family's `model` with the loss
-    weighting around it (components/trainer/training_model.py; layers shared) and the
-    learning-rate schedule over `total_steps`. Fit the returned model; save
-    `model` (compile_for_export)."""
-    return make_training_model(model, config, total_steps)
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -197,7 +187,7 @@ def run_fn(fn_args) -> None:
             logging.info("batch norm synchronized over %d replicas: %d layers",
                          strategy.num_replicas_in_sync, synchronize_batch_norm(model))
         init_regression_biases(model, config, train_ds)
-        training_model = compile_model(model, config, steps)
+        training_model = make_training_model(model, config, steps)
     chief = is_chief(strategy)
     # Non-chief workers run every collective the chief runs (TensorBoard, KeepBest and
     # the save), writing to folders of their own that are removed at the end, also

@@ -2,7 +2,8 @@
 
 `sampling_weights(config, counts)` turns `train.sampling` into one share per
 source (normalised to sum 1, sources with share 0 left out), used as the
-weights of tf.data's sample_from_datasets. Pure Python, no TensorFlow.
+probabilities of the source index the input pipeline draws for each example
+(components/trainer/input_pipeline.py, `choose_from_datasets`). Pure Python, no TensorFlow.
 
   natural      share ∝ records in the source (what concatenating would give)
   uniform      every task gets 1 / n_tasks, split equally over the sources

@@ -17,18 +17,15 @@ Transform graph was built from, so both paths give the same pixels.
 """
 from __future__ import annotations
 
-import os
 from typing import Callable
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-import tf_keras as keras  # noqa: E402
-
-from models.preprocess import preprocess_image_batch  # noqa: E402
-from models.tf_compat import skip_autograph_for_tf_keras  # noqa: E402
-from config import Config  # noqa: E402
+from config import Config
+from models.preprocess import preprocess_image_batch
+from models.tf_compat import skip_autograph_for_tf_keras
 
 skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see models/tf_compat.py)
 

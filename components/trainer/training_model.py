@@ -16,17 +16,13 @@ the one a single worker would log (docs/distributed.md).
 """
 from __future__ import annotations
 
-import os
+import tensorflow as tf
+import tf_keras as keras
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-
-from components.trainer.loss_weighting import LossWeighting  # noqa: E402
-from components.trainer.optimizer import make_optimizer  # noqa: E402
-from models.losses import task_loss  # noqa: E402
-from config import Config  # noqa: E402
+from components.trainer.loss_weighting import LossWeighting
+from components.trainer.optimizer import make_optimizer
+from config import Config
+from models.losses import task_loss
 
 
 class MultitaskTrainingModel(keras.Model):

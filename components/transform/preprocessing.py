@@ -11,15 +11,12 @@ Outputs, for every task in the config:
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Mapping
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
 
-import tensorflow as tf  # noqa: E402
-
-from models.preprocess import preprocess_image_batch  # noqa: E402
-from config import Config, label_key, weight_key  # noqa: E402
+from config import Config, label_key, weight_key
+from models.preprocess import preprocess_image_batch
 
 
 def config_from_custom_config(custom_config: Mapping[str, Any] | None) -> Config:

@@ -5,7 +5,7 @@ import json
 import pytest
 import tensorflow_model_analysis as tfma
 
-from components.evaluator.eval_config import DEFAULT_MAX_REGRESSION, build_eval_config
+from components.evaluator.eval_config import build_eval_config
 from config import ConfigError, load
 
 from . import fixtures as fx
@@ -124,7 +124,7 @@ def test_default_config_builds():
     assert [list(s.output_names) for s in ec.metrics_specs] == [["smile"], ["smile"], ["gender"], ["gender"],
                                                                 ["age"], ["age"]]
     # No evaluation section: max_regression 0.02, every classification task sliced by class.
-    assert config.evaluation.max_regression == DEFAULT_MAX_REGRESSION == 0.02
+    assert config.evaluation.max_regression == 0.02
     acc = _metrics(ec, "age")["ArgmaxAccuracy"][0].per_slice_thresholds[0].threshold
     assert acc.change_threshold.absolute.value == -0.02
     assert [s.slice_keys_sql.split(" AS ")[1].split(")")[0] for s in ec.slicing_specs[3:]] == [
