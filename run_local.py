@@ -132,9 +132,9 @@ def _run_logged(args, config, held, console, errors) -> int:
     def fail(text: str) -> None:
         print(text, file=errors)
 
+    from config.errors import failure_line, write_traceback
     from data_prep.beam_job import SourceError
     from data_prep.generate import generate_missing
-    from config.errors import failure_line, write_traceback
     from runners import run_guard
 
     try:

@@ -16,12 +16,12 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
+import argparse
+import dataclasses
+import statistics
+import tempfile
 
-from benchmarks import train_parity as tp  # noqa: E402
+from benchmarks import train_parity as tp
 
 # name -> (model.params overrides, train overrides)
 VARIANTS = {

@@ -28,11 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:  # tracebacks go to the error log, not the console
         handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
 
+    from config import ConfigError, load
     from data_prep import fileio
     from data_prep.convert import list_source_records, validate_sources
     from data_prep.generate import generate_missing
     from data_prep.records import SourceError
-    from config import ConfigError, load
 
     try:
         config = load(args.config)

@@ -27,14 +27,14 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from config import Config, split_name
 from data_prep import fileio
+from data_prep.beam_args import complete as complete_beam_args
 from data_prep.convert import Failed, convert_records, list_source_records, stream_order, validate_sources
 from data_prep.formats import get_format
 from data_prep.records import RawRecord, SourceError
 from data_prep.splits import SPLITS
 from data_prep.tfrecords import write_tfrecords
-from data_prep.beam_args import complete as complete_beam_args
-from config import Config, split_name
 
 REJECTED = "rejected"
 COUNTS = "counts"

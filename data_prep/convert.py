@@ -9,13 +9,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.formats import get_format
 from data_prep.formats._options import fail
 from data_prep.image_prep import prep_image
 from data_prep.records import Parsed, RawRecord, Reject, SourceError, encode_label, make_example
 from data_prep.splits import assign_split, hash_position
-from config import Config, SourceConfig
 
 
 @dataclass(frozen=True)

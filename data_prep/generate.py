@@ -6,10 +6,10 @@ import inspect
 import logging
 import os
 
+from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.formats._options import fail
 from data_prep.generators import get_generator
-from config import Config, SourceConfig
 
 
 def _sample_args(source: SourceConfig, config: Config) -> dict:

@@ -12,8 +12,8 @@ import io
 
 from PIL import Image, ImageOps
 
-from data_prep.records import Reject
 from config import ImageConfig, PrepConfig
+from data_prep.records import Reject
 
 _MODES = {1: "L", 3: "RGB"}
 _FORMATS = {"png": "PNG", "jpeg": "JPEG"}

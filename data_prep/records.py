@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from data_prep.example_proto import Example
 from config import TaskConfig
+from data_prep.example_proto import Example
 
 
 class Reject(Exception):

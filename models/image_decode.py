@@ -12,7 +12,7 @@ from typing import Callable
 
 import tensorflow as tf
 
-from data_prep.image_prep import MAX_PIXELS  # noqa: E402  (the conversion's pixel limit)
+from data_prep.image_prep import MAX_PIXELS  # the conversion's pixel limit
 
 PIXEL_LIMIT_MESSAGE = "image over the pixel limit"
 # PIL's convert("L"): L = (R * 19595 + G * 38470 + B * 7471 + 0x8000) >> 16 (ITU-R 601-2 in 16.16)

@@ -9,9 +9,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from config import NORMALIZATIONS, ImageConfig
-
-# The decode lives in models/image_decode.py; decode_pixels is this module's too.
-from models.image_decode import decode_pixels, decode_plain, split_for_decode  # noqa: E402, F401
+from models.image_decode import decode_pixels, decode_plain, split_for_decode
 
 # keras.applications' "caffe" mode (VGG16, ResNet50): RGB -> BGR, minus the
 # ImageNet channel means, in BGR order, no scaling.

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from tfx import v1 as tfx
 
-from data_prep.beam_args import complete as complete_beam_args
 from config import Config, data_view, split_names, train_view
+from data_prep.beam_args import complete as complete_beam_args
 
 # Code the components call, referenced as importable functions so that the
 # same definition compiles for Kubeflow without building wheels of local files.

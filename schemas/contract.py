@@ -17,6 +17,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from config import Config
 
+
 def build_schema(config: Config) -> schema_pb2.Schema:
     schema = schema_pb2.Schema()
 

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from serving import read_metadata  # noqa: E402
+from serving import read_metadata
 
 BATCH = 32
 MULTILABEL_THRESHOLD = 0.5

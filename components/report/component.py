@@ -12,7 +12,11 @@ from typing import Any, Iterable
 
 import numpy as np
 import tensorflow as tf
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import standard_artifacts
 
+from components.artifacts import PrepReport, Report  # TYPE_NAME components.Report
 from components.evaluator.eval_config import (
     PRIMARY_METRIC,
     build_eval_config,
@@ -337,13 +341,8 @@ def eval_files(examples_uri: str, config: Config) -> list[str]:
 
 
 # --- TFX component ---------------------------------------------------------
-# Imported late in the file only for readability; the decorator needs runtime
-# type annotations, so this module must not use `from __future__ import annotations`.
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
-from tfx.dsl.component.experimental.decorators import component
-from tfx.types import standard_artifacts
-
-from components.artifacts import PrepReport, Report  # noqa: E402  (TYPE_NAME components.Report)
+# The decorator needs runtime type annotations, so this module must not use
+# `from __future__ import annotations`.
 
 SERVING_MODEL_SUBDIR = "Format-Serving"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from data_prep.formats._options import fail, task_option
 from config import Config, SourceConfig, TaskConfig
+from data_prep.formats._options import fail, task_option
 
 
 def is_number(v: Any) -> bool:

@@ -26,11 +26,11 @@ import math
 import os
 from typing import Any
 
+from config import Config, SourceConfig, TaskConfig
 from data_prep import fileio
 from data_prep.formats._labels import relative_path
 from data_prep.formats._options import check_option_keys, fail
 from data_prep.records import Parsed, RawRecord, Reject, SourceError
-from config import Config, SourceConfig, TaskConfig
 
 OPTIONS = ("manifest", "path_column", "columns", "separator", "group_column", "bbox_column", "delimiter")
 DEFAULTS = {"manifest": "manifest.csv", "path_column": "path", "separator": "|", "group_column": None,

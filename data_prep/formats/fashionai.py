@@ -20,11 +20,11 @@ import csv
 import io
 import os
 
+from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.formats._labels import relative_path
 from data_prep.formats._options import check_option_keys, fail, require_mapped, task_option
 from data_prep.records import Parsed, RawRecord, Reject, SourceError
-from config import Config, SourceConfig
 
 OPTIONS = ("attributes", "labels_file", "unknown_attributes")
 DEFAULT_LABELS_FILE = "Annotations/label.csv"

@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import re
 
+from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.formats._options import check_option_keys, fail, sole_task, task_option
 from data_prep.records import Parsed, RawRecord, Reject, SourceError
-from config import Config, SourceConfig
 
 OPTIONS = ("smile_task",)
 IMAGES_DIR = "files"

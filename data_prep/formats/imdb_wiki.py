@@ -20,11 +20,11 @@ import math
 import os
 from typing import Any
 
+from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.formats._labels import age_label, gender_index, is_number, validate_age_task, validate_gender_task
 from data_prep.formats._options import check_option_keys, fail, require_mapped
 from data_prep.records import Parsed, RawRecord, Reject, SourceError
-from config import Config, SourceConfig
 
 OPTIONS = ("mat_file", "age_task", "gender_task", "age_bins", "age_range", "min_face_score",
            "drop_second_face")

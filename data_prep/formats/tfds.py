@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from config import Config, SourceConfig
 from data_prep.formats._options import check_option_keys, fail, sole_task
 from data_prep.records import Parsed, RawRecord, Reject, SourceError
-from config import Config, SourceConfig
 
 OPTIONS = ("name", "splits", "image_key", "label_key", "class_map")
 DEFAULTS = {"splits": ["train"], "image_key": "image", "label_key": "label", "class_map": {}}

@@ -17,11 +17,11 @@ from __future__ import annotations
 import os
 import re
 
+from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.formats._labels import age_label, gender_index, validate_age_task, validate_gender_task
 from data_prep.formats._options import check_option_keys, fail, require_mapped, task_option
 from data_prep.records import Parsed, RawRecord, Reject, SourceError
-from config import Config, SourceConfig
 
 OPTIONS = ("age_task", "gender_task", "race_task", "age_bins")
 RACES = ("White", "Black", "Asian", "Indian", "Others")

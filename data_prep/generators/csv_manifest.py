@@ -19,13 +19,13 @@ import io
 import os
 import random
 
+from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.formats._labels import age_class
 from data_prep.formats._options import fail
 from data_prep.formats.csv_manifest import option, task_columns
 from data_prep.generators.apparel import draw_garment, split_labels
 from data_prep.generators.faces import MAX_WRINKLES, draw_face, jpeg_bytes, ordinal_cue
-from config import Config, SourceConfig
 
 _AGE_BINS = [20, 30, 40, 55]
 

@@ -13,10 +13,10 @@ import hashlib
 import os
 import random
 
+from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.formats.fashionai import labels_file
 from data_prep.generators.faces import draw_face, jpeg_bytes, ordinal_cue
-from config import Config, SourceConfig
 
 
 def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 import random
 
+from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.generators.faces import MAX_WRINKLES, draw_face, jpeg_bytes, ordinal_cue
-from config import Config, SourceConfig
 
 
 def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96) -> None:

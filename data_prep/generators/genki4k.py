@@ -4,10 +4,10 @@ from __future__ import annotations
 import os
 import random
 
+from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.formats.genki4k import IMAGES_DIR, LABELS_FILE
 from data_prep.generators.faces import MAX_WRINKLES, draw_face, jpeg_bytes
-from config import Config, SourceConfig
 
 
 def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96) -> None:

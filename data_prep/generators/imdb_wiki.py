@@ -27,11 +27,11 @@ import random
 import numpy as np
 import scipy.io
 
+from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.formats._labels import age_class
 from data_prep.formats.imdb_wiki import option
 from data_prep.generators.faces import draw_face, jpeg_bytes, ordinal_cue
-from config import Config, SourceConfig
 
 DEFAULT_AGE_BINS = [20, 30, 40, 55]
 _FIRST = ["Anna", "Bui", "Carlos", "Dana", "Elif", "Farid", "Grace", "Hiro", "Ines", "Jonas",

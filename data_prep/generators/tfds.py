@@ -19,8 +19,8 @@ import tempfile
 
 import numpy as np
 
-from data_prep.generators.faces import MAX_WRINKLES, draw_face, ordinal_cue
 from config import Config, SourceConfig
+from data_prep.generators.faces import MAX_WRINKLES, draw_face, ordinal_cue
 
 
 def write_dataset(data_dir: str, name: str, class_names: list[str], splits: dict[str, list[tuple]],

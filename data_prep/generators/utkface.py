@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import random
 
+from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.formats._labels import age_class
 from data_prep.generators.faces import draw_face, jpeg_bytes, ordinal_cue
-from config import Config, SourceConfig
 
 DEFAULT_AGE_BINS = [20, 30, 40, 55]
 RACE_SHARES = [0.42, 0.19, 0.14, 0.17, 0.08]
