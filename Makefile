@@ -11,7 +11,7 @@ export TF_USE_LEGACY_KERAS := 1
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup run compare test test-fast test-all bench lock clean
+.PHONY: setup run compare test test-fast test-all bench bench-scale lock clean
 
 # Re-runs only when requirements.txt changes. `python3.10` resolves through
 # pyenv thanks to .python-version; the venv keeps pip (TFX needs it).
@@ -49,6 +49,14 @@ test-all: setup
 
 bench: setup
 	$(PY) -m benchmarks --output bench-results.json
+
+# The cost curve to real sizes (docs/results.md#cost-curve-to-real-sizes): the whole
+# DAG at SIZES images (generated IMDB-WIKI + GENKI-4K data), per-component time,
+# peak RSS and bytes; merges scale_exponent_max and scale_rss_ratio_max into
+# bench-results.json. Not part of `make bench` or `make test` (~1 h at 80k on 2 cores).
+SIZES ?= 5000,20000,80000
+bench-scale: setup
+	$(PY) -m benchmarks.scale --sizes $(SIZES) --output bench-results.json
 
 lock: setup
 	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
