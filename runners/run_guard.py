@@ -204,9 +204,10 @@ def executions_since(metadata_path: str, since_ms: int) -> list[tuple[str, float
     types = {t.id: t.name.rsplit(".", 1)[-1] for t in store.get_execution_types()}
     runs = [e for e in store.get_executions() if e.create_time_since_epoch >= since_ms]
     now = time.time() * 1000
+    active = (pb.Execution.NEW, pb.Execution.RUNNING)
     return [(types[e.type_id],
-             ((now if e.last_known_state in (pb.Execution.NEW, pb.Execution.RUNNING) else e.last_update_time_since_epoch)
-              - e.create_time_since_epoch) / 1000,
+             ((now if e.last_known_state in active else e.last_update_time_since_epoch) - e.create_time_since_epoch)
+             / 1000,
              pb.Execution.State.Name(e.last_known_state))
             for e in sorted(runs, key=lambda e: (e.create_time_since_epoch, e.id))]
 

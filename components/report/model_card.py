@@ -85,6 +85,8 @@ def build_model_card(report: dict[str, Any]) -> dict[str, Any]:
                  "description": "; ".join(f"{n}: {t.get('eval_examples')} eval examples" for n, t in tasks.items())
                  + f" ({len(report.get('eval_data') or [])} TFRecord file(s))"})
     thresholds = {n: t.get("thresholds") for n, t in tasks.items() if t.get("thresholds")}
+    gated_on = ("point value" if report.get("gate_on", "value") == "value"
+                else "worse end of the 95 % interval")
     return {
         "schema_version": SCHEMA_VERSION,
         "model_details": {
@@ -98,7 +100,8 @@ def build_model_card(report: dict[str, Any]) -> dict[str, Any]:
             "model_architecture": str(model.get("architecture", "unknown")),
             "input_format": str(model.get("input_format", "serialized tf.Example with an encoded image")),
             "output_format": "one output per task: " + ", ".join(
-                f"{n}: {'value' if t.get('type') == 'regression' else 'probabilities over ' + ', '.join(t.get('classes') or [])}"
+                f"{n}: " + ("value" if t.get("type") == "regression"
+                           else "probabilities over " + ", ".join(t.get("classes") or []))
                 for n, t in tasks.items()),
             "data": data,
         },
@@ -108,7 +111,7 @@ def build_model_card(report: dict[str, Any]) -> dict[str, Any]:
         "considerations": {
             "limitations": [{"description": d} for d in LIMITATIONS],
             "tradeoffs": [{"description":
-                           f"Blessing gates on the {'point value' if report.get('gate_on', 'value') == 'value' else 'worse end of the 95 % interval'}"
+                           "Blessing gates on the " + gated_on +
                            f" of each thresholded metric (evaluation.gate_on: {report.get('gate_on', 'value')}); "
                            f"thresholds: {json.dumps(thresholds, sort_keys=True)}; against the last blessed model a "
                            f"gated metric may be at most {report.get('max_regression')} worse (absolute)."}],

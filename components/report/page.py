@@ -64,12 +64,14 @@ def _banner(report: dict) -> str:
         else:
             what = f"{esc(f['metric'])} = {_num(f['value'])}"
         why.append(f"<li>task <b>{esc(f['task'])}</b>: {what} "
-                   f"({esc(f['kind'])} threshold: {esc(lim)}; missed by {_num(f.get('by'))}; slice {esc(f['slice'])})</li>")
+                   f"({esc(f['kind'])} threshold: {esc(lim)}; missed by {_num(f.get('by'))}; "
+                   f"slice {esc(f['slice'])})</li>")
     for f in report.get("bound_failures") or []:
         ci = f.get("interval") or [None, None]
         end = "lower" if f.get("bound") == "lower_bound" else "upper"
         lim = ", ".join(f"{k} {_num(val)}" for k, val in f.get("threshold", {}).items())
-        why.append(f"<li>task <b>{esc(f['task'])}</b>: {esc(f['metric'])} = {_num(f['value'])}, but the 95 % interval's "
+        why.append(f"<li>task <b>{esc(f['task'])}</b>: {esc(f['metric'])} = {_num(f['value'])}, "
+                   "but the 95 % interval's "
                    f"{end} end is {_num(ci[0] if end == 'lower' else ci[1])} (evaluation.gate_on: lower_bound; "
                    f"value threshold: {esc(lim)}; missed by {_num(f.get('by'))})</li>")
     if not why:
@@ -112,7 +114,8 @@ def _metric_table(name: str, t: dict) -> str:
             status = '<span class="pass">pass</span>'
         rows.append(f"<tr><td class=l>{esc(metric)}</td><td>{_ci(value, intervals.get(metric))}</td><td>{_num(th)}</td>"
                     f"<td>{_num(chance.get(metric))}</td><td>{_num(base.get(metric))}</td><td>{status}</td></tr>")
-    return ("<table><tr><th class=l>metric</th><th>value <small>± 95 % interval</small></th><th>threshold</th><th>chance</th><th>baseline</th><th></th></tr>"
+    return ("<table><tr><th class=l>metric</th><th>value <small>± 95 % interval</small></th>"
+            "<th>threshold</th><th>chance</th><th>baseline</th><th></th></tr>"
             + "".join(rows) + "</table>")
 
 
@@ -159,7 +162,8 @@ def _per_class(t: dict) -> str:
     slice_cols = ["weighted_example_count", "accuracy" if t["type"] != "multilabel" else "subset_accuracy"]
     head = "<th>support</th>" + "".join(_th(n) for n in names)
     if in_slice:
-        head += "".join(f"<th>{esc(n).replace('_', '_<wbr>')}<br><small>in class slice</small></th>" for n in slice_cols)
+        head += "".join(f"<th>{esc(n).replace('_', '_<wbr>')}<br><small>in class slice</small></th>"
+                        for n in slice_cols)
     rows = []
     for c, m in per.items():
         cells = f"<td>{_num(m.get('support'))}</td>" + "".join(f"<td>{_num(m.get(n))}</td>" for n in names)
@@ -191,10 +195,12 @@ def summary_table(report: dict) -> str:
         th = t.get("thresholds", {}).get(p, t.get("thresholds", {}).get(p.split("/")[0]))
         chance = t.get("chance") if t.get("chance_metric") == p else None
         status = ('<span class="pass">pass</span>' if t.get("passed") else '<span class="fail">fail</span>')
-        rows.append(f"<tr><td class=l><a href='#task-{esc(name)}'>{esc(name)}</a></td><td class=l>{esc(t.get('type'))}</td>"
-                    f"<td class=l>{esc(p)}</td><td>{_ci(t.get('metrics', {}).get(p), (t.get('intervals') or {}).get(p))}</td>"
+        value = _ci(t.get("metrics", {}).get(p), (t.get("intervals") or {}).get(p))
+        rows.append(f"<tr><td class=l><a href='#task-{esc(name)}'>{esc(name)}</a></td>"
+                    f"<td class=l>{esc(t.get('type'))}</td><td class=l>{esc(p)}</td><td>{value}</td>"
                     f"<td>{_num(t.get('eval_examples'))}</td><td>{_num(chance)}</td>"
-                    f"<td>{_num((t.get('baseline_metrics') or {}).get(p))}</td><td>{_num(th)}</td><td>{status}</td></tr>")
+                    f"<td>{_num((t.get('baseline_metrics') or {}).get(p))}</td><td>{_num(th)}</td>"
+                    f"<td>{status}</td></tr>")
     return ("<table class='summary'><tr><th class=l>task</th><th class=l>type</th><th class=l>primary metric</th>"
             "<th>value <small>± 95 % interval</small></th><th>n</th><th>chance</th><th>baseline</th><th>threshold</th>"
             "<th>all gates</th></tr>" + "".join(rows) + "</table>")

@@ -29,7 +29,8 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
             raise ValueError(f"unknown lr_decay {decay!r}; valid: {', '.join(LR_DECAYS)}")
         if total_steps < 1 or not 0 <= warmup_steps < max(total_steps, 1):
             raise ValueError(f"need 0 <= warmup_steps < total_steps, received {warmup_steps} and {total_steps}")
-        self.peak, self.total_steps, self.warmup_steps, self.decay = float(peak), int(total_steps), int(warmup_steps), decay
+        self.peak, self.decay = float(peak), decay
+        self.total_steps, self.warmup_steps = int(total_steps), int(warmup_steps)
 
     def __call__(self, step):
         # Keras hands the count of updates already applied: the first update uses step 0.

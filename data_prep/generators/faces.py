@@ -3,9 +3,9 @@
 Cues (drawn on every image; random where a source has no such label, so the
 trunk sees them all): smile = an open grin (filled lower half-ellipse)
 versus a thin flat line or frown (an area cue: a thin smiling arc alone was
-not picked up by a BKNet-sized model in 300 mixed steps); long hair = dark bands down both sides of the face, versus hair
-on top only; age group k = k horizontal forehead lines (0..4), an ordinal
-cue whose dark-pixel mass grows with k; optionally (UTKFace's race) nose
+not picked up by a BKNet-sized model in 300 mixed steps); long hair = dark
+bands down both sides of the face, versus hair on top only; age group k = k
+horizontal forehead lines (0..4), an ordinal cue whose dark-pixel mass grows with k; optionally (UTKFace's race) nose
 width k = a filled triangle nose k steps wide (0..4), another area cue. Position, size, brightness, colour
 and pixel noise are jittered so only the cue carries the label.
 """

@@ -36,10 +36,10 @@ def write_dataset(data_dir: str, name: str, class_names: list[str], splits: dict
         VERSION = tfds.core.Version("1.0.0")
 
         def _info(self):
-            return tfds.core.DatasetInfo(builder=self, supervised_keys=("image", "label"),
-                                         features=tfds.features.FeaturesDict({
-                                             "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
-                                             "label": tfds.features.ClassLabel(names=class_names)}))
+            features = tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
+                "label": tfds.features.ClassLabel(names=class_names)})
+            return tfds.core.DatasetInfo(builder=self, supervised_keys=("image", "label"), features=features)
 
         def _split_generators(self, dl_manager):
             return {split: self._generate_examples(split) for split in splits}
