@@ -11,7 +11,7 @@ export TF_USE_LEGACY_KERAS := 1
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup run compare test test-fast test-all bench bench-scale lock clean
+.PHONY: setup lint run compare test test-fast test-all bench bench-scale lock clean
 
 # Re-runs only when requirements.txt changes. `python3.10` resolves through
 # pyenv thanks to .python-version; the venv keeps pip (TFX needs it).
@@ -22,6 +22,12 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# Style (ruff) and the layers of the house (import-linter's contract in
+# pyproject.toml; docs/architecture.md). CI runs it before the tests.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 run: setup
 	$(PY) run_local.py --config $(CONFIG) --output-dir $(OUTPUT)
