@@ -37,6 +37,7 @@ from components.report.tfma_reader import (  # noqa: F401
     load_tfma_metrics,
     validation_summary,
 )
+from components.trainer.gradient_probe import read_probe
 from config import Config, TaskConfig, split_name
 
 _Key = Key
@@ -183,6 +184,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
     matrices = load_confusion_matrices(eval_output_uri, config, plots)
     curves = load_calibration_curves(eval_output_uri, plots)
     history = training_curves(model_run_dir, config)
+    probe = read_probe(model_run_dir) if model_run_dir else None  # which tasks fight: gradient_probe.py
     label_stats = eval_label_stats(config, eval_data)
     validation = validation_summary(eval_output_uri, config, metrics)
     cand = metrics["candidate"]
@@ -272,6 +274,8 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         "bound_failures": gate,
         "model_run_dir": model_run_dir,
         "training_curves_total": history.get("", {}),
+        "gradient_conflict": None if probe is None else probe["summary"],
+        "gradient_probes": None if probe is None else probe["probes"],
         "tasks": tasks,
         "model": {"architecture": config.model.name,
                   "input_format": (f"serialized tf.Example, encoded image resized to {config.image.size[0]}x"

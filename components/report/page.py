@@ -300,5 +300,30 @@ def render_html(report: dict) -> str:
             figs.append(plots.line_chart("learning rate (end of epoch)", sorted(total["learning_rate"].items()),
                                          "epoch", "learning rate", integer_x=True))
         parts.append("<h2 id='training'>Training (all tasks)</h2><div class='figs'>" + "".join(figs) + "</div>")
+    parts.append(_gradient_section(report))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _gradient_section(report: dict) -> str:
+    """Which tasks fight: the gradient-conflict probe (components/trainer/gradient_probe.py)."""
+    probes, summary = report.get("gradient_probes") or [], report.get("gradient_conflict") or {}
+    if not probes or not summary:
+        return ""
+    names = list(report.get("tasks") or probes[-1]["norm"])
+    figs = [plots.cosine_heatmap("mean cosine of task gradients (shared layers)",
+                                 {p: s["cosine_mean"] for p, s in summary.items()}, names),
+            plots.line_chart("cosine of task gradients over training",
+                             [(p, [[q["step"], q["cosine"][p]] for q in probes]) for p in summary], "step", "cosine",
+                             ylim=(-1.0, 1.0)),
+            plots.line_chart("loss weights used", [(t, [[q["step"], q["loss_weights"][t]] for q in probes])
+                                                   for t in names], "step", "weight")]
+    rows = "".join(f"<tr><td class=l>{esc(p)}</td><td>{_num(s['cosine_mean'])}</td>"
+                   f"<td>{100 * s['negative_share']:.0f} %</td><td>{_num(s.get('norm_ratio_last'))}</td></tr>"
+                   for p, s in summary.items())
+    return ("<h2 id='gradients'>Task gradients: which tasks fight</h2><p><small>Each epoch, on one fixed batch "
+            "holding every task, the gradient of each task's loss on the shared layers. Cosine &lt; 0: a step "
+            "that helps one task hurts the other. Norm ratio: how much more one task pulls the shared layers "
+            "than the other (last probe).</small></p><table><tr><th class=l>tasks</th><th>mean cosine</th>"
+            f"<th>probes with cosine &lt; 0</th><th>norm ratio</th></tr>{rows}</table>"
+            "<div class='figs'>" + "".join(figs) + "</div>")

@@ -157,3 +157,36 @@ def heatmap(title: str, matrix: Sequence[Sequence[float]], classes: Sequence[str
                    f"{esc(c)}</text>")
     out.append("</svg>")
     return "\n".join(out)
+
+
+def cosine_heatmap(title: str, pairs: dict[str, float], names: Sequence[str]) -> str:
+    """Task x task matrix of a symmetric score in [-1, 1] given per "a/b" pair (the mean
+    cosine of two tasks' gradients): red below 0 (conflict), blue above; the diagonal is 1."""
+    k = len(names)
+    if k < 2:
+        return ""
+    value = {(a, b): v for pair, v in pairs.items() for a, b in [pair.split("/")]}
+    cell = max(30, min(64, 320 // k))
+    left, top = 90, 46
+    w, h = left + cell * k + 16, top + cell * k + 16
+    out = [f'<svg class="fig" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{esc(title)}">',
+           f"<title>{esc(title)}</title>",
+           f'<text x="{w / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">{esc(title)}</text>']
+    for i, a in enumerate(names):
+        out.append(f'<text x="{left - 4}" y="{top + i * cell + cell / 2 + 4}" text-anchor="end" font-size="10">'
+                   f"{esc(a)}</text>")
+        out.append(f'<text x="{left + i * cell + cell / 2}" y="{top - 6}" text-anchor="middle" font-size="10">'
+                   f"{esc(a)}</text>")
+        for j, b in enumerate(names):
+            v = 1.0 if i == j else value.get((a, b), value.get((b, a)))
+            if v is None:
+                continue
+            s = max(-1.0, min(1.0, v))
+            color = (f"rgb({int(255 - 200 * s)},{int(255 - 130 * s)},255)" if s >= 0 else
+                     f"rgb(255,{int(255 + 170 * s)},{int(255 + 170 * s)})")
+            out.append(f'<rect x="{left + j * cell}" y="{top + i * cell}" width="{cell}" height="{cell}" '
+                       f'fill="{color}" stroke="#fff"><title>{esc(a)} / {esc(b)}: {v:.3f}</title></rect>'
+                       f'<text x="{left + j * cell + cell / 2}" y="{top + i * cell + cell / 2 + 4}" '
+                       f'text-anchor="middle" font-size="10">{v:.2f}</text>')
+    out.append("</svg>")
+    return "\n".join(out)

@@ -17,6 +17,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 
+from components.trainer.gradient_probe import GradientConflictProbe, probe_batch
 from components.trainer.input_pipeline import count_records, make_dataset
 from components.trainer.keep import KeepBest
 from components.trainer.loss_weighting import LogLossWeights
@@ -222,6 +223,13 @@ def _fit_and_save(fn_args, config: Config, strategy: tf.distribute.Strategy, chi
         # A restarted Trainer resumes from the last finished epoch.
         keras.callbacks.BackupAndRestore(backup_dir=os.path.join(fn_args.model_run_dir, "backup")),
     ]
+    if len(config.tasks) > 1:  # which tasks fight each other (components/trainer/gradient_probe.py)
+        batch = probe_batch(eval_ds, config.task_names)
+        if batch is None:
+            logging.warning("gradient probe: the eval split has no example of some task; no probe")
+        else:  # first: it records the loss weights the epoch used, before dwa sets the next ones
+            callbacks.insert(0, GradientConflictProbe(model, training_model, batch, config.task_names, log_dir,
+                                                      fn_args.model_run_dir if chief else None))
     keep_best = None
     if config.train.keep == "best":
         best_dir = own_dir(os.path.join(fn_args.model_run_dir, "best"), "best_worker_")

@@ -1,0 +1,175 @@
+"""Which tasks fight each other: the gradient-conflict probe (docs/mtl_diagnostics.md).
+
+At the end of every epoch, on one fixed probe batch that holds examples of
+every task (drawn once from the eval stream, so every probe sees the same
+images), each task's masked mean loss is differentiated on the *shared*
+parameters: the trainable variables that two or more tasks' losses reach (the
+trunk; a task's own head is not shared). From the task gradients g_i:
+
+  cosine(a, b)   g_a . g_b / (|g_a| |g_b|): < 0 means a step that lowers a's
+                 loss raises b's (to first order): the tasks conflict
+  norm(a)        |g_a|; the ratio of two norms says which task dominates the
+                 shared update when their losses are summed
+
+The layers run in inference mode (dropout off, batch norm on its moving
+statistics), so two probes differ only by the weights training changed. The
+weights the loss weighting used that epoch are recorded beside them.
+
+Written as TensorBoard scalars (`gradient/cosine/<a>/<b>`, `gradient/norm/<task>`)
+and, by the chief, as `gradient_conflict.json` in the Trainer's model_run
+folder, which the report reads (report.json `gradient_conflict`). A probe
+costs one forward and `tasks` backward passes on the probe batch; a
+one-task run has nothing to compare and writes no probe.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from typing import Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from absl import logging
+
+PROBE_FILE = "gradient_conflict.json"
+PROBE_PER_TASK = 64  # examples of each task in the probe batch (fewer where the eval split has fewer)
+_MAX_BATCHES = 64  # eval batches read to fill the probe batch before giving up on a rare task
+
+
+def probe_batch(dataset: tf.data.Dataset, task_names: Sequence[str], per_task: int = PROBE_PER_TASK):
+    """(features, labels, weights) concatenated from the first batches of `dataset` until
+    every task has `per_task` examples (or the batches run out); None when a task has none."""
+    parts, have = [], np.zeros(len(task_names))
+    for features, labels, weights in dataset.take(_MAX_BATCHES):
+        parts.append((features, labels, weights))
+        have += [float(tf.reduce_sum(tf.cast(weights[t] > 0, tf.float32))) for t in task_names]
+        if (have >= per_task).all():
+            break
+    if not parts or (have == 0).any():
+        return None
+    concat = lambda key, i: tf.concat([p[i][key] for p in parts], axis=0)  # noqa: E731
+    return ({k: concat(k, 0) for k in parts[0][0]}, {t: concat(t, 1) for t in task_names},
+            {t: concat(t, 2) for t in task_names})
+
+
+def task_gradients(model: keras.Model, task_losses: Sequence, task_names: Sequence[str], batch,
+                   variables: Sequence[tf.Variable] | None = None) -> list[list[tf.Tensor | None]]:
+    """Per task, the gradient of its masked mean loss on `batch` w.r.t. `variables`
+    (default: all trainable ones), layers in inference mode."""
+    features, labels, weights = batch
+    variables = list(model.trainable_variables if variables is None else variables)
+    with tf.GradientTape(persistent=True) as tape:
+        outputs = model(features, training=False)
+        losses = []
+        for name, loss_fn in zip(task_names, task_losses):
+            w = tf.reshape(tf.cast(weights[name], outputs[name].dtype), [-1])
+            total, count = loss_fn.sum_and_count(labels[name], outputs[name], w)
+            losses.append(total / tf.maximum(count, 1.0))
+    grads = [tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.NONE)
+             for loss in losses]
+    del tape
+    return grads
+
+
+def shared_variables(variables: Sequence[tf.Variable], grads: Sequence[Sequence[tf.Tensor | None]]) -> list[int]:
+    """Indices of the variables that at least two tasks' gradients reach (not None)."""
+    return [i for i in range(len(variables)) if sum(g[i] is not None for g in grads) >= 2]
+
+
+def conflict_stats(flat: np.ndarray, task_names: Sequence[str]) -> dict:
+    """From one probe's task gradients (rows of `flat`, over the shared parameters):
+    pairwise cosines and each task's gradient norm."""
+    norms = np.linalg.norm(flat, axis=1)
+    cosine = {}
+    for a, b in itertools.combinations(range(len(task_names)), 2):
+        denominator = norms[a] * norms[b]
+        cosine[f"{task_names[a]}/{task_names[b]}"] = (
+            float(flat[a] @ flat[b] / denominator) if denominator > 0 else 0.0)
+    return {"cosine": cosine, "norm": {t: float(n) for t, n in zip(task_names, norms)}}
+
+
+def summarize(probes: Sequence[Mapping]) -> dict:
+    """report.json's `gradient_conflict`: per pair, the mean cosine over the probes and the
+    share of probes where it was negative; plus the last probe's norm ratios."""
+    pairs = list(probes[0]["cosine"]) if probes else []
+    out = {}
+    for pair in pairs:
+        values = np.array([p["cosine"][pair] for p in probes])
+        a, b = pair.split("/")
+        last = probes[-1]["norm"]
+        out[pair] = {"cosine_mean": float(values.mean()), "negative_share": float((values < 0).mean()),
+                     "cosine_last": float(values[-1]),
+                     "norm_ratio_last": float(last[a] / last[b]) if last[b] > 0 else None}
+    return out
+
+
+class GradientConflictProbe(keras.callbacks.Callback):
+    """Probes the task gradients at the end of every epoch (see the module docstring)."""
+
+    def __init__(self, model: keras.Model, training_model, batch, task_names: Sequence[str],
+                 log_dir: str | None, out_dir: str | None):
+        super().__init__()
+        self.family_model, self.training_model, self.batch = model, training_model, batch
+        self.task_names = list(task_names)
+        self.out_dir = out_dir
+        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "gradients")) if log_dir else None
+        self.probes: list[dict] = []
+        self._shared: list[int] | None = None
+
+    def probe(self, step: int) -> dict:
+        variables = self.family_model.trainable_variables
+        grads = task_gradients(self.family_model, self.training_model.task_losses, self.task_names, self.batch,
+                               variables)
+        if self._shared is None:
+            self._shared = shared_variables(variables, grads)
+            size = sum(int(np.prod(variables[i].shape)) for i in self._shared)
+            logging.info("gradient probe: %d shared variables (%d parameters) of %d", len(self._shared), size,
+                         len(variables))
+        flat = np.stack([np.concatenate([tf.reshape(g[i], [-1]).numpy() for i in self._shared])
+                         if self._shared else np.zeros(1) for g in grads])
+        stats = conflict_stats(flat, self.task_names)
+        stats["step"] = int(step)
+        weights = self.training_model.weighting.weights_in_use().numpy()
+        stats["loss_weights"] = {t: float(w) for t, w in zip(self.task_names, weights)}
+        return stats
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # A Trainer resumed by BackupAndRestore keeps the probes of the epochs it already ran.
+        previous = read_probe(self.out_dir) if self.out_dir else None
+        if previous and previous.get("tasks") == self.task_names:
+            step = int(self.training_model.optimizer.iterations.numpy())
+            self.probes = [p for p in previous.get("probes", []) if p["step"] <= step]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        step = int(self.training_model.optimizer.iterations.numpy())
+        stats = self.probe(step)
+        self.probes.append(stats)
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                for pair, value in stats["cosine"].items():
+                    tf.summary.scalar(f"gradient/cosine/{pair}", value)
+                for task, value in stats["norm"].items():
+                    tf.summary.scalar(f"gradient/norm/{task}", value)
+            self.writer.flush()
+        self.write()
+
+    def write(self) -> None:
+        """gradient_conflict.json (every epoch, so a killed run keeps what it probed)."""
+        if not self.out_dir:
+            return
+        tf.io.gfile.makedirs(self.out_dir)
+        doc = {"tasks": self.task_names, "probe_examples": int(tf.shape(self.batch[0]["image"])[0]),
+               "summary": summarize(self.probes), "probes": self.probes}
+        with tf.io.gfile.GFile(os.path.join(self.out_dir, PROBE_FILE), "w") as f:
+            f.write(json.dumps(doc, indent=1, sort_keys=True))
+
+
+def read_probe(model_run_dir: str) -> dict | None:
+    """The Trainer's gradient_conflict.json, or None when the run wrote none."""
+    path = os.path.join(model_run_dir, PROBE_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
