@@ -67,6 +67,11 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
         preprocessing_fn=PREPROCESSING_FN,
         splits_config=tfx.proto.SplitsConfig(analyze=train_splits, transform=train_splits + eval_splits),
         custom_config={"config": data_json},
+        # No TFDV statistics before / after the transform: nothing reads them (StatisticsGen
+        # already has the raw data's), and the post-transform ones wait on the write through a
+        # side input, so the DirectRunner held every transformed example in memory for them:
+        # Transform's peak RSS grew with the data (docs/results.md#cost-curve-to-real-sizes).
+        disable_statistics=True,
     )
     transform.add_upstream_node(anomaly_gate)
 
