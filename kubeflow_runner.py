@@ -26,7 +26,7 @@ import posixpath
 import re
 import sys
 
-from config import Config, ConfigError, load
+from config import MAX_NAME_LENGTH, Config, ConfigError, error_line, load, validate
 
 REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_IMAGE = "multitask-tfx:latest"
@@ -35,7 +35,6 @@ IMAGE_ROOT = "/pipeline"  # where the Dockerfile copies this repo
 CLUSTER_PREFIXES = ("gs://", "s3://", "/mnt/", IMAGE_ROOT + "/")
 # KFP turns the pipeline name into Kubernetes/Argo names (DNS-1123 labels).
 _KFP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_MAX_NAME = 63  # TFX's own limit on pipeline names
 
 
 class RunnerError(Exception):
@@ -50,10 +49,10 @@ def is_cluster_path(path: str) -> bool:
 def kfp_pipeline_name(name: str) -> str:
     """The config's name made valid for KFP: lower case, '_' -> '-'."""
     kfp_name = name.lower().replace("_", "-")
-    if not _KFP_NAME.match(kfp_name) or len(kfp_name) > _MAX_NAME:
+    if not _KFP_NAME.match(kfp_name) or len(kfp_name) > MAX_NAME_LENGTH:
         raise RunnerError(
             f"config name {name!r} cannot name a Kubeflow pipeline (as {kfp_name!r}): it must be at most "
-            f"{_MAX_NAME} letters, digits, '-' or '_', starting and ending with a letter or digit")
+            f"{MAX_NAME_LENGTH} letters, digits, '-' or '_', starting and ending with a letter or digit")
     return kfp_name
 
 
@@ -176,6 +175,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         config = load(args.config)
+        # format options, face boxes, sample settings; the data paths are the pods' (not checked here)
+        validate(config, check_paths=False)
         schema_file = schema_in_image(config)
         kfp_name = kfp_pipeline_name(config.name)
         if not args.compile_only and not args.dry_run and not args.host:
@@ -187,7 +188,10 @@ def main(argv=None) -> int:
             raise RunnerError(
                 "paths a Kubeflow pod cannot read (use gs://, s3://, /mnt/... or /pipeline/..., "
                 f"or pass --allow-local-paths): {'; '.join(local)}")
-    except (ConfigError, RunnerError) as e:
+    except ConfigError as e:
+        print(error_line(e), file=sys.stderr)
+        return 2
+    except RunnerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for line in local:

@@ -22,7 +22,7 @@ import logging
 import sys
 import time
 
-from config import ConfigError, load
+from config import ConfigError, error_line, load, validate
 
 
 def local_paths(output_dir: str, config_name: str, schema_file: str):
@@ -105,8 +105,9 @@ def main(argv=None) -> int:
 
     try:
         config = load(args.config)
+        validate(config)  # format options, face boxes, sample settings, source layouts: before any heavy work
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
 
     from runners import run_guard
@@ -140,7 +141,10 @@ def _run_logged(args, config, held, console, errors) -> int:
     try:
         for path in generate_missing(config):
             say(f"generated sample data: {path}")
-    except (ConfigError, SourceError) as e:
+    except ConfigError as e:
+        fail(error_line(e))
+        return 2
+    except SourceError as e:
         fail(f"error: {e}")
         return 2
 
@@ -167,6 +171,9 @@ def _run_logged(args, config, held, console, errors) -> int:
         elapsed = time.time() - start
         with open(os.path.join(paths.report_dir, "report.json")) as f:
             report = json.load(f)
+    except ConfigError as e:  # validate() ran first; a check that only a component can make
+        fail(error_line(e))
+        return 2
     except Exception as e:  # noqa: BLE001 - every runtime failure ends as one line and a log
         component = run_guard.failed_component(metadata_path, int(start * 1000))
         log_path = write_traceback(held.log_path, e)

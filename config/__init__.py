@@ -4,19 +4,54 @@ and the name registry. Imports nothing else of the project (import-linter's
 
     from config import load
     config = load("configs/default.yaml")   # ConfigError naming the key on a bad value
+    validate(config)                         # format options, face boxes, sample, data layout
+
+Every ConfigError reads `config key '<path>': <what was received and what is valid>`;
+entry points print `error_line(e)` on stderr and exit with status 2.
 """
-from config.errors import ConfigError
+from config.errors import ConfigError, error_line, fail
 from config.parse import load, parse
 from config.types import (
-    TASK_TYPES, SAMPLERS, NORMALIZATIONS, TASK_LOSSES, LOSS_WEIGHTINGS, STRATEGIES, LR_DECAYS,
-    KEEPS, label_key, weight_key, TaskConfig, PREP_COLORS, PREP_RESIZE, PrepConfig,
-    SourceConfig, ImageConfig, SplitsConfig, SamplingConfig, LossWeightingConfig, AugmentConfig,
-    TrainConfig, ModelConfig, SliceConfig, EvaluationConfig, TFRecordsConfig, BeamConfig,
-    Config, split_name, split_names, data_view, train_view
+    KEEPS,
+    LOSS_WEIGHTINGS,
+    LR_DECAYS,
+    MAX_NAME_LENGTH,
+    NORMALIZATIONS,
+    PREP_COLORS,
+    PREP_RESIZE,
+    PRIMARY_METRIC,
+    SAMPLERS,
+    STRATEGIES,
+    TASK_LOSSES,
+    TASK_TYPES,
+    THRESHOLD_METRICS,
+    AugmentConfig,
+    BeamConfig,
+    Config,
+    EvaluationConfig,
+    ImageConfig,
+    LossWeightingConfig,
+    ModelConfig,
+    PrepConfig,
+    SamplingConfig,
+    SliceConfig,
+    SourceConfig,
+    SplitsConfig,
+    TaskConfig,
+    TFRecordsConfig,
+    TrainConfig,
+    data_view,
+    label_key,
+    split_name,
+    split_names,
+    train_view,
+    weight_key,
 )
+from config.validate import validate
 
 __all__ = [
-    "ConfigError", "load", "parse", "TASK_TYPES", "SAMPLERS", "NORMALIZATIONS", "TASK_LOSSES",
+    "ConfigError", "error_line", "fail", "load", "parse", "validate", "MAX_NAME_LENGTH", "PRIMARY_METRIC",
+    "THRESHOLD_METRICS", "TASK_TYPES", "SAMPLERS", "NORMALIZATIONS", "TASK_LOSSES",
     "LOSS_WEIGHTINGS", "STRATEGIES", "LR_DECAYS", "KEEPS", "label_key", "weight_key",
     "TaskConfig", "PREP_COLORS", "PREP_RESIZE", "PrepConfig", "SourceConfig", "ImageConfig",
     "SplitsConfig", "SamplingConfig", "LossWeightingConfig", "AugmentConfig", "TrainConfig",

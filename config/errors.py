@@ -19,7 +19,33 @@ import time
 
 
 class ConfigError(ValueError):
-    """A config value is wrong. The message names the key path."""
+    """A config value is wrong. The message names the key path:
+    `config key '<path>': <what was received and what is valid>`."""
+
+
+def one_line(text: str) -> str:
+    """`text` with its line breaks folded, so an error stays one console line."""
+    return " ".join(str(text).split())
+
+
+def show(value, limit: int = 80) -> str:
+    """repr() of a received value, cut to `limit` characters (a 300-character name stays short)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    if text[0] in "'\"":  # a string: keep it quoted
+        return text[:limit - 5] + "..." + text[0]
+    return text[:limit - 3] + "..."
+
+
+def fail(key: str, msg: str) -> "NoReturn":  # noqa: F821
+    """Raises the ConfigError of one key: `config key '<key>': <msg>` (one line)."""
+    raise ConfigError(f"config key '{key}': {one_line(msg)}")
+
+
+def error_line(exc: BaseException) -> str:
+    """The one stderr line an entry point prints for a ConfigError (exit status 2)."""
+    return "error: " + one_line(str(exc))
 
 
 def now_text(t: float | None = None) -> str:

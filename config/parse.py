@@ -1,353 +1,467 @@
-"""Validation of a run config: YAML mapping -> typed ``config.types.Config``.
+"""Parsing a run config: YAML mapping -> typed ``config.types.Config``.
 
-Every key is checked here on load, so a bad config fails in one line that
-names the key, what was received and what is valid, before any heavy import
-or Beam job starts. Import ``parse`` / ``load`` from ``config``.
+Every key is checked here on load, cheaply and without touching the data:
+types, ranges (finite numbers only), choices, names, cross-references between
+sections. A bad value fails with one ConfigError line,
+`config key '<path>': <what was received and what is valid>`, where <path>
+is the key as the YAML file spells it (`sources[0].prep.face_crop`).
+Defaults live once, in the dataclasses of config/types.py; each section has
+one parse function. The checks that import format modules or look at the
+disk are in config/validate.py. Import ``parse`` / ``load`` from ``config``.
+
+A mapping-valued key (a section, `options`, `thresholds`, `model.params`)
+may be empty or null: all its defaults. Other keys are null only where
+docs/config.md says what null means (`tolerance`, `sample`, `prep.encoding`,
+`evaluation.slices`).
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import os
+import re
 from typing import Any, Mapping
 
 import yaml
 
 from config import registry
-from config.errors import ConfigError
-from config.types import (  # noqa: F401
-    TASK_TYPES,
-    SAMPLERS,
-    NORMALIZATIONS,
-    TASK_LOSSES,
-    LOSS_WEIGHTINGS,
-    STRATEGIES,
-    LR_DECAYS,
+from config.errors import ConfigError, fail, show
+from config.types import (
     KEEPS,
+    LOSS_WEIGHTINGS,
+    LR_DECAYS,
+    MAX_NAME_LENGTH,
+    NAME_PATTERN,
+    NORMALIZATIONS,
+    PIPELINE_NAME_PATTERN,
     PREP_COLORS,
     PREP_RESIZE,
-    TaskConfig,
-    PrepConfig,
-    SourceConfig,
-    ImageConfig,
-    SplitsConfig,
-    SamplingConfig,
-    LossWeightingConfig,
+    SAMPLERS,
+    STRATEGIES,
+    TASK_LOSSES,
+    TASK_TYPES,
+    THRESHOLD_METRICS,
     AugmentConfig,
-    TrainConfig,
-    ModelConfig,
-    SliceConfig,
-    EvaluationConfig,
     BeamConfig,
-    TFRecordsConfig,
     Config,
+    EvaluationConfig,
+    ImageConfig,
+    LossWeightingConfig,
+    ModelConfig,
+    PrepConfig,
+    SamplingConfig,
+    SliceConfig,
+    SourceConfig,
+    SplitsConfig,
+    TaskConfig,
+    TFRecordsConfig,
+    TrainConfig,
 )
 
+_NAME = re.compile(NAME_PATTERN + r"\Z")
+_PIPELINE_NAME = re.compile(PIPELINE_NAME_PATTERN + r"\Z")
+# Upper bounds that keep a typo (an extra zero, 1e9) from starting a run that cannot finish.
+MAX_IMAGE_SIDE = 4096
+MAX_STEPS = 10_000_000
+MAX_BATCH_SIZE = 65_536
+MAX_SEED = 2**31 - 1
+MAX_SAMPLE_COUNT = 1_000_000
+MAX_LOSS_WEIGHT = 1000.0
+MAX_LEARNING_RATE = 10.0
+MAX_TEMPERATURE = 100.0
 
-def _fail(key: str, msg: str) -> None:
-    raise ConfigError(f"config key '{key}': {msg}")
+
+# ----------------------------------------------------------------- helpers
+def _key(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
 
 
-def _check_keys(where: str, raw: Mapping[str, Any], allowed: set[str], required: set[str] = frozenset()):
+def _mapping(where: str, raw: Any, allowed: Any = None, required: tuple[str, ...] = ()) -> dict:
+    """`raw` as a dict with string keys (null: empty); unknown keys fail when `allowed` is given."""
+    if raw is None:
+        raw = {}
     if not isinstance(raw, Mapping):
-        _fail(where, f"expected a mapping, received {type(raw).__name__}: {raw!r}")
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        _fail(f"{where}.{unknown[0]}" if where else unknown[0],
-              f"unknown key; valid keys here: {', '.join(sorted(allowed))}")
-    for k in sorted(required):
+        fail(where, f"expected a mapping, received {type(raw).__name__} {show(raw)}")
+    for k in raw:  # YAML keys can be numbers, booleans, dates: compared as names they are wrong
+        if not isinstance(k, str):
+            fail(_key(where, k), f"a key must be a name (a string), received {type(k).__name__} {show(k)}")
+    if allowed is not None:
+        unknown = sorted(set(raw) - set(allowed))
+        if unknown:
+            fail(_key(where, unknown[0]), f"unknown key; valid keys here: {', '.join(sorted(allowed))}")
+    for k in required:
         if k not in raw:
-            _fail(f"{where}.{k}" if where else k, "required key is missing")
+            fail(_key(where, k), "required key is missing")
+    return dict(raw)
 
 
-def _num(key: str, value: Any, kind=float, lo=None, hi=None, lo_open=False):
+def _defaults(cls) -> dict[str, Any]:
+    """The dataclass's field defaults, by field name (factories called); a sub-section's
+    default (a dataclass instance) is None: its parse function fills in its own defaults."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = None if dataclasses.is_dataclass(f.default) else f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
+def _section(where: str, raw: Any, cls, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One section: its keys are `cls`'s fields; what the user left out is the dataclass's default."""
+    return {**_defaults(cls), **_mapping(where, raw, {f.name for f in dataclasses.fields(cls)}, required)}
+
+
+def _num(key: str, value: Any, kind=float, lo=None, hi=None, lo_open=False, hi_open=False):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-        _fail(key, f"expected {'an integer' if kind is int else 'a number'}, received {value!r}")
-    if not math.isfinite(value):
-        _fail(key, f"expected a finite number, received {value!r}")
+        fail(key, f"expected {'an integer' if kind is int else 'a number'}, received {show(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        fail(key, f"expected a finite number, received {value!r}")
+    if kind is float and abs(value) > 1e300:  # an integer too large for a float
+        fail(key, f"expected a number of a usable size, received {show(value)}")
     if lo is not None and (value <= lo if lo_open else value < lo):
-        _fail(key, f"must be {'>' if lo_open else '>='} {lo}, received {value!r}")
-    if hi is not None and value > hi:
-        _fail(key, f"must be <= {hi}, received {value!r}")
+        fail(key, f"must be {'>' if lo_open else '>='} {lo}, received {show(value)}")
+    if hi is not None and (value >= hi if hi_open else value > hi):
+        fail(key, f"must be {'<' if hi_open else '<='} {hi}, received {show(value)}")
     return kind(value)
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        fail(key, f"expected true or false, received {show(value)}")
+    return value
+
+
+def _choice(key: str, value: Any, valid) -> str:
+    if not isinstance(value, str) or value not in valid:
+        fail(key, f"received {show(value)}; valid: {', '.join(sorted(valid) if isinstance(valid, Mapping) else valid)}")
+    return value
+
+
+def _name(key: str, value: Any, pattern: re.Pattern = _NAME, rule: str = "letters, digits and _, not starting "
+                                                                       "with a digit") -> str:
+    if not isinstance(value, str) or not pattern.match(value) or len(value) > MAX_NAME_LENGTH:
+        fail(key, f"expected a name of at most {MAX_NAME_LENGTH} ASCII characters ({rule}), received {show(value)}")
+    return value
+
+
+def _plain(key: str, value: Any) -> Any:
+    """A free-form value (format options, sample settings, model params) checked to be plain
+    data: strings, finite numbers, booleans, null, lists and string-keyed mappings of them
+    (what JSON carries to the components). A copy."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):
+        return _num(key, value, type(value))
+    if isinstance(value, list):
+        return [_plain(f"{key}[{i}]", v) for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        return {k: _plain(_key(key, k), v) for k, v in _mapping(key, value).items()}
+    fail(key, f"expected a string, number, boolean, list or mapping, received {type(value).__name__} {show(value)}")
+
+
+def _list(key: str, value: Any, what: str, non_empty: bool = True) -> list:
+    if not isinstance(value, list) or (non_empty and not value):
+        fail(key, f"expected a {'non-empty ' if non_empty else ''}list of {what}, received {show(value)}")
+    return value
+
+
+def _unique(key: str, names, what: str) -> None:
+    dup = sorted({n for n in names if list(names).count(n) > 1})
+    if dup:
+        fail(key, f"duplicate {what}: {', '.join(dup)}")
+
+
+# ----------------------------------------------------------------- sections
+def _parse_image(raw: Any) -> ImageConfig:
+    d = _section("image", raw, ImageConfig)
+    size = d["size"]
+    if not (isinstance(size, (list, tuple)) and len(size) == 2
+            and all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_IMAGE_SIDE for s in size)):
+        fail("image.size", f"expected [height, width], integers 1-{MAX_IMAGE_SIDE}, received {show(size)}")
+    channels = d["channels"]
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels not in (1, 3):
+        fail("image.channels", f"received {show(channels)}; valid: 1, 3")
+    return ImageConfig(size=tuple(size), channels=channels,
+                       normalization=_choice("image.normalization", d["normalization"], NORMALIZATIONS),
+                       encoding=_choice("image.encoding", d["encoding"], ("png", "jpeg")))
 
 
 def _parse_task(i: int, raw: Any) -> TaskConfig:
     where = f"tasks[{i}]"
-    _check_keys(where, raw, {"name", "type", "classes", "loss", "loss_weight", "thresholds", "tolerance"},
-                {"name", "type"})
-    name = raw["name"]
-    if not isinstance(name, str) or not name.isidentifier():
-        _fail(f"{where}.name", f"expected an identifier-like string (letters, digits, _), received {name!r}")
-    ttype = raw["type"]
-    if ttype not in TASK_TYPES:
-        _fail(f"{where}.type", f"received {ttype!r}; valid: {', '.join(TASK_TYPES)}")
-    classes = raw.get("classes", [])
-    if not isinstance(classes, list) or not all(isinstance(c, (str, int)) for c in classes):
-        _fail(f"{where}.classes", f"expected a list of class names, received {classes!r}")
+    user = _mapping(where, raw, {f.name for f in dataclasses.fields(TaskConfig)}, ("name", "type"))
+    d = {**_defaults(TaskConfig), **user}
+    name = _name(f"{where}.name", d["name"])
+    ttype = _choice(f"{where}.type", d["type"], TASK_TYPES)
+    classes = d["classes"]
+    if (not isinstance(classes, (list, tuple))
+            or not all(isinstance(c, (str, int)) and not isinstance(c, bool) and str(c) for c in classes)):
+        fail(f"{where}.classes", f"expected a list of class names, received {show(classes)}")
     classes = tuple(str(c) for c in classes)
     if ttype == "regression":
         if classes:
-            _fail(f"{where}.classes", f"a regression task has no classes, received {list(classes)!r}")
+            fail(f"{where}.classes", f"a regression task has no classes, received {show(list(classes))}")
     elif ttype == "binary" and len(classes) != 2:
-        _fail(f"{where}.classes", f"a binary task needs exactly 2 classes (negative, positive), received {list(classes)!r}")
+        fail(f"{where}.classes", f"a binary task needs exactly 2 classes (negative, positive), "
+                                 f"received {show(list(classes))}")
     elif len(classes) < 2:
-        _fail(f"{where}.classes", f"a {ttype} task needs at least 2 classes, received {list(classes)!r}")
+        fail(f"{where}.classes", f"a {ttype} task needs at least 2 classes, received {show(list(classes))}")
     if len(set(classes)) != len(classes):
-        _fail(f"{where}.classes", f"duplicate class names in {list(classes)!r}")
-    thresholds = raw.get("thresholds", {}) or {}
-    _check_keys(f"{where}.thresholds", thresholds, set(thresholds))
-    thresholds = {k: _num(f"{where}.thresholds.{k}", v) for k, v in thresholds.items()}
-    tolerance = raw.get("tolerance")
+        fail(f"{where}.classes", f"duplicate class names in {show(list(classes))}")
+    tolerance = d["tolerance"]
     if tolerance is not None:
         if ttype != "regression":
-            _fail(f"{where}.tolerance", f"only regression tasks have a tolerance; this task is {ttype}")
+            fail(f"{where}.tolerance", f"only regression tasks have a tolerance; this task is {ttype}")
         tolerance = _num(f"{where}.tolerance", tolerance, lo=0, lo_open=True)
-    loss = raw.get("loss", TASK_LOSSES[ttype][0])
-    if loss not in TASK_LOSSES[ttype]:
-        _fail(f"{where}.loss", f"received {loss!r}; valid for a {ttype} task: {', '.join(TASK_LOSSES[ttype])}")
-    return TaskConfig(
-        name=name, type=ttype, classes=classes,
-        loss_weight=_num(f"{where}.loss_weight", raw.get("loss_weight", 1.0), lo=0),
-        thresholds=thresholds, tolerance=tolerance, loss=loss,
-    )
+    metrics = THRESHOLD_METRICS[ttype]
+    thresholds = {}
+    for metric, bound in _mapping(f"{where}.thresholds", d["thresholds"]).items():
+        key = f"{where}.thresholds.{metric}"
+        if metric not in metrics:
+            fail(key, f"no such gateable metric for a {ttype} task; valid: {', '.join(sorted(metrics))}")
+        if metric == "within_tolerance" and tolerance is None:
+            fail(key, f"within_tolerance needs {where}.tolerance")
+        thresholds[metric] = (_num(key, bound, lo=0, hi=1) if metrics[metric] == "higher" else _num(key, bound, lo=0))
+    # an absent loss is the type's default; an explicit one must be valid for the type
+    loss = _choice(f"{where}.loss", user["loss"], TASK_LOSSES[ttype]) if "loss" in user else TASK_LOSSES[ttype][0]
+    return TaskConfig(name=name, type=ttype, classes=classes,
+                      loss_weight=_num(f"{where}.loss_weight", d["loss_weight"], lo=0, hi=MAX_LOSS_WEIGHT),
+                      thresholds=thresholds, tolerance=tolerance, loss=loss)
+
+
+def _parse_tasks(raw: Any) -> tuple[TaskConfig, ...]:
+    tasks = tuple(_parse_task(i, t) for i, t in enumerate(_list("tasks", raw, "tasks")))
+    _unique("tasks", [t.name for t in tasks], "task names")
+    if not any(t.loss_weight > 0 for t in tasks):
+        fail("tasks[0].loss_weight", "every task has loss_weight 0: nothing would be trained; give at least "
+                                     "one task a loss_weight > 0")
+    return tasks
+
+
+def _parse_prep(where: str, raw: Any) -> PrepConfig:
+    """Per-source image prep; whether the format gives face boxes is checked by config.validate."""
+    d = _section(where, raw, PrepConfig)
+    if d["encoding"] is not None and d["encoding"] not in ("png", "jpeg"):
+        fail(f"{where}.encoding", f"received {show(d['encoding'])}; valid: null (= image.encoding), png, jpeg")
+    return PrepConfig(color=_choice(f"{where}.color", d["color"], PREP_COLORS),
+                      resize=_choice(f"{where}.resize", d["resize"], PREP_RESIZE),
+                      face_crop=_bool(f"{where}.face_crop", d["face_crop"]),
+                      face_margin=_num(f"{where}.face_margin", d["face_margin"], lo=0, hi=2),
+                      encoding=d["encoding"],
+                      jpeg_quality=_num(f"{where}.jpeg_quality", d["jpeg_quality"], int, lo=1, hi=100))
+
+
+def _parse_sample(where: str, raw: Any) -> dict | None:
+    """Sample-data settings: count and seed here; the rest belong to the format's generator
+    (config.validate checks them against its signature)."""
+    if raw is None:
+        return None
+    sample = _plain(where, _mapping(where, raw))
+    count = sample.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SAMPLE_COUNT:
+        fail(f"{where}.count", f"expected a positive integer, received {show(count)} (at most {MAX_SAMPLE_COUNT})")
+    seed = sample.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        fail(f"{where}.seed", f"expected an integer 0-{MAX_SEED}, received {show(seed)}")
+    return sample
 
 
 def _parse_source(i: int, raw: Any, task_names: tuple[str, ...], base_dir: str | None) -> SourceConfig:
     where = f"sources[{i}]"
-    _check_keys(where, raw, {"name", "format", "path", "tasks", "options", "sample", "prep"},
-                {"name", "format", "path", "tasks"})
-    name = raw["name"]
-    if not isinstance(name, str) or not name.isidentifier():
-        _fail(f"{where}.name", f"expected an identifier-like string (letters, digits, _), received {name!r}")
-    if raw["format"] not in registry.FORMATS:
-        _fail(f"{where}.format", f"received {raw['format']!r}; valid: {', '.join(sorted(registry.FORMATS))}")
-    tasks = raw["tasks"]
-    if isinstance(tasks, str):
-        tasks = [tasks]
-    if not isinstance(tasks, list) or not tasks:
-        _fail(f"{where}.tasks", f"expected a non-empty list of task names, received {tasks!r}")
+    d = _section(where, raw, SourceConfig, ("name", "format", "path", "tasks"))
+    name = _name(f"{where}.name", d["name"])
+    fmt = _choice(f"{where}.format", d["format"], registry.FORMATS)
+    tasks = [d["tasks"]] if isinstance(d["tasks"], str) else _list(f"{where}.tasks", d["tasks"], "task names")
     for t in tasks:
-        if t not in task_names:
-            _fail(f"{where}.tasks", f"received unknown task {t!r}; tasks in this config: {', '.join(task_names)}")
-    path = raw["path"]
-    if not isinstance(path, str) or not path:
-        _fail(f"{where}.path", f"expected a path, received {path!r}")
+        if not isinstance(t, str) or t not in task_names:
+            fail(f"{where}.tasks", f"received unknown task {show(t)}; tasks in this config: {', '.join(task_names)}")
+    _unique(f"{where}.tasks", tasks, "tasks")
+    path = d["path"]
+    if not isinstance(path, str) or not path.strip() or "\0" in path:
+        fail(f"{where}.path", f"expected a path, received {show(path)}")
     # Relative paths are relative to the config file, so a config and its data
     # travel together; URLs (gs://, s3://) are left alone.
     if base_dir and "://" not in path and not os.path.isabs(path):
         path = os.path.normpath(os.path.join(base_dir, path))
-    options = raw.get("options", {}) or {}
-    _check_keys(f"{where}.options", options, set(options))
-    sample = raw.get("sample")
-    if sample is not None:
-        _check_keys(f"{where}.sample", sample, set(sample))
-    return SourceConfig(name=name, format=raw["format"], path=path, tasks=tuple(tasks),
-                        options=dict(options), sample=None if sample is None else dict(sample),
-                        prep=_parse_prep(f"{where}.prep", raw.get("prep", {}) or {}))
+    return SourceConfig(name=name, format=fmt, path=path, tasks=tuple(tasks),
+                        options=_plain(f"{where}.options", _mapping(f"{where}.options", d["options"])),
+                        sample=_parse_sample(f"{where}.sample", d["sample"]),
+                        prep=_parse_prep(f"{where}.prep", d["prep"]))
 
 
-def _parse_prep(where: str, raw: Any) -> PrepConfig:
-    """Per-source image prep; whether the format gives face boxes is checked by data_prep."""
-    _check_keys(where, raw, {f.name for f in dataclasses.fields(PrepConfig)})
-    d = PrepConfig()
-    for key, valid in (("color", PREP_COLORS), ("resize", PREP_RESIZE), ("encoding", (None, "png", "jpeg"))):
-        if raw.get(key, getattr(d, key)) not in valid:
-            _fail(f"{where}.{key}", f"received {raw[key]!r}; valid: "
-                                    f"{', '.join('null (= image.encoding)' if v is None else v for v in valid)}")
-    if not isinstance(raw.get("face_crop", False), bool):
-        _fail(f"{where}.face_crop", f"expected true or false, received {raw['face_crop']!r}")
-    return PrepConfig(color=raw.get("color", d.color), resize=raw.get("resize", d.resize),
-                      face_crop=raw.get("face_crop", d.face_crop),
-                      face_margin=_num(f"{where}.face_margin", raw.get("face_margin", d.face_margin), lo=0, hi=2),
-                      encoding=raw.get("encoding", d.encoding),
-                      jpeg_quality=_num(f"{where}.jpeg_quality", raw.get("jpeg_quality", d.jpeg_quality), int,
-                                        lo=1, hi=100))
-
-
-def parse(raw: Any, base_dir: str | None) -> Config:
-    """Validates a config mapping (as read from YAML) into a ``Config``."""
-    _check_keys("", raw, {"name", "image", "tasks", "sources", "splits", "train", "model", "beam", "evaluation",
-                         "tfrecords"}, {"name", "tasks", "sources"})
-    if not isinstance(raw["name"], str) or not raw["name"]:
-        _fail("name", f"expected a non-empty string, received {raw['name']!r}")
-
-    img = raw.get("image", {}) or {}
-    _check_keys("image", img, {"size", "channels", "normalization", "encoding"})
-    size = img.get("size", [48, 48])
-    if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)):
-        _fail("image.size", f"expected [height, width] of positive integers, received {size!r}")
-    if img.get("channels", 1) not in (1, 3):
-        _fail("image.channels", f"received {img.get('channels')!r}; valid: 1, 3")
-    if img.get("normalization", "centered") not in NORMALIZATIONS:
-        _fail("image.normalization", f"received {img.get('normalization')!r}; valid: {', '.join(NORMALIZATIONS)}")
-    if img.get("encoding", "png") not in ("png", "jpeg"):
-        _fail("image.encoding", f"received {img.get('encoding')!r}; valid: png, jpeg")
-    image = ImageConfig(size=tuple(size), channels=img.get("channels", 1),
-                        normalization=img.get("normalization", "centered"), encoding=img.get("encoding", "png"))
-
-    if not isinstance(raw["tasks"], list) or not raw["tasks"]:
-        _fail("tasks", f"expected a non-empty list of tasks, received {raw['tasks']!r}")
-    tasks = tuple(_parse_task(i, t) for i, t in enumerate(raw["tasks"]))
+def _parse_sources(raw: Any, tasks: tuple[TaskConfig, ...], base_dir: str | None) -> tuple[SourceConfig, ...]:
     names = tuple(t.name for t in tasks)
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        _fail("tasks", f"duplicate task names: {', '.join(dup)}")
-
-    if not isinstance(raw["sources"], list) or not raw["sources"]:
-        _fail("sources", f"expected a non-empty list of sources, received {raw['sources']!r}")
-    sources = tuple(_parse_source(i, s, names, base_dir) for i, s in enumerate(raw["sources"]))
-    snames = [s.name for s in sources]
-    dup = sorted({n for n in snames if snames.count(n) > 1})
-    if dup:
-        _fail("sources", f"duplicate source names: {', '.join(dup)}")
+    sources = tuple(_parse_source(i, s, names, base_dir) for i, s in enumerate(_list("sources", raw, "sources")))
+    _unique("sources", [s.name for s in sources], "source names")
     unlabelled = [t for t in names if not any(t in s.tasks for s in sources)]
     if unlabelled:
-        _fail("tasks", f"task(s) {', '.join(unlabelled)} have no source labelling them")
+        fail("tasks", f"task(s) {', '.join(unlabelled)} have no source labelling them")
+    return sources
 
-    sp = raw.get("splits", {}) or {}
-    _check_keys("splits", sp, {"eval", "salt"})
-    splits = SplitsConfig(eval=_num("splits.eval", sp.get("eval", 0.2), lo=0, hi=0.9, lo_open=True),
-                          salt=str(sp.get("salt", "")))
 
-    tr = raw.get("train", {}) or {}
-    _check_keys("train", tr, {"steps", "batch_size", "eval_steps", "learning_rate", "seed", "sampling",
-                              "loss_weighting", "augment", "strategy", "warmup", "lr_decay", "keep"})
-    sm = tr.get("sampling", {}) or {}
-    _check_keys("train.sampling", sm, {"type", "temperature", "weights"})
-    if sm.get("type", "natural") not in SAMPLERS:
-        _fail("train.sampling.type", f"received {sm.get('type')!r}; valid: {', '.join(SAMPLERS)}")
-    weights = sm.get("weights", {}) or {}
-    _check_keys("train.sampling.weights", weights, set(snames))
-    if sm.get("type") == "weights" and not weights:
-        _fail("train.sampling.weights", "sampling type 'weights' needs a weight per source name")
-    sampling = SamplingConfig(
-        type=sm.get("type", "natural"),
-        temperature=_num("train.sampling.temperature", sm.get("temperature", 1.0), lo=0, lo_open=True),
-        weights={k: _num(f"train.sampling.weights.{k}", v, lo=0) for k, v in weights.items()},
-    )
-    train = TrainConfig(
-        steps=_num("train.steps", tr.get("steps", 200), int, lo=1),
-        batch_size=_num("train.batch_size", tr.get("batch_size", 32), int, lo=1),
-        eval_steps=_num("train.eval_steps", tr.get("eval_steps", 10), int, lo=1),
-        learning_rate=_num("train.learning_rate", tr.get("learning_rate", TrainConfig.learning_rate), lo=0, lo_open=True),
-        seed=_num("train.seed", tr.get("seed", 42), int),
-        sampling=sampling,
-        loss_weighting=_parse_loss_weighting(tr.get("loss_weighting", {}) or {}),
-        augment=_parse_augment(tr.get("augment", {}) or {}, image.size),
-        strategy=tr.get("strategy", TrainConfig.strategy),
-        warmup=_num("train.warmup", tr.get("warmup", TrainConfig.warmup), lo=0, hi=0.5),
-        lr_decay=tr.get("lr_decay", TrainConfig.lr_decay),
-        keep=tr.get("keep", TrainConfig.keep),
-    )
-    for key, valid in (("strategy", STRATEGIES), ("lr_decay", LR_DECAYS), ("keep", KEEPS)):
-        value = getattr(train, key)
-        if not isinstance(value, str) or value not in valid:
-            _fail(f"train.{key}", f"received {value!r}; valid: {', '.join(valid)}")
+def _parse_splits(raw: Any) -> SplitsConfig:
+    d = _section("splits", raw, SplitsConfig)
+    salt = d["salt"]
+    if isinstance(salt, bool) or not isinstance(salt, (str, int)):
+        fail("splits.salt", f"expected a string, received {show(salt)}")
+    return SplitsConfig(eval=_num("splits.eval", d["eval"], lo=0, hi=0.9, lo_open=True), salt=str(salt))
 
-    md = raw.get("model", {}) or {}
-    _check_keys("model", md, {"name", "params"})
-    if md.get("name", "bknet") not in registry.MODELS:
-        _fail("model.name", f"received {md.get('name')!r}; valid: {', '.join(sorted(registry.MODELS))}")
-    params = md.get("params", {}) or {}
-    _check_keys("model.params", params, set(params))
-    try:  # the family owns its params' names and ranges
-        registry.validate_params(md.get("name", "bknet"), params, task_names=names, normalization=image.normalization)
-        # File params (a backbone's weights) are relative to the config file, like sources' paths.
-        params = registry.resolve_paths(md.get("name", "bknet"), params, base_dir)
-    except ValueError as e:
-        raise ConfigError(str(e)) from e
-    model = ModelConfig(name=md.get("name", "bknet"), params=dict(params))
 
-    bm = raw.get("beam", {}) or {}
-    _check_keys("beam", bm, {"args"})
-    args = bm.get("args", []) or []
-    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-        _fail("beam.args", f"expected a list of strings, received {args!r}")
-    rec = raw.get("tfrecords", {}) or {}
-    _check_keys("tfrecords", rec, {"gzip_level"})
-    level = rec.get("gzip_level", "auto")
-    if level != "auto" and (isinstance(level, bool) or level not in range(10)):
-        _fail("tfrecords.gzip_level", f'received {level!r}; valid: "auto" or an integer 0-9')
-    tfrecords = TFRecordsConfig(gzip_level=level)
-    return Config(name=raw["name"], image=image, tasks=tasks, sources=sources, splits=splits,
-                  train=train, model=model, beam=BeamConfig(args=tuple(args)),
-                  evaluation=_parse_evaluation(raw.get("evaluation", {}) or {}, tasks), tfrecords=tfrecords)
+def _parse_sampling(raw: Any, source_names: list[str]) -> SamplingConfig:
+    d = _section("train.sampling", raw, SamplingConfig)
+    stype = _choice("train.sampling.type", d["type"], SAMPLERS)
+    weights = {k: _num(f"train.sampling.weights.{k}", v, lo=0, hi=1e6)
+               for k, v in _mapping("train.sampling.weights", d["weights"], source_names).items()}
+    if stype == "weights" and not any(w > 0 for w in weights.values()):
+        fail("train.sampling.weights", f"sampling type 'weights' needs a weight > 0 for at least one source, "
+                                       f"received {show(weights)}; sources: {', '.join(source_names)}")
+    return SamplingConfig(type=stype, weights=weights,
+                          temperature=_num("train.sampling.temperature", d["temperature"], lo=0,
+                                           hi=MAX_TEMPERATURE, lo_open=True))
 
 
 def _parse_loss_weighting(raw: Any) -> LossWeightingConfig:
-    _check_keys("train.loss_weighting", raw, {"type", "temperature"})
-    if raw.get("type", "static") not in LOSS_WEIGHTINGS:
-        _fail("train.loss_weighting.type", f"received {raw.get('type')!r}; valid: {', '.join(LOSS_WEIGHTINGS)}")
+    d = _section("train.loss_weighting", raw, LossWeightingConfig)
     return LossWeightingConfig(
-        type=raw.get("type", "static"),
-        temperature=_num("train.loss_weighting.temperature", raw.get("temperature", 2.0), lo=0, lo_open=True))
+        type=_choice("train.loss_weighting.type", d["type"], LOSS_WEIGHTINGS),
+        temperature=_num("train.loss_weighting.temperature", d["temperature"], lo=0, hi=MAX_TEMPERATURE,
+                         lo_open=True))
 
 
 def _parse_augment(raw: Any, size: tuple[int, int]) -> AugmentConfig:
-    _check_keys("train.augment", raw, {"flip", "crop", "brightness"})
-    flip = raw.get("flip", False)
-    if not isinstance(flip, bool):
-        _fail("train.augment.flip", f"expected true or false, received {flip!r}")
-    crop = raw.get("crop", 0)
+    d = _section("train.augment", raw, AugmentConfig)
+    crop = d["crop"]
     if isinstance(crop, int) and not isinstance(crop, bool):
         # whole pixels cut off each side length; at least 1 x 1 must remain
         crop = _num("train.augment.crop", crop, int, lo=0, hi=min(size) - 1)
     else:
-        if isinstance(crop, (int, float)) and not isinstance(crop, bool) and crop >= 1:
-            _fail("train.augment.crop", f"a fraction must be in [0, 1), received {crop!r}; "
-                                        "write an integer for pixels (crop: 4)")
-        crop = _num("train.augment.crop", crop, lo=0, hi=1)
-    return AugmentConfig(flip=flip, crop=crop,
-                         brightness=_num("train.augment.brightness", raw.get("brightness", 0.0), lo=0, hi=1))
+        if isinstance(crop, float) and math.isfinite(crop) and crop >= 1:
+            fail("train.augment.crop", f"a fraction must be in [0, 1), received {crop!r}; "
+                                       "write an integer for pixels (crop: 4)")
+        crop = _num("train.augment.crop", crop, lo=0, hi=1, hi_open=True)
+    return AugmentConfig(flip=_bool("train.augment.flip", d["flip"]), crop=crop,
+                         brightness=_num("train.augment.brightness", d["brightness"], lo=0, hi=1))
 
 
-def _parse_evaluation(ev: Any, tasks: tuple[TaskConfig, ...]) -> EvaluationConfig:
-    _check_keys("evaluation", ev, {"max_regression", "slices", "gate_on", "confidence_intervals"})
-    max_regression = _num("evaluation.max_regression", ev.get("max_regression", 0.02), lo=0, hi=0.99)
-    gate_on = ev.get("gate_on", "value")
-    if gate_on not in ("value", "lower_bound"):
-        _fail("evaluation.gate_on", f"received {gate_on!r}; valid: value, lower_bound")
-    intervals = ev.get("confidence_intervals", EvaluationConfig.confidence_intervals)
-    if not isinstance(intervals, bool):
-        _fail("evaluation.confidence_intervals", f"expected true or false, received {intervals!r}")
+def _parse_train(raw: Any, image: ImageConfig, source_names: list[str]) -> TrainConfig:
+    d = _section("train", raw, TrainConfig)
+    return TrainConfig(
+        steps=_num("train.steps", d["steps"], int, lo=1, hi=MAX_STEPS),
+        batch_size=_num("train.batch_size", d["batch_size"], int, lo=1, hi=MAX_BATCH_SIZE),
+        eval_steps=_num("train.eval_steps", d["eval_steps"], int, lo=1, hi=MAX_STEPS),
+        learning_rate=_num("train.learning_rate", d["learning_rate"], lo=0, hi=MAX_LEARNING_RATE, lo_open=True),
+        seed=_num("train.seed", d["seed"], int, lo=0, hi=MAX_SEED),
+        sampling=_parse_sampling(d["sampling"], source_names),
+        loss_weighting=_parse_loss_weighting(d["loss_weighting"]),
+        augment=_parse_augment(d["augment"], image.size),
+        strategy=_choice("train.strategy", d["strategy"], STRATEGIES),
+        warmup=_num("train.warmup", d["warmup"], lo=0, hi=0.5),
+        lr_decay=_choice("train.lr_decay", d["lr_decay"], LR_DECAYS),
+        keep=_choice("train.keep", d["keep"], KEEPS),
+    )
+
+
+def _parse_model(raw: Any, tasks: tuple[TaskConfig, ...], image: ImageConfig, base_dir: str | None) -> ModelConfig:
+    d = _section("model", raw, ModelConfig)
+    name = _choice("model.name", d["name"], registry.MODELS)
+    params = _plain("model.params", _mapping("model.params", d["params"]))
+    try:  # the family owns its params' names and ranges (TensorFlow-free *_params modules)
+        registry.validate_params(name, params, task_names=[t.name for t in tasks],
+                                 normalization=image.normalization)
+        # File params (a backbone's weights) are relative to the config file, like sources' paths.
+        params = registry.resolve_paths(name, params, base_dir)
+    except ConfigError:
+        raise
+    except ValueError as e:  # a family's own message, `config key 'model.params.<key>': ...`
+        raise ConfigError(str(e)) from e
+    except (TypeError, KeyError, AttributeError) as e:  # a value of a type the family did not expect
+        fail("model.params", f"{name} rejected these params ({type(e).__name__}: {e}), received {show(params)}")
+    return ModelConfig(name=name, params=dict(params))
+
+
+def _parse_beam(raw: Any) -> BeamConfig:
+    d = _section("beam", raw, BeamConfig)
+    args = d["args"]
+    if args is None:  # `args:` with nothing under it: none
+        args = []
+    if not isinstance(args, (list, tuple)) or not all(isinstance(a, str) and a for a in args):
+        fail("beam.args", f"expected a list of strings (e.g. [--direct_num_workers=2]), received {show(args)}")
+    return BeamConfig(args=tuple(args))
+
+
+def _parse_evaluation(raw: Any, tasks: tuple[TaskConfig, ...]) -> EvaluationConfig:
+    d = _section("evaluation", raw, EvaluationConfig)
+    max_regression = _num("evaluation.max_regression", d["max_regression"], lo=0, hi=0.99)
+    gate_on = _choice("evaluation.gate_on", d["gate_on"], ("value", "lower_bound"))
+    intervals = _bool("evaluation.confidence_intervals", d["confidence_intervals"])
     if gate_on == "lower_bound" and not intervals:
-        _fail("evaluation.gate_on", "lower_bound gates on the confidence interval; "
-                                    "evaluation.confidence_intervals is false")
-    raw_slices = ev.get("slices")
-    if raw_slices is None:  # absent or null: the default (every classification task by class)
-        return EvaluationConfig(max_regression=max_regression, gate_on=gate_on, confidence_intervals=intervals)
-    if not isinstance(raw_slices, list):
-        _fail("evaluation.slices", f"expected a list of {{task, by}}, received {raw_slices!r}")
+        fail("evaluation.gate_on", "lower_bound gates on the confidence interval; "
+                                   "evaluation.confidence_intervals is false")
+    common = dict(max_regression=max_regression, gate_on=gate_on, confidence_intervals=intervals)
+    if d["slices"] is None:  # absent or null: the default (every classification task by class)
+        return EvaluationConfig(**common)
     by_name = {t.name: t for t in tasks}
     slices = []
-    for i, sl in enumerate(raw_slices):
+    for i, sl in enumerate(_list("evaluation.slices", d["slices"], "{task, by} mappings", non_empty=False)):
         where = f"evaluation.slices[{i}]"
-        _check_keys(where, sl, {"task", "by"}, {"task"})
-        if sl["task"] not in by_name:
-            _fail(f"{where}.task", f"received {sl['task']!r}; valid: {', '.join(by_name)}")
-        if by_name[sl["task"]].type == "regression":
-            _fail(f"{where}.task", f"{sl['task']!r} is a regression task: it has no classes to slice by")
-        by = sl.get("by", "class")
-        if by in by_name:
+        s = _section(where, sl, SliceConfig, ("task",))
+        task = _choice(f"{where}.task", s["task"], tuple(by_name))
+        if by_name[task].type == "regression":
+            fail(f"{where}.task", f"{task!r} is a regression task: it has no classes to slice by")
+        by = s["by"]
+        if isinstance(by, str) and by in by_name:
             # One example per (image, task) carries only that task's label
             # (docs/data_contract.md), so no example knows both tasks.
-            _fail(f"{where}.by", f"received task {by!r}: cross-task slices need examples labelled for both "
-                                 f"tasks, and each example carries one task's label; valid: class")
-        if by != "class":
-            _fail(f"{where}.by", f"received {by!r}; valid: class")
-        slices.append(SliceConfig(task=sl["task"], by=by))
-    return EvaluationConfig(max_regression=max_regression, gate_on=gate_on, confidence_intervals=intervals,
-                            slices=tuple(slices))
+            fail(f"{where}.by", f"received task {by!r}: cross-task slices need examples labelled for both "
+                                f"tasks, and each example carries one task's label; valid: class")
+        slices.append(SliceConfig(task=task, by=_choice(f"{where}.by", by, ("class",))))
+    return EvaluationConfig(**common, slices=tuple(slices))
+
+
+def _parse_tfrecords(raw: Any) -> TFRecordsConfig:
+    level = _section("tfrecords", raw, TFRecordsConfig)["gzip_level"]
+    if level != "auto" and (isinstance(level, bool) or not isinstance(level, int) or level not in range(10)):
+        fail("tfrecords.gzip_level", f'received {show(level)}; valid: "auto" or an integer 0-9')
+    return TFRecordsConfig(gzip_level=level)
+
+
+def parse(raw: Any, base_dir: str | None) -> Config:
+    """Validates a config mapping (as read from YAML or JSON) into a ``Config``; raises ConfigError.
+    `base_dir`: the config file's folder, against which relative paths resolve (None: from JSON)."""
+    d = _mapping("", raw, {f.name for f in dataclasses.fields(Config)}, ("name", "tasks", "sources"))
+    name = _name("name", d["name"], _PIPELINE_NAME, "letters, digits, _ and -, starting with a letter and "
+                                                    "ending with a letter or digit")
+    image = _parse_image(d.get("image"))
+    tasks = _parse_tasks(d["tasks"])
+    sources = _parse_sources(d["sources"], tasks, base_dir)
+    return Config(name=name, image=image, tasks=tasks, sources=sources,
+                  splits=_parse_splits(d.get("splits")),
+                  train=_parse_train(d.get("train"), image, [s.name for s in sources]),
+                  model=_parse_model(d.get("model"), tasks, image, base_dir),
+                  beam=_parse_beam(d.get("beam")),
+                  evaluation=_parse_evaluation(d.get("evaluation"), tasks),
+                  tfrecords=_parse_tfrecords(d.get("tfrecords")))
 
 
 def load(path: str) -> Config:
-    """Reads and validates a YAML config file. Raises ConfigError."""
+    """Reads and parses a YAML config file; raises ConfigError. Errors about the file as a
+    whole (missing, not UTF-8, not YAML) name the key path '' (the document)."""
     try:
-        with open(path) as f:
-            raw = yaml.safe_load(f)
-    except FileNotFoundError as e:
-        raise ConfigError(f"config file not found: {path}") from e
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        fail("", f"cannot read config file {path}: {e.strerror or e}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        fail("", f"config file {path} is not UTF-8 text: byte 0x{data[e.start]:02x} at offset {e.start}")
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or type(e).__name__
+        fail("", f"config file {path} is not valid YAML{where}: {problem}")
+    except (ValueError, OverflowError, RecursionError) as e:  # e.g. a date YAML reads but Python cannot hold
+        fail("", f"config file {path} cannot be read as YAML: {type(e).__name__}: {e}")
     return parse(raw, base_dir=os.path.dirname(os.path.abspath(path)))

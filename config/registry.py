@@ -15,6 +15,8 @@ import sys
 from types import ModuleType
 from typing import Any, Mapping
 
+from config.errors import fail
+
 # Source formats (data_prep/formats/__init__.py says what each module exposes).
 FORMATS = {
     "genki4k": "data_prep.formats.genki4k",
@@ -64,7 +66,7 @@ def resolve_paths(name: str, params: Mapping[str, Any], base_dir: str | None) ->
     """`params` with the family's file params made absolute against `base_dir`
     (the config file's folder), as sources' paths are; URLs are left alone.
     With a base_dir (a config read from a file) a local file that does not
-    exist is an error now, not an hour later in the Trainer."""
+    exist is an error now (ConfigError), not an hour later in the Trainer."""
     out = dict(params)
     for key in getattr(load(PARAMS, name, "model"), "PATH_PARAMS", ()):
         path = out.get(key)
@@ -74,7 +76,7 @@ def resolve_paths(name: str, params: Mapping[str, Any], base_dir: str | None) ->
             out[key] = os.path.normpath(os.path.join(base_dir, path))
         # a file (.h5) or a TF checkpoint prefix (its .index file exists)
         if base_dir and not (os.path.isfile(out[key]) or os.path.isfile(out[key] + ".index")):
-            raise ValueError(f"config key 'model.params.{key}': no such file {out[key]!r}"
-                             + (f" (from {path!r}, relative to the config's folder {base_dir})"
-                                if out[key] != path else ""))
+            fail(f"model.params.{key}", f"no such file {out[key]!r}"
+                                        + (f" (from {path!r}, relative to the config's folder {base_dir})"
+                                           if out[key] != path else ""))
     return out

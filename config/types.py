@@ -1,10 +1,12 @@
 """Typed run configuration: one YAML file chooses a run.
 
-Every key a user can write is declared here (validated on load by
-config/parse.py), so a bad config fails in one line that names the
-key, what was received and what is valid, before any heavy import or Beam
-job starts. Components receive the
-config as JSON (``to_json`` / ``from_json``) through their exec properties.
+Every key a user can write is declared here with its default, once:
+config/parse.py reads the defaults from these dataclasses and checks every
+key on load, so a bad config fails in one line that names the key, what was
+received and what is valid, before any heavy import or Beam job starts
+(config/validate.py adds the checks that read format modules and the disk).
+Components receive the config as JSON (``to_json`` / ``from_json``) through
+their exec properties.
 """
 from __future__ import annotations
 
@@ -27,6 +29,34 @@ STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
 LR_DECAYS = ("constant", "cosine")
 # Which weights the Trainer saves: the last step's, or the epoch's with the lowest validation loss.
 KEEPS = ("last", "best")
+
+# Names (config/parse.py checks them): task and source names become feature keys
+# (`label_<task>`), TFX split names (`train_<source>`) and file names, so they are
+# ASCII identifiers; the pipeline `name` becomes a folder under --output-dir and the
+# TFX / Kubeflow pipeline name, so it is letters, digits, '_' and '-' (Kubeflow turns
+# '_' into '-'), starting with a letter and ending with a letter or digit: no path
+# separator, no '..'. All at most MAX_NAME_LENGTH characters: TFX's own limit on
+# pipeline names (tfx/orchestration/pipeline.py, from Argo's workflow names).
+MAX_NAME_LENGTH = 63
+NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
+PIPELINE_NAME_PATTERN = r"[A-Za-z]([A-Za-z0-9_-]*[A-Za-z0-9])?"
+
+# The metric a baseline comparison always gates, even without a threshold
+# (components/evaluator/eval_config.py), and the one runners.compare scores by.
+PRIMARY_METRIC = {"multiclass": "accuracy", "binary": "accuracy",
+                  "regression": "mean_absolute_error", "multilabel": "auc"}
+# The metrics `tasks[i].thresholds` may gate, per task type: name -> "higher" (the
+# threshold is a floor, a score in [0, 1]) or "lower" (a ceiling, an error >= 0).
+# The gateable MetricDefs of components/evaluator/eval_config.py (tests/config checks
+# they agree); within_tolerance also needs the task's `tolerance`.
+THRESHOLD_METRICS = {
+    "multiclass": {"accuracy": "higher", "precision": "higher", "recall": "higher", "f1": "higher"},
+    "binary": {"accuracy": "higher", "auc": "higher", "precision": "higher", "recall": "higher",
+               "f1": "higher"},
+    "regression": {"mean_absolute_error": "lower", "mean_squared_error": "lower",
+                   "root_mean_squared_error": "lower", "within_tolerance": "higher"},
+    "multilabel": {"subset_accuracy": "higher", "auc": "higher", "binary_accuracy": "higher", "f1": "higher"},
+}
 
 
 def label_key(task: str) -> str:

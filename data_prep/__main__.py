@@ -28,20 +28,23 @@ def main(argv: list[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:  # tracebacks go to the error log, not the console
         handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
 
-    from config import ConfigError, load
+    from config import ConfigError, error_line, load, validate
     from data_prep import fileio
-    from data_prep.convert import list_source_records, validate_sources
+    from data_prep.convert import list_source_records
     from data_prep.generate import generate_missing
     from data_prep.records import SourceError
 
     try:
         config = load(args.config)
-        validate_sources(config)
+        validate(config)  # format options, face boxes, sample settings, source layouts
         if not args.no_generate:
             generate_missing(config)
         for source in config.sources:  # fail on a bad source before Beam's start-up cost
             list_source_records(source, config)
-    except (ConfigError, SourceError) as e:
+    except ConfigError as e:
+        print(error_line(e), file=sys.stderr)
+        return 2
+    except SourceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
@@ -54,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stats = run_conversion(config, paths["examples"], paths["dead_letter"], paths["prep_stats.json"],
                                beam_args=args.beam_arg)
-    except (ConfigError, SourceError) as e:
+    except ConfigError as e:
+        print(error_line(e), file=sys.stderr)
+        return 2
+    except SourceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - a full disk, a permission, a vanished path: one line + a log

@@ -9,10 +9,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from config import Config, SourceConfig
+from config import Config, SourceConfig, validate
 from data_prep import fileio
 from data_prep.formats import get_format
-from data_prep.formats._options import fail
 from data_prep.image_prep import prep_image
 from data_prep.records import Parsed, RawRecord, Reject, SourceError, encode_label, make_example
 from data_prep.splits import assign_split, hash_position
@@ -29,14 +28,9 @@ class Converted:
 
 
 def validate_sources(config: Config) -> None:
-    """Runs every source format's option checks; raises ConfigError naming the key."""
-    for source in config.sources:
-        fmt = get_format(source.format)
-        fmt.validate_options(source, config)
-        if source.prep.face_crop and not (hasattr(fmt, "face_boxes") and fmt.face_boxes(source)):
-            fail(source, config, "prep.face_crop",
-                 f"format {source.format} gives no face boxes with these options; face boxes come from "
-                 f"imdb_wiki (face_location) and csv (options.bbox_column)")
+    """Every source's format options, prep and sample settings (config.validate without the
+    disk checks: this runs where the data may not be, e.g. a Beam job); raises ConfigError."""
+    validate(config, check_paths=False)
 
 
 def list_source_records(source: SourceConfig, config: Config) -> list[RawRecord]:

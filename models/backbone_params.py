@@ -12,7 +12,12 @@ config.registry.validate_params and resolve_paths).
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
+
+from config.errors import fail
+
+KEY = "model.params."  # the params' key path in the config, for error messages
 
 # name -> (tf_keras.applications constructor, the image.normalization its
 # pretrained weights expect, the smallest input side keras accepts)
@@ -42,43 +47,42 @@ DEFAULT_PARAMS: dict[str, Any] = {
 PATH_PARAMS = ("weights",)
 
 
-def _fail(key: str, msg: str):
-    raise ValueError(f"config key 'model.params.{key}': {msg}")
-
 
 def resolve_params(params: Mapping[str, Any], task_names=(), normalization=None) -> dict[str, Any]:
     """Defaults overlaid with config.model.params; unknown or bad values fail by
     name. Pretrained weights need the image.normalization they were trained with."""
     unknown = sorted(set(params) - set(DEFAULT_PARAMS))
     if unknown:
-        _fail(unknown[0], f"unknown backbone parameter; valid: {', '.join(sorted(DEFAULT_PARAMS))}")
+        fail(KEY + unknown[0], f"unknown backbone parameter; valid: {', '.join(sorted(DEFAULT_PARAMS))}")
     p = {**DEFAULT_PARAMS, **params}
-    if p["backbone"] not in BACKBONES:
-        _fail("backbone", f"received {p['backbone']!r}; valid: {', '.join(BACKBONES)}")
+    if not isinstance(p["backbone"], str) or p["backbone"] not in BACKBONES:
+        fail(KEY + "backbone", f"received {p['backbone']!r}; valid: {', '.join(BACKBONES)}")
     if p["weights"] is not None and (not isinstance(p["weights"], str) or not p["weights"]):
-        _fail("weights", f"expected a path to a weights file or null, received {p['weights']!r}")
+        fail(KEY + "weights", f"expected a path to a weights file or null, received {p['weights']!r}")
     if not isinstance(p["trainable"], bool):
-        _fail("trainable", f"expected true or false, received {p['trainable']!r}")
+        fail(KEY + "trainable", f"expected true or false, received {p['trainable']!r}")
     n = p["fine_tune_last"]
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        _fail("fine_tune_last", f"expected an integer >= 0, received {n!r}")
+        fail(KEY + "fine_tune_last", f"expected an integer >= 0, received {n!r}")
     if n and not p["trainable"]:
-        _fail("fine_tune_last", f"received {n} with trainable: false; set trainable: true to fine-tune "
+        fail(KEY + "fine_tune_last", f"received {n} with trainable: false; set trainable: true to fine-tune "
                                 "the last layers, or fine_tune_last: 0")
-    if p["pooling"] not in POOLINGS:
-        _fail("pooling", f"received {p['pooling']!r}; valid: {', '.join(POOLINGS)}")
+    if not isinstance(p["pooling"], str) or p["pooling"] not in POOLINGS:
+        fail(KEY + "pooling", f"received {p['pooling']!r}; valid: {', '.join(POOLINGS)}")
     dense = p["dense"]
     if not isinstance(dense, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dense):
-        _fail("dense", f"expected a list of positive integers, received {dense!r}")
+        fail(KEY + "dense", f"expected a list of positive integers, received {dense!r}")
+    if any(d > 8192 for d in dense):
+        fail(KEY + "dense", f"each entry must be <= 8192, received {dense!r}")
     d = p["dropout"]
-    if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d < 1:
-        _fail("dropout", f"expected a number in [0, 1), received {d!r}")
+    if isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d) or not 0 <= d < 1:
+        fail(KEY + "dropout", f"expected a number in [0, 1), received {d!r}")
     m = p["bn_momentum"]
     if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < 1):
-        _fail("bn_momentum", f"expected a number in [0, 1) or null, received {m!r}")
+        fail(KEY + "bn_momentum", f"expected a number in [0, 1) or null, received {m!r}")
     expected = BACKBONES[p["backbone"]][1]
     if p["weights"] is not None and normalization is not None and normalization != expected:
-        _fail("weights", f"{p['backbone']}'s pretrained weights expect image.normalization {expected!r}, "
+        fail(KEY + "weights", f"{p['backbone']}'s pretrained weights expect image.normalization {expected!r}, "
                          f"the config has {normalization!r}; set image.normalization: {expected}")
     p["dense"], p["dropout"] = list(dense), float(d)
     return p

@@ -2,7 +2,10 @@
 config loading can check them (config.parse calls config.registry.validate_params)."""
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
+
+from config.errors import fail
 
 # The seed feeds keep_prob 0.5 to its FC layers. Block dropout and L2 are off by
 # default: measured on real images (python -m benchmarks.defaults_sweep, docs/results.md)
@@ -21,15 +24,16 @@ def resolve_params(params: Mapping[str, Any], task_names=(), normalization=None)
     (BKNet's params do not depend on the tasks or the normalization.)"""
     unknown = sorted(set(params) - set(DEFAULT_PARAMS))
     if unknown:
-        raise ValueError(f"config key 'model.params.{unknown[0]}': unknown BKNet parameter; "
-                         f"valid: {', '.join(sorted(DEFAULT_PARAMS))}")
+        fail(f"model.params.{unknown[0]}", f"unknown BKNet parameter; valid: {', '.join(sorted(DEFAULT_PARAMS))}")
     out = dict(DEFAULT_PARAMS)
     for key, value in params.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"config key 'model.params.{key}': expected a number, received {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            fail(f"model.params.{key}", f"expected a finite number, received {value!r}")
         if key in ("dropout", "conv_dropout", "bn_momentum") and not 0 <= value < 1:
-            raise ValueError(f"config key 'model.params.{key}': must be in [0, 1), received {value!r}")
+            fail(f"model.params.{key}", f"must be in [0, 1), received {value!r}")
         if key == "l2" and value < 0:
-            raise ValueError(f"config key 'model.params.l2': must be >= 0, received {value!r}")
+            fail("model.params.l2", f"must be >= 0, received {value!r}")
+        if key == "l2" and value > 1:
+            fail("model.params.l2", f"must be <= 1, received {value!r}")
         out[key] = float(value)
     return out

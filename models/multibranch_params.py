@@ -9,9 +9,16 @@ convolution (16, 32, 32 filters), then one hidden dense layer of 128.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
+from config.errors import fail
+
+KEY = "model.params."  # the params' key path in the config, for error messages
+
 TOWER_KEYS = ("filters", "convs_per_block", "dense")
+MAX_WIDTH = 8192  # filters / units of one layer
+MAX_CONVS_PER_BLOCK = 16
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "filters": [16, 32, 32],   # one block per entry: conv(s) -> BN -> 2x2 max-pool -> dropout
@@ -24,14 +31,14 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
-def _fail(key: str, msg: str):
-    raise ValueError(f"config key 'model.params.{key}': {msg}")
-
 
 def _int_list(key: str, value: Any, allow_empty: bool) -> list[int]:
     if (not isinstance(value, list) or (not value and not allow_empty)
             or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
-        _fail(key, f"expected a {'' if allow_empty else 'non-empty '}list of positive integers, received {value!r}")
+        fail(KEY + key, f"expected a {'' if allow_empty else 'non-empty '}list of positive integers, "
+                        f"received {value!r}")
+    if any(v > MAX_WIDTH for v in value):
+        fail(KEY + key, f"each entry must be <= {MAX_WIDTH}, received {value!r}")
     return list(value)
 
 
@@ -45,8 +52,8 @@ def _tower(where: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "dense":
             out[key] = _int_list(name, value, allow_empty=True)
         elif key == "convs_per_block":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                _fail(name, f"expected an integer >= 1, received {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONVS_PER_BLOCK:
+                fail(KEY + name, f"expected an integer 1-{MAX_CONVS_PER_BLOCK}, received {value!r}")
             out[key] = value
     return out
 
@@ -56,31 +63,35 @@ def resolve_params(params: Mapping[str, Any], task_names=(), normalization=None)
     `towers_resolved`; unknown or bad values fail by name."""
     unknown = sorted(set(params) - set(DEFAULT_PARAMS))
     if unknown:
-        _fail(unknown[0], f"unknown multibranch parameter; valid: {', '.join(sorted(DEFAULT_PARAMS))}")
+        fail(KEY + unknown[0], f"unknown multibranch parameter; valid: {', '.join(sorted(DEFAULT_PARAMS))}")
     out = {**DEFAULT_PARAMS, **_tower("", {k: v for k, v in params.items() if k in TOWER_KEYS})}
     for key in ("dropout", "l2", "bn_momentum"):
         if key not in params:
             continue
         value = params[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            _fail(key, f"expected a number, received {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            fail(KEY + key, f"expected a finite number, received {value!r}")
         if key in ("dropout", "bn_momentum") and not 0 <= value < 1:
-            _fail(key, f"must be in [0, 1), received {value!r}")
+            fail(KEY + key, f"must be in [0, 1), received {value!r}")
         if key == "l2" and value < 0:
-            _fail(key, f"must be >= 0, received {value!r}")
+            fail(KEY + key, f"must be >= 0, received {value!r}")
+        if key == "l2" and value > 1:
+            fail(KEY + key, f"must be <= 1, received {value!r}")
         out[key] = float(value)
-    towers = params.get("towers", {}) or {}
+    towers = params.get("towers", {})
+    if towers is None:  # `towers:` with nothing under it
+        towers = {}
     if not isinstance(towers, Mapping):
-        _fail("towers", f"expected a mapping of task name -> tower settings, received {towers!r}")
+        fail(KEY + "towers", f"expected a mapping of task name -> tower settings, received {towers!r}")
     out["towers"] = {}
     for task, raw in towers.items():
         if task_names and task not in task_names:
-            _fail(f"towers.{task}", f"unknown task; tasks in this config: {', '.join(task_names)}")
+            fail(KEY + f"towers.{task}", f"unknown task; tasks in this config: {', '.join(task_names)}")
         if not isinstance(raw, Mapping):
-            _fail(f"towers.{task}", f"expected a mapping with keys {', '.join(TOWER_KEYS)}, received {raw!r}")
+            fail(KEY + f"towers.{task}", f"expected a mapping with keys {', '.join(TOWER_KEYS)}, received {raw!r}")
         bad = sorted(set(raw) - set(TOWER_KEYS))
         if bad:
-            _fail(f"towers.{task}.{bad[0]}", f"unknown tower setting; valid: {', '.join(TOWER_KEYS)}")
+            fail(KEY + f"towers.{task}.{bad[0]}", f"unknown tower setting; valid: {', '.join(TOWER_KEYS)}")
         out["towers"][task] = _tower(f"towers.{task}", raw)
     return out
 

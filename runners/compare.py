@@ -32,7 +32,6 @@ import argparse
 import dataclasses
 import html
 import json
-import math
 import subprocess
 import sys
 import time
@@ -40,18 +39,16 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from config import Config, ConfigError, load
+from config import MAX_NAME_LENGTH as MAX_PIPELINE_NAME
+from config import PRIMARY_METRIC, Config, ConfigError, error_line, fail, load, validate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPARE_DIR = "compare"  # <output-dir>/compare/<task>/ holds each single-task run
-MAX_PIPELINE_NAME = 63  # TFX's limit (tfx/orchestration/pipeline.py)
 HTML_START, HTML_END = "<!-- comparison:start -->", "<!-- comparison:end -->"
 
-# Higher-is-better per primary metric; mirrors the MetricDef directions in
-# components/evaluator/eval_config.py (test_compare checks they agree) without
-# importing TFMA for a table lookup.
-PRIMARY_METRIC = {"multiclass": "accuracy", "binary": "accuracy",
-                  "regression": "mean_absolute_error", "multilabel": "auc"}
+# Higher-is-better per primary metric (config.PRIMARY_METRIC); mirrors the MetricDef
+# directions in components/evaluator/eval_config.py (test_compare checks they agree)
+# without importing TFMA for a table lookup.
 LOWER_IS_BETTER = {"accuracy": False, "auc": False, "mean_absolute_error": True}
 
 
@@ -276,17 +273,14 @@ def compare(config_path: str, output_dir: str, no_cache: bool = False,
             run: Callable[[str, str, bool], float] = run_local, log: Callable[[str], None] = print) -> dict:
     """Runs the multitask config and every single-task variant, then writes the comparison."""
     config = load(config_path)
+    validate(config)  # first the user's own file, so error messages index its sources
     variants = {t: single_task_config(config, t) for t in config.task_names}
-    from data_prep.convert import validate_sources  # format option checks, before any run
-
-    validate_sources(config)  # first the user's own file, so error messages index its sources
-    for task, v in variants.items():
+    for i, (task, v) in enumerate(variants.items()):
         try:
-            Config.from_json(v.to_json())  # every key validated again, as run_local.py will
-            validate_sources(v)
+            validate(Config.from_json(v.to_json()), check_paths=False)  # as run_local.py will
         except ConfigError as e:
-            raise ConfigError(f"single-task variant for task {task!r} (sources: "
-                              f"{', '.join(s.name for s in v.sources)}): {e}") from e
+            fail(f"tasks[{i}]", f"the single-task variant for task {task!r} (sources: "
+                                f"{', '.join(s.name for s in v.sources)}) is not valid: {e}")
     out = os.path.abspath(output_dir)
     runs = {}
     log(f"multitask: {config_path} -> {out} (log: {os.path.join(out, 'run.log')})")
@@ -322,7 +316,7 @@ def main(argv=None) -> int:
     try:
         comparison = compare(args.config, args.output_dir, args.no_cache)
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     except RuntimeError as e:
         print(f"error: {e}", file=sys.stderr)

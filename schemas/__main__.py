@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from config import ConfigError, load
+from config import ConfigError, error_line, load
 from schemas.contract import schema_text
 
 
@@ -13,8 +13,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         text = schema_text(load(args.config))
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except ConfigError as e:  # the schema depends on tasks and image only: no config.validate (data layouts)
+        print(error_line(e), file=sys.stderr)
         return 2
     if args.output:
         with open(args.output, "w") as f:

@@ -30,7 +30,7 @@ import json
 import tensorflow_model_analysis as tfma
 from google.protobuf import wrappers_pb2
 
-from config import Config, TaskConfig, label_key, weight_key
+from config import PRIMARY_METRIC, Config, TaskConfig, label_key, weight_key
 
 # `evaluation.max_regression` (config/types.py, default 0.02): how much
 # worse than the baseline (last blessed model) a gated metric may be, in the
@@ -138,9 +138,7 @@ METRICS: dict[str, tuple[MetricDef, ...]] = {
 
 _NEEDS_TOLERANCE = ("within_tolerance", "error_histogram")
 
-# The metric a baseline comparison always gates, even without a threshold.
-PRIMARY_METRIC = {"multiclass": "accuracy", "binary": "accuracy",
-                  "regression": "mean_absolute_error", "multilabel": "auc"}
+# The metric a baseline comparison always gates, even without a threshold: config.PRIMARY_METRIC.
 
 
 def metric_defs(task: TaskConfig) -> dict[str, MetricDef]:

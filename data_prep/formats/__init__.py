@@ -6,6 +6,8 @@ Each module exposes:
   parse_record(record, source, config) -> Parsed  labels and group id of one record, or raises Reject
 Optional:
   face_boxes(source) -> bool                      the format gives face boxes (crop_box) for prep.face_crop
+  layout(source) -> tuple[str, ...]               what a source's local path holds, relative to it ('x/' a
+                                                  folder, './' the path itself), checked by config.validate
   read_image(record) -> bytes                     the image bytes (default: the file at record.path)
   container_of(record) -> str                     for images inside shard files: records with one key
   read_container(key, records, source, config)    are read together; yields every record back, with

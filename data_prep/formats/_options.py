@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Collection
 
-from config import Config, ConfigError, SourceConfig
+from config import Config, SourceConfig
+from config.errors import fail as fail_key
 
 
 def source_key(source: SourceConfig, config: Config, key: str) -> str:
@@ -13,8 +14,11 @@ def source_key(source: SourceConfig, config: Config, key: str) -> str:
 
 
 def fail(source: SourceConfig, config: Config, key: str, msg: str) -> None:
-    raise ConfigError(f"config key '{source_key(source, config, key)}' (source {source.name!r}, "
-                      f"format {source.format}): {msg}")
+    """ConfigError `config key 'sources[<i>].<key>': <msg> (source '<name>', format <format>)`.
+    With no options at all, an option's error names `options`: the key the user is to add."""
+    if key.startswith("options.") and not source.options:
+        key = "options"
+    fail_key(source_key(source, config, key), f"{msg} (source {source.name!r}, format {source.format})")
 
 
 def check_option_keys(source: SourceConfig, config: Config, allowed: Collection[str]) -> None:
@@ -25,13 +29,14 @@ def check_option_keys(source: SourceConfig, config: Config, allowed: Collection[
 
 
 def task_option(source: SourceConfig, config: Config, key: str, value: Any, types: Collection[str]) -> str:
-    """Checks that an option naming a task names one of this source's tasks of a usable type."""
+    """Checks that an option naming a task names one of this source's tasks of a usable type;
+    `key` is the option's path under the source (`options.age_task`)."""
     if not isinstance(value, str) or value not in source.tasks:
-        fail(source, config, f"options.{key}",
+        fail(source, config, key,
              f"expected one of this source's tasks ({', '.join(source.tasks)}), received {value!r}")
     ttype = config.task(value).type
     if ttype not in types:
-        fail(source, config, f"options.{key}",
+        fail(source, config, key,
              f"task {value!r} has type {ttype!r}; this option needs a task of type {' or '.join(types)}")
     return value
 

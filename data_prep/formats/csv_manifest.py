@@ -76,6 +76,11 @@ def validate_options(source: SourceConfig, config: Config) -> None:
                                                   f"({option(source, 'delimiter')!r})")
 
 
+def layout(source: SourceConfig) -> tuple[str, ...]:
+    """What the source's path holds (config.validate checks it before a run)."""
+    return (relative_path(option(source, "manifest")),)
+
+
 def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
     manifest = relative_path(option(source, "manifest"))
     path = os.path.join(source.path, manifest)

@@ -62,6 +62,11 @@ def validate_options(source: SourceConfig, config: Config) -> None:
         fail(source, config, "options.labels_file", f"expected a path relative to the source path, received {rel!r}")
 
 
+def layout(source: SourceConfig) -> tuple[str, ...]:
+    """What the source's path holds (config.validate checks it before a run)."""
+    return (relative_path(labels_file(source)),)
+
+
 def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
     path = os.path.join(source.path, labels_file(source))
     if not fileio.exists(path):

@@ -34,6 +34,11 @@ def validate_options(source: SourceConfig, config: Config) -> None:
                  f"expected a regex with a capture group for the identity, e.g. '^(p\\d+)_', received {pattern!r}")
 
 
+def layout(source: SourceConfig) -> tuple[str, ...]:
+    """The source's path is a folder (config.validate checks it before a run)."""
+    return ("./",)
+
+
 def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
     if not fileio.isdir(source.path):
         raise SourceError(f"source {source.name!r} (folder): {source.path} is not a directory")

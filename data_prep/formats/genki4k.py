@@ -38,6 +38,11 @@ def validate_options(source: SourceConfig, config: Config) -> None:
                                       f"{source.tasks[0]!r} has {config.task(source.tasks[0]).width}")
 
 
+def layout(source: SourceConfig) -> tuple[str, ...]:
+    """What the source's path holds (config.validate checks it before a run)."""
+    return (IMAGES_DIR + "/", LABELS_FILE)
+
+
 def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
     files_dir = os.path.join(source.path, IMAGES_DIR)
     labels_path = os.path.join(source.path, LABELS_FILE)

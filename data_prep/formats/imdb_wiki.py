@@ -71,6 +71,11 @@ def validate_options(source: SourceConfig, config: Config) -> None:
              f"expected true or false, received {option(source, 'drop_second_face')!r}")
 
 
+def layout(source: SourceConfig) -> tuple[str, ...]:
+    """What the source's path holds (config.validate checks it before a run)."""
+    return (option(source, "mat_file"),)
+
+
 def _cell_str(cell: Any) -> str:
     """A MATLAB cell entry holding a string: loadmat gives array(['x']) or an empty array."""
     return str(cell[0]) if len(cell) else ""

@@ -102,6 +102,11 @@ def class_names(source: SourceConfig, config: Config) -> list[str]:
     return names
 
 
+def layout(source: SourceConfig) -> tuple[str, ...]:
+    """The source's path is a folder (config.validate checks it before a run)."""
+    return ("./",)
+
+
 def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
     class_names(source, config)
     splits = builder(source).info.splits

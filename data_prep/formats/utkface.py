@@ -54,6 +54,11 @@ def validate_options(source: SourceConfig, config: Config) -> None:
     require_mapped(source, config, named, "map them with options.age_task / gender_task / race_task")
 
 
+def layout(source: SourceConfig) -> tuple[str, ...]:
+    """The source's path is a folder (config.validate checks it before a run)."""
+    return ("./",)
+
+
 def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
     if not fileio.isdir(source.path):
         raise SourceError(f"source {source.name!r} (utkface): {source.path} is not a directory")
