@@ -23,6 +23,7 @@ import sys
 import time
 
 from config import ConfigError, error_line, load, validate
+from runners.console import text_table
 
 
 def local_paths(output_dir: str, config_name: str, schema_file: str):
@@ -54,8 +55,7 @@ def format_table(report: dict) -> str:
         rows.append((name, task["type"], str(task.get("eval_examples", "-")),
                      "-" if chance is None else f"{chance:.3f}", metric,
                      "-" if value is None else f"{value:.3f}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
+    return text_table(rows)
 
 
 @contextlib.contextmanager

@@ -41,6 +41,7 @@ import yaml
 
 from config import MAX_NAME_LENGTH as MAX_PIPELINE_NAME
 from config import PRIMARY_METRIC, Config, ConfigError, error_line, fail, load, validate
+from runners.console import text_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPARE_DIR = "compare"  # <output-dir>/compare/<task>/ holds each single-task run
@@ -188,9 +189,8 @@ def format_table(comparison: Mapping[str, Any]) -> str:
     rows = [("task", "metric", "single-task", "multitask", "gain")]
     for name, t in comparison["tasks"].items():
         rows.append((name, t["metric"], _fmt(t["single_task"]), _fmt(t["multitask"]), _fmt(t["gain"], True)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    return "\n".join(lines + [f"delta_m (mean relative gain of multitask): {_fmt(comparison['delta_m'], True)}"])
+    delta_m = f"delta_m (mean relative gain of multitask): {_fmt(comparison['delta_m'], True)}"
+    return "\n".join([text_table(rows), delta_m])
 
 
 def render_html(comparison: Mapping[str, Any]) -> str:
