@@ -16,7 +16,7 @@ from apache_beam.io import iobase
 from apache_beam.io.filesystem import CompressionTypes
 
 # Beam's private TFRecord sink class: its framing and naming are what WriteToTFRecord writes; the version
-# is pinned (requirements.txt) and tests/data_prep/test_dp_tfrecords.py reads the files back with TensorFlow.
+# is pinned (requirements.txt) and tests/data_prep/test_tfrecords.py reads the files back with TensorFlow.
 from apache_beam.io.tfrecordio import _TFRecordSink
 
 _GZIP_WBITS = 31  # deflate with a gzip header and trailer

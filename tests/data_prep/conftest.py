@@ -1,7 +1,7 @@
 """Fixtures for data_prep tests."""
 import pytest
 
-from dp_config import make_config
+from tests.data_prep.helpers import make_config
 
 
 @pytest.fixture

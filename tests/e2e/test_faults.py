@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from test_local_dag import ROOT, figures, mlmd_executions, states, write_config
+from tests.e2e.helpers import ROOT, figures, mlmd_executions, states, write_config
 
 pytestmark = pytest.mark.e2e
 

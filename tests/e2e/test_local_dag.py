@@ -14,27 +14,10 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TASKS = ["smile", "gender", "age"]
+from tests.e2e.helpers import ROOT, TASKS, figures, mlmd_executions, states, write_config
 
 pytestmark = pytest.mark.e2e
-
-
-def write_config(path, data_dir, steps=20):
-    with open(os.path.join(ROOT, "configs", "default.yaml")) as f:
-        raw = yaml.safe_load(f)
-    raw["name"] = "tiny_e2e"
-    counts = {"genki4k": 60, "wiki": 90}
-    for src in raw["sources"]:
-        src["path"] = str(data_dir / src["name"])
-        src["sample"]["count"] = counts[src["name"]]
-    raw["train"].update(steps=steps, batch_size=16, eval_steps=2)
-    for task in raw["tasks"]:
-        task["thresholds"] = {"accuracy": 0.0}  # tiny data: blessing is not the point here
-    path.write_text(yaml.safe_dump(raw))
-    return path
 
 
 def run_local(config, out, **popen):
@@ -44,17 +27,6 @@ def run_local(config, out, **popen):
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc
-
-
-def states(out):
-    """component -> MLMD state of its execution in the latest run."""
-    with open(out / "last_run.json") as f:
-        return {c["component"]: c["state"] for c in json.load(f)["components"]}
-
-
-def figures(out):
-    report = json.loads((out / "report" / "report.json").read_text())
-    return {t: (report["tasks"][t]["eval_examples"], report["tasks"][t]["metrics"]["accuracy"]) for t in TASKS}
 
 
 def eval_counts(paths):
@@ -137,15 +109,6 @@ def test_killed_run_recovers_with_the_same_figures(first_run, tmp_path):
         now = sorted(os.listdir(trainer_dir / key))
         assert len(now) == 1 and not set(now) & set(killed), (key, killed, now)
     assert not list((trainer_dir / ".system" / "stateful_working_dir").glob("*"))
-
-
-def mlmd_executions(path):
-    from ml_metadata import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    conn = metadata_store_pb2.ConnectionConfig()
-    conn.sqlite.filename_uri = str(path)
-    return metadata_store.MetadataStore(conn).get_executions()
 
 
 def test_reruns_reuse_what_did_not_change(first_run):

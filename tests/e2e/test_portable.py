@@ -25,8 +25,7 @@ import time
 import pytest
 import yaml
 
-from portable_env import ROOT, portable_services
-from test_local_dag import figures, write_config
+from tests.e2e.helpers import ROOT, figures, portable_services, write_config
 
 # slow: the conversion test takes ~1.5-2 min (two CLI runs, the services' start), the DAG ones
 # two whole-DAG runs; so `make test` skips them and `make test-all` runs them.
@@ -70,8 +69,8 @@ def _worker_staged(work):
 
 def test_conversion_portable_matches_direct(services, tmp_path):
     work, beam_args = services
-    from data_prep.generate import generate_missing
     from config import load
+    from data_prep.generate import generate_missing
 
     config = write_config(tmp_path / "tiny.yaml", tmp_path / "data")
     generate_missing(load(str(config)))  # before both runs, so that neither's time includes it

@@ -6,7 +6,7 @@ from http.server import ThreadingHTTPServer
 import pytest
 
 import kubeflow_runner
-from kfp_testlib import DATAFLOW_ARGS, IMAGE, PIPELINE_ROOT, Guards, KfpStub, cluster_config
+from tests.kubeflow.helpers import DATAFLOW_ARGS, IMAGE, PIPELINE_ROOT, Guards, KfpStub, cluster_config
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 import os
 import re
 
-from docker_context import ROOT, context_files
+from tests.kubeflow.helpers import ROOT, context_files
 
 # Files the compiled spec or the task pods need inside the image.
 NEEDED = ["components/__init__.py", "components/trainer/run_fn.py", "components/transform/preprocessing.py",

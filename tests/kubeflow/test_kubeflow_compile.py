@@ -10,9 +10,19 @@ import re
 import yaml
 from google.protobuf import json_format
 
-from docker_context import ROOT, context_files, module_file
 from config import load, split_names
-from kfp_testlib import DATAFLOW_ARGS, IMAGE, KFP_NAME, PIPELINE_ROOT, TASKS, local_dag, params
+from tests.kubeflow.helpers import (
+    DATAFLOW_ARGS,
+    IMAGE,
+    KFP_NAME,
+    PIPELINE_ROOT,
+    ROOT,
+    TASKS,
+    context_files,
+    local_dag,
+    module_file,
+    params,
+)
 
 
 def test_compile_touches_no_remote_storage_and_no_network(compiled):
@@ -99,9 +109,10 @@ def test_parameters_equal_the_local_dag_except_paths(compiled):
     assert transform["preprocessing_fn"] == "components.transform.preprocessing.preprocessing_fn"
     sc = json_format.Parse(transform["splits_config"], transform_pb2.SplitsConfig())
     assert (list(sc.analyze), list(sc.transform)) == (train, train + evals)
-    from components.evaluator.eval_config import build_eval_config
-    from tfx.proto import evaluator_pb2  # noqa: F401  (EvalConfig is TFMA's proto)
     import tensorflow_model_analysis as tfma
+    from tfx.proto import evaluator_pb2  # noqa: F401  (EvalConfig is TFMA's proto)
+
+    from components.evaluator.eval_config import build_eval_config
 
     evaluator = params(job, "Evaluator")
     assert json_format.Parse(evaluator["eval_config"], tfma.EvalConfig()) == build_eval_config(config)

@@ -10,8 +10,17 @@ import pytest
 import yaml
 
 import kubeflow_runner
-from docker_context import ROOT
-from kfp_testlib import Guards, IMAGE, KFP_NAME, PIPELINE_ROOT, TASKS, cluster_config, params, submit_args
+from tests.kubeflow.helpers import (
+    IMAGE,
+    KFP_NAME,
+    PIPELINE_ROOT,
+    ROOT,
+    TASKS,
+    Guards,
+    cluster_config,
+    params,
+    submit_args,
+)
 
 
 def test_submit_creates_experiment_and_run_with_spec_and_root(compiled, kfp_stub, tmp_path, capsys):

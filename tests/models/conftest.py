@@ -1,8 +1,8 @@
-"""Fixtures for model tests; the config builder lives in models_testdata.py."""
+"""Fixtures for model tests; the config builder lives in helpers.py."""
 import pytest
 
-from models_testdata import config_dict
 from config import parse
+from tests.models.helpers import config_dict
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from models_testdata import config_dict
+from config import ConfigError, parse
 from models import get_builder
 from models.backbone import BACKBONE_LAYER, build
-from config import ConfigError, parse
+from tests.models.helpers import config_dict
 
 TASKS = [
     {"name": "smile", "type": "binary", "classes": ["no", "yes"]},

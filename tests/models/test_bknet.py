@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
+from config import parse
 from models import get_builder
 from models.bknet import build
 from models.bknet_params import resolve_params
-from models_testdata import config_dict
-from config import parse
+from tests.models.helpers import config_dict
 
 
 def test_registry_resolves_bknet():
