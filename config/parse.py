@@ -221,9 +221,12 @@ def _parse_task(i: int, raw: Any) -> TaskConfig:
             fail(key, f"no such gateable metric for a {ttype} task; valid: {', '.join(sorted(metrics))}")
         if metric == "within_tolerance" and tolerance is None:
             fail(key, f"within_tolerance needs {where}.tolerance")
-        thresholds[metric] = (_num(key, bound, lo=0, hi=1) if metrics[metric] == "higher" else _num(key, bound, lo=0))
+        # a score bound above 1 is valid: it can never be met (tests force "not blessed" with it)
+        thresholds[metric] = _num(key, bound, lo=0)
     # an absent loss is the type's default; an explicit one must be valid for the type
-    loss = _choice(f"{where}.loss", user["loss"], TASK_LOSSES[ttype]) if "loss" in user else TASK_LOSSES[ttype][0]
+    loss = user.get("loss", TASK_LOSSES[ttype][0])
+    if not isinstance(loss, str) or loss not in TASK_LOSSES[ttype]:
+        fail(f"{where}.loss", f"received {show(loss)}; valid for a {ttype} task: {', '.join(TASK_LOSSES[ttype])}")
     return TaskConfig(name=name, type=ttype, classes=classes,
                       loss_weight=_num(f"{where}.loss_weight", d["loss_weight"], lo=0, hi=MAX_LOSS_WEIGHT),
                       thresholds=thresholds, tolerance=tolerance, loss=loss)

@@ -46,7 +46,7 @@ PIPELINE_NAME_PATTERN = r"[A-Za-z]([A-Za-z0-9_-]*[A-Za-z0-9])?"
 PRIMARY_METRIC = {"multiclass": "accuracy", "binary": "accuracy",
                   "regression": "mean_absolute_error", "multilabel": "auc"}
 # The metrics `tasks[i].thresholds` may gate, per task type: name -> "higher" (the
-# threshold is a floor, a score in [0, 1]) or "lower" (a ceiling, an error >= 0).
+# threshold is a floor: a score) or "lower" (a ceiling: an error).
 # The gateable MetricDefs of components/evaluator/eval_config.py (tests/config checks
 # they agree); within_tolerance also needs the task's `tolerance`.
 THRESHOLD_METRICS = {

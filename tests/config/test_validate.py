@@ -209,8 +209,10 @@ def test_unknown_sample_setting(tmp_path):
      "received {'genki4k': 0.0, 'wiki': 0.0}; sources: genki4k, wiki"),
     (set_in("train", "steps", 10**12), "config key 'train.steps': must be <= 10000000, received 1000000000000"),
     (set_in("train", "seed", -1), "config key 'train.seed': must be >= 0, received -1"),
-    (set_in("tasks", 0, "thresholds", {"accuracy": 1.5}), "config key 'tasks[0].thresholds.accuracy': "
-                                                          "must be <= 1, received 1.5"),
+    (set_in("tasks", 0, "thresholds", {"accuracy": -0.5}), "config key 'tasks[0].thresholds.accuracy': "
+                                                           "must be >= 0, received -0.5"),
+    (set_in("tasks", 0, "thresholds", {"accuracy": NAN}), "config key 'tasks[0].thresholds.accuracy': "
+                                                          "expected a finite number, received nan"),
     (set_in("image", "size", [48, -INF]), "config key 'image.size': expected [height, width], integers 1-4096, "
                                           "received [48, -inf]"),
     (set_in("model", "params", {"l2": INF}), "config key 'model.params.l2': expected a finite number, "
