@@ -122,6 +122,7 @@ class TreeSampler:
         self.every_s = every_s
         self.rss: list[tuple[float, float]] = []      # (ms since epoch, bytes)
         self.written: list[tuple[float, float]] = []  # (ms since epoch, cumulative bytes of live processes)
+        self.cpu: list[tuple[float, float]] = []      # (ms since epoch, cumulative CPU seconds, reaped children too)
         self.max_processes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
@@ -140,12 +141,14 @@ class TreeSampler:
             procs = [self.root] + self.root.children(recursive=True)
         except ps.Error:
             return
-        rss = wrote = 0
+        rss = wrote = cpu = 0
         alive = 0
         for p in procs:
             try:
                 rss += p.memory_info().rss
                 alive += 1
+                t = p.cpu_times()
+                cpu += t.user + t.system + t.children_user + t.children_system
                 try:
                     wrote += p.io_counters().write_bytes
                 except (ps.Error, AttributeError):
@@ -156,6 +159,7 @@ class TreeSampler:
             now = time.time() * 1000
             self.rss.append((now, float(rss)))
             self.written.append((now, float(wrote)))
+            self.cpu.append((now, float(cpu)))
             self.max_processes = max(self.max_processes, alive)
 
     def _loop(self) -> None:
@@ -266,6 +270,7 @@ def measure_size(images: int, work_dir: str, base_config: str, steps: int, keep:
     intervals = [(node, start, end) for node, start, end, _ in runs]
     peaks = attribute_peaks(sampler.rss, intervals)
     io_written = attribute_deltas(sampler.written, intervals)
+    cpu = attribute_deltas(sampler.cpu, intervals)
     with open(os.path.join(out_dir, "last_run.json")) as f:
         pipeline_s = json.load(f).get("pipeline_s")
     components = {}
@@ -273,6 +278,7 @@ def measure_size(images: int, work_dir: str, base_config: str, steps: int, keep:
         comp_dir = os.path.join(pipeline_root, node)
         components[node] = {
             "seconds": round((end - start) / 1000, 3),
+            "cpu_s": round(cpu.get(node, 0.0), 2),
             "state": state,
             "peak_rss_mb": round(peaks.get(node, 0.0) / 2**20, 1),
             "output_mb": round(dir_bytes(comp_dir) / 1e6, 3) if os.path.isdir(comp_dir) else 0.0,
@@ -311,11 +317,15 @@ def summarize(records: Iterable[dict], full_size: int = FULL_SIZE,
         secs = [r["components"][n]["seconds"] for r in recs]
         rss = [r["components"][n]["peak_rss_mb"] for r in recs]
         k, c = fit_power(sizes, secs)
+        cpus = [r["components"][n].get("cpu_s") for r in recs]
+        has_cpu = all(v is not None for v in cpus) and max(cpus) > 0
         rows.append({
             "component": n,
             "seconds": secs,
             "s_per_1k": [s / (i / 1000) for s, i in zip(secs, sizes, strict=True)],
             "exponent": k,
+            "cpu_s": cpus if has_cpu else None,
+            "cpu_exponent": fit_power(sizes, cpus)[0] if has_cpu else None,
             "at_full_s": extrapolate(k, c, full_size),
             "noise": max(secs) < noise_floor_s,
             "peak_rss_mb": rss,
@@ -345,13 +355,17 @@ def table(summary: dict) -> str:
     sizes = summary["sizes"]
     ks = "/".join(f"{s // 1000}k" for s in sizes)
     lines = [f"| component | s at {ks} | s per 1k images at {ks} | exponent | s at {FULL_SIZE // 1000}k "
+             f"| CPU s at {ks} | CPU exponent "
              f"| peak RSS MB at {ks} | RSS largest/smallest | output MB at {ks} |",
-             "|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary["rows"]:
         k = f"{r['exponent']:.2f}" + (" (fixed, < 1 s)" if r["noise"] else "")
+        cpu = " / ".join(f"{v:.1f}" for v in r["cpu_s"]) if r["cpu_s"] else "-"
+        cpu_k = f"{r['cpu_exponent']:.2f}" if r["cpu_s"] else "-"
         lines.append(
             f"| {r['component']} | {' / '.join(f'{s:.1f}' for s in r['seconds'])} "
             f"| {' / '.join(f'{s:.3f}' for s in r['s_per_1k'])} | {k} | {r['at_full_s']:,.0f} "
+            f"| {cpu} | {cpu_k} "
             f"| {' / '.join(f'{m:,.0f}' for m in r['peak_rss_mb'])} | {r['rss_ratio']:.2f} "
             f"| {' / '.join(_mb(m) for m in r['output_mb'])} |")
     return "\n".join(lines)
@@ -361,6 +375,7 @@ def figures(summary: dict):
     from benchmarks.figures import Figure
 
     detail = {r["component"]: {"exponent": round(r["exponent"], 3), "rss_ratio": round(r["rss_ratio"], 3),
+                               "cpu_exponent": None if r["cpu_exponent"] is None else round(r["cpu_exponent"], 3),
                                "s_per_1k": [round(s, 4) for s in r["s_per_1k"]],
                                "at_523k_s": round(r["at_full_s"], 1), "fixed_cost": r["noise"]}
               for r in summary["rows"]}
