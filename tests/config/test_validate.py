@@ -92,6 +92,11 @@ def test_mixed_int_and_str_unknown_keys(tmp_path):
         "config key 'model.params.1': a key must be a name")
 
 
+def test_a_list_as_a_key(tmp_path):
+    assert error(tmp_path, text="name: x\n? [a, b]\n: 1\n").endswith(
+        "is not valid YAML at line 2, column 3: found unhashable key")
+
+
 def test_a_file_that_is_not_utf8(tmp_path):
     path = tmp_path / "configs" / "c.yaml"
     path.parent.mkdir()
