@@ -31,6 +31,9 @@ from config.types import (
     LOSS_WEIGHTINGS,
     LR_DECAYS,
     MAX_NAME_LENGTH,
+    MTL_GRAD_ON,
+    MTL_METHODS,
+    MTL_PARAMS,
     NAME_PATTERN,
     NORMALIZATIONS,
     PIPELINE_NAME_PATTERN,
@@ -48,6 +51,7 @@ from config.types import (
     ImageConfig,
     LossWeightingConfig,
     ModelConfig,
+    MtlConfig,
     PrepConfig,
     SamplingConfig,
     SliceConfig,
@@ -331,6 +335,21 @@ def _parse_loss_weighting(raw: Any) -> LossWeightingConfig:
                          lo_open=True))
 
 
+def _parse_mtl(raw: Any, loss_weighting: LossWeightingConfig) -> MtlConfig:
+    d = _section("train.mtl", raw, MtlConfig)
+    method = _choice("train.mtl.method", d["method"], MTL_METHODS)
+    if method != "none" and loss_weighting.type != "static":
+        fail("train.mtl.method", f"received {method!r} with train.loss_weighting.type "
+                                 f"{loss_weighting.type!r}: a gradient method weighs the tasks itself; "
+                                 "use loss_weighting type 'static' (tasks[i].loss_weight still applies)")
+    valid = MTL_PARAMS.get(method, {})
+    user = _plain("train.mtl.params", _mapping("train.mtl.params", d["params"], set(valid)))
+    params = {name: _num(f"train.mtl.params.{name}", user.get(name, default), lo=lo, hi=hi)
+              for name, (default, lo, hi) in sorted(valid.items())}
+    return MtlConfig(method=method, grad_on=_choice("train.mtl.grad_on", d["grad_on"], MTL_GRAD_ON),
+                     params=params)
+
+
 def _parse_augment(raw: Any, size: tuple[int, int]) -> AugmentConfig:
     d = _section("train.augment", raw, AugmentConfig)
     crop = d["crop"]
@@ -348,6 +367,7 @@ def _parse_augment(raw: Any, size: tuple[int, int]) -> AugmentConfig:
 
 def _parse_train(raw: Any, image: ImageConfig, source_names: list[str]) -> TrainConfig:
     d = _section("train", raw, TrainConfig)
+    loss_weighting = _parse_loss_weighting(d["loss_weighting"])
     return TrainConfig(
         steps=_num("train.steps", d["steps"], int, lo=1, hi=MAX_STEPS),
         batch_size=_num("train.batch_size", d["batch_size"], int, lo=1, hi=MAX_BATCH_SIZE),
@@ -355,7 +375,8 @@ def _parse_train(raw: Any, image: ImageConfig, source_names: list[str]) -> Train
         learning_rate=_num("train.learning_rate", d["learning_rate"], lo=0, hi=MAX_LEARNING_RATE, lo_open=True),
         seed=_num("train.seed", d["seed"], int, lo=0, hi=MAX_SEED),
         sampling=_parse_sampling(d["sampling"], source_names),
-        loss_weighting=_parse_loss_weighting(d["loss_weighting"]),
+        loss_weighting=loss_weighting,
+        mtl=_parse_mtl(d["mtl"], loss_weighting),
         augment=_parse_augment(d["augment"], image.size),
         strategy=_choice("train.strategy", d["strategy"], STRATEGIES),
         warmup=_num("train.warmup", d["warmup"], lo=0, hi=0.5),

@@ -25,6 +25,17 @@ TASK_LOSSES = {"binary": ("crossentropy",), "multiclass": ("crossentropy",),
                "multilabel": ("crossentropy",), "regression": ("mse", "mae")}
 LOSS_WEIGHTINGS = ("static", "uncertainty", "dwa")
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
+# Gradient methods (components/trainer/gradient_methods.py): `none` leaves the combining to
+# train.loss_weighting; the others combine the task gradients in a training step of their own.
+MTL_METHODS = ("none", "pcgrad", "cagrad", "imtl", "nash_mtl", "rlw", "gradnorm", "famo")
+# Where the task gradients are taken: the shared parameters, or the shared representation.
+MTL_GRAD_ON = ("params", "representation")
+# Each method's `train.mtl.params`: name -> (default, low, high).
+MTL_PARAMS = {
+    "cagrad": {"c": (0.4, 0.0, 10.0)},
+    "gradnorm": {"alpha": (1.5, 0.0, 10.0), "lr": (0.025, 0.0, 1.0)},
+    "famo": {"lr": (0.025, 0.0, 1.0), "decay": (1e-3, 0.0, 1.0)},
+}
 # Learning rate after warm-up (components/trainer/optimizer.py): held, or cosine-decayed to 0 at the last step.
 LR_DECAYS = ("constant", "cosine")
 # Which weights the Trainer saves: the last step's, or the epoch's with the lowest validation loss.
@@ -160,6 +171,13 @@ class LossWeightingConfig:
 
 
 @dataclass(frozen=True)
+class MtlConfig:
+    method: str = "none"       # one of MTL_METHODS
+    grad_on: str = "params"    # one of MTL_GRAD_ON
+    params: Mapping[str, float] = field(default_factory=dict)  # MTL_PARAMS[method], defaults filled in
+
+
+@dataclass(frozen=True)
 class AugmentConfig:
     """Training-only augmentation (components/trainer/augment.py); all off by default."""
     flip: bool = False
@@ -176,6 +194,7 @@ class TrainConfig:
     seed: int = 42
     sampling: SamplingConfig = SamplingConfig()
     loss_weighting: LossWeightingConfig = LossWeightingConfig()
+    mtl: MtlConfig = MtlConfig()
     augment: AugmentConfig = AugmentConfig()
     strategy: str = "default"  # one of STRATEGIES
     warmup: float = 0.1        # share of train.steps over which the learning rate rises linearly from 0
@@ -293,7 +312,8 @@ def data_view(config: Config) -> Config:
     """
     return dataclasses.replace(
         config,
-        tasks=tuple(dataclasses.replace(t, loss_weight=1.0, thresholds={}, tolerance=None, loss="") for t in config.tasks),
+        tasks=tuple(dataclasses.replace(t, loss_weight=1.0, thresholds={}, tolerance=None, loss="")
+                    for t in config.tasks),
         train=TrainConfig(), model=ModelConfig(), beam=BeamConfig(), evaluation=EvaluationConfig(),
     )
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 import tensorflow as tf
 
 EPS = 1e-8
-GRADIENT_METHODS = ("pcgrad", "cagrad", "imtl", "nash_mtl", "rlw", "gradnorm", "famo")
 
 
 def _count(present: tf.Tensor) -> tf.Tensor:
@@ -135,7 +134,11 @@ def nash_mtl(G: tf.Tensor, present: tf.Tensor, iterations: int = 30,
     def body(i, a):
         residual = tf.linalg.matvec(M, a) - 1.0 / a
         jacobian = M + tf.linalg.diag(1.0 / (a * a))
-        step = tf.linalg.solve(jacobian + EPS * tf.eye(n), residual[:, None])[:, 0]
+        # pinv, not solve: an alpha running off to infinity (a task with no gradient) makes the
+        # Jacobian singular, and solve would raise inside the training step; non-finite -> no step
+        jacobian = tf.where(tf.reduce_all(tf.math.is_finite(jacobian)), jacobian, tf.eye(n))
+        step = tf.linalg.matvec(tf.cast(tf.linalg.pinv(tf.cast(jacobian, tf.float64)), a.dtype), residual)
+        step = tf.where(tf.math.is_finite(step), step, tf.zeros_like(step))
         return i + 1, tf.maximum(a - step, a / 10.0)  # damped: stays positive
 
     alpha = tf.while_loop(lambda i, _: i < iterations, body, (tf.constant(0), alpha))[1]

@@ -131,7 +131,7 @@ class GradientConflictProbe(keras.callbacks.Callback):
                          if self._shared else np.zeros(1) for g in grads])
         stats = conflict_stats(flat, self.task_names)
         stats["step"] = int(step)
-        weights = self.training_model.weighting.weights_in_use().numpy()
+        weights = self.training_model.weights_in_use().numpy()
         stats["loss_weights"] = {t: float(w) for t, w in zip(self.task_names, weights)}
         return stats
 

@@ -21,6 +21,7 @@ from components.trainer.gradient_probe import GradientConflictProbe, probe_batch
 from components.trainer.input_pipeline import count_records, make_dataset
 from components.trainer.keep import KeepBest
 from components.trainer.loss_weighting import LogLossWeights
+from components.trainer.mtl_step import LogMtl
 from components.trainer.samplers import sampling_weights
 from components.trainer.signatures import make_signatures
 from components.trainer.training_model import make_training_model, metrics_for
@@ -230,6 +231,8 @@ def _fit_and_save(fn_args, config: Config, strategy: tf.distribute.Strategy, chi
         else:  # first: it records the loss weights the epoch used, before dwa sets the next ones
             callbacks.insert(0, GradientConflictProbe(model, training_model, batch, config.task_names, log_dir,
                                                       fn_args.model_run_dir if chief else None))
+    if training_model.mtl_state is not None:  # the gradient method's weights and solver fallbacks, per epoch
+        callbacks.insert(1, LogMtl(training_model.mtl_state, config.task_names, config.train.mtl.method))
     keep_best = None
     if config.train.keep == "best":
         best_dir = own_dir(os.path.join(fn_args.model_run_dir, "best"), "best_worker_")

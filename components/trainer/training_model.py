@@ -20,6 +20,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from components.trainer.loss_weighting import LossWeighting
+from components.trainer.mtl_step import MtlState, MtlStep
 from components.trainer.optimizer import make_optimizer
 from config import Config
 from models.losses import task_loss
@@ -35,6 +36,24 @@ class MultitaskTrainingModel(keras.Model):
         self.weighting = LossWeighting(config)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.task_loss_trackers = [keras.metrics.Mean(name=f"{t}_loss") for t in self.task_names]
+        # A gradient method (train.mtl.method) trains with its own step (components/trainer/mtl_step.py).
+        self.mtl_state = self.mtl_step = None
+        if config.train.mtl.method != "none":
+            self.mtl_state = MtlState(len(self.task_names))
+            self.mtl_step = MtlStep(self, config)
+            self.mtl_step.state = self.mtl_state
+
+    def train_step(self, data):
+        if self.mtl_step is None:
+            return super().train_step(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        return self.mtl_step.train_step(self, x, y, sample_weight)
+
+    def weights_in_use(self) -> tf.Tensor:
+        """The task weights of the last step: the gradient method's, else the loss weighting's."""
+        if self.mtl_state is not None:
+            return tf.identity(self.mtl_state.last_weights)
+        return self.weighting.weights_in_use()
 
     @property
     def metrics(self):
