@@ -94,6 +94,20 @@ def attribute_peaks(samples: Sequence[tuple[float, float]],
     return out
 
 
+def value_at_starts(samples: Sequence[tuple[float, float]],
+                    intervals: Sequence[tuple[str, float, float]]) -> dict[str, float]:
+    """The last sample at or before each interval's start (else its first sample): what a
+    component inherits, e.g. the RSS earlier components left in the process."""
+    out: dict[str, float] = {}
+    for name, start, _ in intervals:
+        before = [v for t, v in samples if t <= start]
+        if before:
+            out[name] = before[-1]
+        elif samples:
+            out[name] = samples[0][1]
+    return out
+
+
 def attribute_deltas(samples: Sequence[tuple[float, float]],
                      intervals: Sequence[tuple[str, float, float]]) -> dict[str, float]:
     """Growth of a cumulative counter (e.g. bytes written) over each interval: the last
@@ -271,6 +285,7 @@ def measure_size(images: int, work_dir: str, base_config: str, steps: int, keep:
     peaks = attribute_peaks(sampler.rss, intervals)
     io_written = attribute_deltas(sampler.written, intervals)
     cpu = attribute_deltas(sampler.cpu, intervals)
+    rss_start = value_at_starts(sampler.rss, intervals)
     with open(os.path.join(out_dir, "last_run.json")) as f:
         pipeline_s = json.load(f).get("pipeline_s")
     components = {}
@@ -281,6 +296,7 @@ def measure_size(images: int, work_dir: str, base_config: str, steps: int, keep:
             "cpu_s": round(cpu.get(node, 0.0), 2),
             "state": state,
             "peak_rss_mb": round(peaks.get(node, 0.0) / 2**20, 1),
+            "start_rss_mb": round(rss_start.get(node, 0.0) / 2**20, 1),
             "output_mb": round(dir_bytes(comp_dir) / 1e6, 3) if os.path.isdir(comp_dir) else 0.0,
             "io_write_mb": round(io_written.get(node, 0.0) / 1e6, 3),
         }

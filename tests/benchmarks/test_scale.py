@@ -48,6 +48,13 @@ def test_peaks_go_to_the_component_running_at_the_sample():
     assert scale.attribute_peaks([], intervals) == {}
 
 
+def test_value_at_each_start():
+    samples = [(0, 100), (10, 300), (20, 200)]
+    got = scale.value_at_starts(samples, [("A", -5, 0), ("B", 15, 30), ("C", 20, 25)])
+    assert got == {"A": 100, "B": 300, "C": 200}
+    assert scale.value_at_starts(samples, [("Z", -9, -1)]) == {"Z": 100}
+
+
 def test_counter_deltas_per_interval():
     samples = [(0, 0), (10, 100), (20, 150), (30, 400), (40, 400)]
     deltas = scale.attribute_deltas(samples, [("A", 5, 20), ("B", 21, 40)])
