@@ -17,7 +17,7 @@ it adds a `comparison` section to `<output-dir>/report/report.json` and
 
 (Maninis et al. 2019, "Attentive single-tasking of multiple tasks"), so a
 positive gain means the multitask model is better on that task. Each task is
-scored by the metric its baseline comparison gates (eval_config.PRIMARY_METRIC):
+scored by the metric its baseline comparison gates (config.PRIMARY_METRIC):
 accuracy for classification, mean_absolute_error for regression, AUC
 (mean over labels) for multilabel, on the same eval examples in both runs
 (splits hash the group id, not the task).
