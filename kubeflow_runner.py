@@ -234,8 +234,8 @@ def main(argv=None) -> int:
     try:
         result = submit(args, yaml_path, run_name)
     except Exception as e:  # kfp raises ApiException, TimeoutError, urllib3 errors, ...
-        print(f"error: submitting to {args.host} failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
-              file=sys.stderr)
+        first_line = str(e).splitlines()[0] if str(e) else ""
+        print(f"error: submitting to {args.host} failed: {type(e).__name__}: {first_line}", file=sys.stderr)
         return 1
     print(f"submitted run {result.run_id} ({run_name!r}) to experiment {args.experiment!r} at {args.host}")
     return 0

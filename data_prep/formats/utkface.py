@@ -46,8 +46,9 @@ def validate_options(source: SourceConfig, config: Config) -> None:
     if race is not None:
         task_option(source, config, "options.race_task", race, ("multiclass",))
         if config.task(race).width != len(RACES):
-            fail(source, config, "options.race_task", f"task {race!r} needs {len(RACES)} classes "
-                                                      f"({', '.join(RACES)}), received {list(config.task(race).classes)!r}")
+            received = list(config.task(race).classes)
+            fail(source, config, "options.race_task",
+                 f"task {race!r} needs {len(RACES)} classes ({', '.join(RACES)}), received {received!r}")
     named = [t for t in mapped.values() if t is not None]
     if len(set(named)) != len(named):
         fail(source, config, "options", f"age_task, gender_task and race_task must differ, received {mapped!r}")

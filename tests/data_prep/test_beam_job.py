@@ -79,7 +79,7 @@ def test_counts(run):
     # faces: 24 generated + angry/ x2 + README.txt + happy/p999_bad.jpg + neutral/x.jpg = 29 records
     assert (s["faces"]["read"], s["faces"]["written"], s["faces"]["rejected"]) == (29, 24, 5)
     assert s["faces"]["rejected_by_reason"] == {"unknown_class": 3, "bad_image": 1, "no_group": 1}
-    for name, st in s.items():
+    for _name, st in s.items():
         assert st["read"] == st["written"] + st["rejected"]
         assert st["examples"]["train"] + st["examples"]["eval"] == sum(st["examples_by_task"].values())
     assert stats["total"]["read"] == 25 + 40 + 29

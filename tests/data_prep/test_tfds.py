@@ -11,7 +11,6 @@ from data_prep.generate import generate_missing
 from data_prep.generators.bad_files import good_jpeg
 from data_prep.generators.tfds import write_dataset
 from data_prep.records import Reject, SourceError
-from tests.data_prep.helpers import outcome
 
 CLASS_MAP = {"calm": "neutral", "joy": "happy"}  # "sad" maps to itself
 
@@ -103,7 +102,8 @@ def test_truncated_shard_dead_letters_its_records(tmp_path, config_factory):
 
 
 @pytest.mark.parametrize("options,match", [
-    ({"name": "no_such_set"}, r"source 'td' \(tfds\): no prepared dataset 'no_such_set' under .*nothing is downloaded$"),
+    ({"name": "no_such_set"},
+     r"source 'td' \(tfds\): no prepared dataset 'no_such_set' under .*nothing is downloaded$"),
     ({"splits": ["validation"]}, r"has no split 'validation'; it has \['test', 'train'\]"),
     ({"class_map": {}}, r"dataset class\(es\) \['calm', 'joy'\] are not classes of task 'mood'.*options.class_map"),
     ({"image_key": "label"}, r"has no Image feature 'label'.*\{'image': 'Image', 'label': 'ClassLabel'\}"),

@@ -8,7 +8,7 @@ from data_prep.convert import convert_record, list_source_records, validate_sour
 from data_prep.formats import utkface
 from data_prep.generate import generate_missing
 from data_prep.generators.bad_files import good_jpeg
-from data_prep.records import Reject, SourceError
+from data_prep.records import Reject
 from tests.data_prep.helpers import outcome
 
 GOOD = "26_1_2_20170116174525125.jpg.chip.jpg"

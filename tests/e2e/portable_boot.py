@@ -25,12 +25,15 @@ import sys
 
 def main(argv: list[str]) -> int:
     import grpc
-    from google.protobuf import json_format
-
     from apache_beam.portability import common_urns
-    from apache_beam.portability.api import (beam_artifact_api_pb2, beam_artifact_api_pb2_grpc,
-                                             beam_provision_api_pb2, beam_provision_api_pb2_grpc,
-                                             beam_runner_api_pb2)
+    from apache_beam.portability.api import (
+        beam_artifact_api_pb2,
+        beam_artifact_api_pb2_grpc,
+        beam_provision_api_pb2,
+        beam_provision_api_pb2_grpc,
+        beam_runner_api_pb2,
+    )
+    from google.protobuf import json_format
 
     p = argparse.ArgumentParser()
     for flag in ("id", "logging_endpoint", "artifact_endpoint", "provision_endpoint", "control_endpoint"):

@@ -21,7 +21,7 @@ def compiled(tmp_path_factory):
                                   + [f"--beam-arg={a}" for a in DATAFLOW_ARGS])
         # The guard itself works: a gs:// read under it is seen and refused.
         import tensorflow as tf
-        with pytest.raises(Exception):
+        with pytest.raises(OSError, match="test guard: no remote storage"):
             tf.io.gfile.exists("gs://bucket/probe")
         probe = guards.gs_calls.pop()
     assert rc == 0

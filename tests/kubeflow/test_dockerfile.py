@@ -7,7 +7,8 @@ from tests.kubeflow.helpers import ROOT, context_files
 # Files the compiled spec or the task pods need inside the image.
 NEEDED = ["components/__init__.py", "components/trainer/run_fn.py", "components/transform/preprocessing.py",
           "components/example_gen/component.py", "components/anomaly_gate.py", "components/report/component.py",
-          "components/evaluator/eval_config.py", "components/evaluator/metrics.py", "components/artifacts.py", "serving/__init__.py", "serving/predict.py", "config/types.py",
+          "components/evaluator/eval_config.py", "components/evaluator/metrics.py", "components/artifacts.py",
+          "serving/__init__.py", "serving/predict.py", "config/types.py",
           "pipeline/pipeline.py", "data_prep/beam_job.py", "models/__init__.py",
           "schemas/contract.py", "schemas/bknet_smile_gender_age.pbtxt", "configs/default.yaml",
           "requirements.txt"]
@@ -70,7 +71,8 @@ def test_workdir_and_env_make_the_repo_importable_with_keras_2():
     assert env["PYTHONPATH"] == "/pipeline"
     assert env["TF_USE_LEGACY_KERAS"] == "1"
     smoke = instrs[index(instrs, "RUN", lambda a: a.startswith("python -c"))][1]
-    for module in ("components.trainer.run_fn", "components.transform.preprocessing", "components.report.component", "pipeline.pipeline"):
+    for module in ("components.trainer.run_fn", "components.transform.preprocessing", "components.report.component",
+                   "pipeline.pipeline"):
         assert module in smoke
 
 

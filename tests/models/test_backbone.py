@@ -127,11 +127,12 @@ def test_bad_backbone_settings_fail_naming_the_key(tmp_path):
 
 def test_bn_momentum_sets_every_backbone_batch_norm_and_is_validated():
     model = build(backbone_config("mobilenet_v2", 32, "tf", channels=3, trainable=True, bn_momentum=0.9))
-    bns = [l for l in model.get_layer(BACKBONE_LAYER).layers if isinstance(l, keras.layers.BatchNormalization)]
-    assert len(bns) == 52 and {l.momentum for l in bns} == {0.9}
+    bns = [layer for layer in model.get_layer(BACKBONE_LAYER).layers
+           if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(bns) == 52 and {layer.momentum for layer in bns} == {0.9}
     default = build(backbone_config("mobilenet_v2", 32, "tf", channels=3, trainable=True))
-    assert {l.momentum for l in default.get_layer(BACKBONE_LAYER).layers
-            if isinstance(l, keras.layers.BatchNormalization)} == {0.999}
+    assert {layer.momentum for layer in default.get_layer(BACKBONE_LAYER).layers
+            if isinstance(layer, keras.layers.BatchNormalization)} == {0.999}
     with pytest.raises(ConfigError, match=r"'model.params.bn_momentum': expected a number in \[0, 1\) or null, "
                                           r"received 1.5"):
         backbone_config("mobilenet_v2", 32, "tf", bn_momentum=1.5)

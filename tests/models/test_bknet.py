@@ -28,7 +28,7 @@ def test_parameter_count_matches_the_arithmetic(make_config):
     # outputs: smile 256*2+2 = 514, gender 514, age 256*5+5 = 1,285 -> 2,313
     # total = 1,766,624 + 1,967,616 + 2,313 = 3,736,553
     assert model.count_params() == 3_736_553
-    trunk = sum(l.count_params() for l in model.layers if l.name.startswith("block"))
+    trunk = sum(layer.count_params() for layer in model.layers if layer.name.startswith("block"))
     assert trunk == 1_766_624
     # non-trainable: BN moving mean + variance, 2 * (2*32 + 2*64 + 2*128 + 3*256) = 2 * 1,216 = 2,432
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
@@ -37,9 +37,10 @@ def test_parameter_count_matches_the_arithmetic(make_config):
 
 def test_layer_sequence_is_seed_000(make_config):
     model = build(make_config())
-    names = [l.name for l in model.layers]
+    names = [layer.name for layer in model.layers]
     assert names[0] == "image" and model.input_names == ["image"]
-    convs = [(l.name, l.filters, l.kernel_size) for l in model.layers if l.name.startswith("block") and "conv" in l.name]
+    convs = [(layer.name, layer.filters, layer.kernel_size) for layer in model.layers
+             if layer.name.startswith("block") and "conv" in layer.name]
     assert convs == [
         ("block1_conv1", 32, (3, 3)), ("block1_conv2", 32, (3, 3)),
         ("block2_conv1", 64, (3, 3)), ("block2_conv2", 64, (3, 3)),
@@ -87,7 +88,8 @@ def test_params_override_and_validation(make_config):
     assert model.get_layer("block2_dropout").rate == 0.1
     assert model.losses == []  # l2 = 0: no regulariser at all
     assert resolve_params({})["dropout"] == 0.5
-    with pytest.raises(ValueError, match=r"model.params.dropot': unknown BKNet parameter; valid: bn_momentum, conv_dropout, dropout, l2"):
+    with pytest.raises(ValueError, match=r"model.params.dropot': unknown BKNet parameter; "
+                                         r"valid: bn_momentum, conv_dropout, dropout, l2"):
         resolve_params({"dropot": 0.1})
     with pytest.raises(ValueError, match=r"model.params.dropout': must be in \[0, 1\), received 1.5"):
         resolve_params({"dropout": 1.5})

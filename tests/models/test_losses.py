@@ -67,15 +67,16 @@ def test_regression_can_use_mean_absolute_error():
     assert value(MaskedTaskLoss("regression", "mae"), y, p, [1, 0, 1]) == pytest.approx(1.0, rel=1e-6)
     assert MaskedTaskLoss("regression").loss == "mse"  # the default
     # the task's `loss` key reaches the loss object
-    from models.losses import task_loss
     from config import TaskConfig
+    from models.losses import task_loss
 
     assert task_loss(TaskConfig(name="age", type="regression", loss="mae")).loss == "mae"
     assert task_loss(TaskConfig(name="age", type="regression")).loss == "mse"
 
 
 def test_unknown_type_or_loss_names_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown task type 'ordinal'; valid: multiclass, binary, multilabel, regression"):
+    with pytest.raises(ValueError,
+                       match="unknown task type 'ordinal'; valid: multiclass, binary, multilabel, regression"):
         MaskedTaskLoss("ordinal")
     with pytest.raises(ValueError, match="unknown loss 'mae' for a binary task; valid: crossentropy"):
         MaskedTaskLoss("binary", "mae")
@@ -105,7 +106,8 @@ def test_keras_passes_each_outputs_weights_to_its_loss():
     model.compile(loss={"a": MaskedTaskLoss("binary"), "b": MaskedTaskLoss("regression")},
                   loss_weights={"a": 1.0, "b": 0.5})
     inputs = np.zeros((4, 2), "float32")
-    labels = {"a": np.array([[1, 0], [0, 1], [1, 0], [0, 1]], "float32"), "b": np.array([[3], [0], [0], [1]], "float32")}
+    labels = {"a": np.array([[1, 0], [0, 1], [1, 0], [0, 1]], "float32"),
+              "b": np.array([[3], [0], [0], [1]], "float32")}
     weights = {"a": np.array([1, 1, 0, 0], "float32"), "b": np.array([0, 0, 1, 1], "float32")}
     result = model.evaluate(inputs, labels, sample_weight=weights, batch_size=4, return_dict=True, verbose=0)
     # a: predictions are [0.5, 0.5] -> -ln 0.5 = 0.693147 on its 2 examples

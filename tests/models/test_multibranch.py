@@ -20,8 +20,8 @@ def test_registry_and_default_towers_are_seed_002s(make_config):
     model = build(cfg)
     assert model.input_names == ["image"] and sorted(model.output_names) == ["age", "gender", "race"]
     for task in ("age", "gender", "race"):
-        convs = [(l.filters, l.kernel_size) for l in model.layers if l.name.startswith(f"{task}_block")
-                 and "conv" in l.name]
+        convs = [(layer.filters, layer.kernel_size) for layer in model.layers if layer.name.startswith(f"{task}_block")
+                 and "conv" in layer.name]
         assert convs == [(16, (3, 3)), (32, (3, 3)), (32, (3, 3))]
         assert model.get_layer(f"{task}_dense1").units == 128
         assert model.get_layer(f"{task}_block1_dropout").rate == 0.25
@@ -44,7 +44,7 @@ def test_per_task_tower_overrides(make_config):
               "towers": {"age": {"filters": [4, 8], "dense": [16, 8], "convs_per_block": 1}}}
     cfg = make_config(model="multibranch", tasks=TASKS, size=(16, 16), params=params)
     model = build(cfg)
-    names = [l.name for l in model.layers]
+    names = [layer.name for layer in model.layers]
     assert [n for n in names if n.startswith("age_block") and "conv" in n] == ["age_block1_conv1", "age_block2_conv1"]
     assert [n for n in names if n.startswith("gender_block") and "conv" in n] == ["gender_block1_conv1",
                                                                                    "gender_block1_conv2"]

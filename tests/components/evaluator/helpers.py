@@ -40,7 +40,8 @@ RAW_CONFIG = {
     ],
     # The default (every binary/multiclass task by class) plus the multilabel task.
     "evaluation": {"max_regression": 0.05,
-                   "slices": [{"task": "smile"}, {"task": "gender"}, {"task": "age", "by": "class"}, {"task": "attrs"}]},
+                   "slices": [{"task": "smile"}, {"task": "gender"}, {"task": "age", "by": "class"},
+                              {"task": "attrs"}]},
 }
 
 # Examples per task in the eval data: 16 + 14 + 20 + 12 + 10 = 72. smile comes

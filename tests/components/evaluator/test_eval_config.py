@@ -156,7 +156,8 @@ def test_class_names_are_quoted_in_sql():
 @pytest.mark.parametrize("evaluation, message", [
     ({"max_regression": 1.5}, r"'evaluation.max_regression': must be <= 0.99, received 1.5"),
     ({"max_regression": "2%"}, r"'evaluation.max_regression': expected a number, received '2%'"),
-    ({"baseline": 1}, r"'evaluation.baseline': unknown key; valid keys here: confidence_intervals, gate_on, max_regression, slices"),
+    ({"baseline": 1}, r"'evaluation.baseline': unknown key; valid keys here: "
+                      r"confidence_intervals, gate_on, max_regression, slices"),
     ({"confidence_intervals": "yes"}, r"'evaluation.confidence_intervals': expected true or false, received 'yes'"),
     ({"confidence_intervals": False, "gate_on": "lower_bound"},
      r"'evaluation.gate_on': lower_bound gates on the confidence interval; evaluation.confidence_intervals is false"),

@@ -50,7 +50,7 @@ def test_every_gateable_metric_has_tfmas_interval(run, report):
     for name, t in report["tasks"].items():
         ints = t["intervals"]
         assert set(ints) <= set(t["metrics"])
-        for metric, value in t["metrics"].items():
+        for metric, _value in t["metrics"].items():
             if metric in ("example_count", "weighted_example_count"):
                 continue
             assert metric in ints, (name, metric)
@@ -164,7 +164,7 @@ def test_summary_table_is_first_and_has_a_row_per_task(report):
     table = summary_table(report)
     assert page.index("class='summary'") < page.index("id='task-smile'")
     assert page.index("NOT BLESSED") < page.index("class='summary'")
-    for name, t in report["tasks"].items():
+    for name, _t in report["tasks"].items():
         assert f"<a href='#task-{name}'>{name}</a>" in table
     # the failing task says fail, a passing one pass; the value carries its interval
     age_row = table[table.index("#task-age"):].split("</tr>")[0]
@@ -266,6 +266,7 @@ def test_data_section_from_the_prep_report(run, tmp_path):
     assert page.count("<li><b>corrupt_image</b>: wiki img") == 5
     card = json.load(open(os.path.join(out.uri, r["model_card"])))
     assert card["model_parameters"]["data"][0]["name"] == "training and eval data: source wiki"
-    assert "rejected 3 (by reason: corrupt_image: 2, missing_label: 1)" in card["model_parameters"]["data"][0]["description"]
+    description = card["model_parameters"]["data"][0]["description"]
+    assert "rejected 3 (by reason: corrupt_image: 2, missing_label: 1)" in description
     # without a prep report: no data section
     assert build_report(run.config, run.eval_output, run.model_dir, run.eval_files, blessed=None)["data"] is None

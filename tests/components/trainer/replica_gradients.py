@@ -27,7 +27,7 @@ import tf_keras as keras  # noqa: E402
 
 from components.trainer.input_pipeline import count_records, make_dataset  # noqa: E402
 from components.trainer.run_fn import synchronize_batch_norm  # noqa: E402
-from components.trainer.training_model import MultitaskTrainingModel, make_training_model  # noqa: E402
+from components.trainer.training_model import make_training_model  # noqa: E402
 from config import parse  # noqa: E402
 from models import get_builder  # noqa: E402
 from tests.components.trainer import helpers, multiworker_worker  # noqa: E402  (the repo root is on PYTHONPATH)

@@ -6,8 +6,14 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from components.trainer.gradient_probe import (PROBE_FILE, GradientConflictProbe, conflict_stats, probe_batch,
-                                               read_probe, summarize)
+from components.trainer.gradient_probe import (
+    PROBE_FILE,
+    GradientConflictProbe,
+    conflict_stats,
+    probe_batch,
+    read_probe,
+    summarize,
+)
 from components.trainer.training_model import make_training_model
 from config import parse
 

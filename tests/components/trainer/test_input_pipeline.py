@@ -22,7 +22,8 @@ SPEC = {
 def record(task_index: int, pixel: float, label: list) -> bytes:
     label = np.asarray(label, np.float32)
     return transformed_example({
-        "image": np.full((2, 2, 1), pixel, np.float32), "label_smile": label[:2], "label_gender": label[:2], "label_age": label,
+        "image": np.full((2, 2, 1), pixel, np.float32),
+        "label_smile": label[:2], "label_gender": label[:2], "label_age": label,
         "weight_smile": float(task_index == 0), "weight_gender": float(task_index == 1),
         "weight_age": float(task_index == 2), "task_index": np.int64(task_index)})
 
@@ -123,7 +124,8 @@ def test_cached_stream_is_shuffled_in_full(make_config, tmp_path):
     records = [record(0, i, [1, 0, 0, 0, 0] if i < n // 2 else [0, 1, 0, 0, 0]) for i in range(n)]
     write_gzip_tfrecords(str(tmp_path / "Split-train_genki4k" / "a.gz"), records)
     write_gzip_tfrecords(str(tmp_path / "Split-train_wiki" / "a.gz"), [record(1, 10, [0, 1, 0, 0, 0])])
-    patterns = {"genki4k": str(tmp_path / "Split-train_genki4k" / "*"), "wiki": str(tmp_path / "Split-train_wiki" / "*")}
+    patterns = {"genki4k": str(tmp_path / "Split-train_genki4k" / "*"),
+                "wiki": str(tmp_path / "Split-train_wiki" / "*")}
     cfg = make_config(sampling={"type": "weights", "weights": {"genki4k": 1.0}})
     ds = make_dataset(patterns, SPEC, cfg, batch_size=30, counts={"genki4k": n, "wiki": 1}, training=True)
     labels = [int(np.argmax(y)) for _, batch, _ in ds.take(100).as_numpy_iterator() for y in batch["smile"]]
