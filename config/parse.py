@@ -40,6 +40,7 @@ from config.types import (
     PREP_COLORS,
     PREP_RESIZE,
     SAMPLERS,
+    SHARINGS,
     STRATEGIES,
     TASK_LOSSES,
     TASK_TYPES,
@@ -54,6 +55,7 @@ from config.types import (
     MtlConfig,
     PrepConfig,
     SamplingConfig,
+    SharingConfig,
     SliceConfig,
     SourceConfig,
     SplitsConfig,
@@ -400,7 +402,21 @@ def _parse_model(raw: Any, tasks: tuple[TaskConfig, ...], image: ImageConfig, ba
         raise ConfigError(str(e)) from e
     except (TypeError, KeyError, AttributeError) as e:  # a value of a type the family did not expect
         fail("model.params", f"{name} rejected these params ({type(e).__name__}: {e}), received {show(params)}")
-    return ModelConfig(name=name, params=dict(params))
+    return ModelConfig(name=name, params=dict(params), sharing=_parse_sharing(d["sharing"], name))
+
+
+def _parse_sharing(raw: Any, family: str) -> SharingConfig:
+    d = _section("model.sharing", raw, SharingConfig)
+    kind = _choice("model.sharing.type", d["type"], SHARINGS)
+    if kind != "hard" and not getattr(registry.load(registry.PARAMS, family, "model"), "SHARED_TRUNK", True):
+        fail("model.sharing.type", f"received {kind!r} for model {family!r}, which has no trunk shared by the "
+                                   "tasks to put experts on; use 'hard' or a family with a shared trunk")
+    return SharingConfig(
+        type=kind,
+        experts=_num("model.sharing.experts", d["experts"], int, lo=1, hi=64),
+        expert_units=_num("model.sharing.expert_units", d["expert_units"], int, lo=1, hi=4096),
+        task_experts=_num("model.sharing.task_experts", d["task_experts"], int, lo=1, hi=16),
+        levels=_num("model.sharing.levels", d["levels"], int, lo=1, hi=8))
 
 
 def _parse_beam(raw: Any) -> BeamConfig:

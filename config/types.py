@@ -202,10 +202,24 @@ class TrainConfig:
     keep: str = "last"         # one of KEEPS
 
 
+# How the tasks share the trunk's features (models/sharing.py).
+SHARINGS = ("hard", "mmoe", "cgc", "ple")
+
+
+@dataclass(frozen=True)
+class SharingConfig:
+    type: str = "hard"        # one of SHARINGS
+    experts: int = 4          # shared experts (mmoe; cgc and ple: per level)
+    expert_units: int = 128   # width of every expert
+    task_experts: int = 1     # cgc, ple: experts of each task's own, per level
+    levels: int = 2           # ple: stacked CGC levels
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = "bknet"
     params: Mapping[str, Any] = field(default_factory=dict)
+    sharing: SharingConfig = SharingConfig()
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from config import Config
 from models.backbone_params import BACKBONES, resolve_params
 from models.heads import output_layer
 from models.preprocess import caffe_gray_offsets
+from models.sharing import task_features
 from models.tf_compat import skip_autograph_for_tf_keras
 
 skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see models/tf_compat.py)
@@ -92,9 +93,10 @@ def build(config: Config) -> keras.Model:
     if p["pooling"] == "flatten":
         features = keras.layers.Flatten(name="flatten")(features)
 
+    per_task = task_features(features, config)  # model.sharing (models/sharing.py)
     outputs = {}
     for task in config.tasks:
-        y = keras.layers.Dropout(p["dropout"], name=f"{task.name}_dropout")(features)
+        y = keras.layers.Dropout(p["dropout"], name=f"{task.name}_dropout")(per_task[task.name])
         for i, units in enumerate(p["dense"], start=1):
             y = keras.layers.Dense(units, activation="relu", name=f"{task.name}_dense{i}")(y)
         outputs[task.name] = output_layer(task)(y)

@@ -16,6 +16,7 @@ import tf_keras as keras
 from config import Config
 from models.bknet_params import resolve_params
 from models.heads import output_layer
+from models.sharing import task_features
 from models.tf_compat import skip_autograph_for_tf_keras
 
 skip_autograph_for_tf_keras()  # tf_keras traces 20x faster (see models/tf_compat.py)
@@ -42,10 +43,10 @@ def build(config: Config) -> keras.Model:
         x = keras.layers.MaxPool2D(2, padding="same", name=f"block{b}_pool")(x)
         x = keras.layers.Dropout(p["conv_dropout"], name=f"block{b}_dropout")(x)
     features = keras.layers.Flatten(name="flatten")(x)
-
+    per_task = task_features(features, config, reg)  # model.sharing (models/sharing.py)
     outputs = {}
     for task in config.tasks:
-        y = features
+        y = per_task[task.name]
         for i in (1, 2):
             y = keras.layers.Dense(FC_UNITS, activation="relu", kernel_initializer="he_normal",
                                    kernel_regularizer=reg, name=f"{task.name}_fc{i}")(y)

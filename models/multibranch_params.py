@@ -58,6 +58,10 @@ def _tower(where: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Every task has its own tower from the input: no shared trunk for model.sharing's experts.
+SHARED_TRUNK = False
+
+
 def resolve_params(params: Mapping[str, Any], task_names=(), normalization=None) -> dict[str, Any]:
     """Defaults overlaid with config.model.params, plus `tower(task)` shapes in
     `towers_resolved`; unknown or bad values fail by name."""

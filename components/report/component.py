@@ -276,6 +276,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         "training_curves_total": history.get("", {}),
         "gradient_conflict": None if probe is None else probe["summary"],
         "gradient_probes": None if probe is None else probe["probes"],
+        "gate_use": (probe["probes"][-1].get("gate_use") if probe and probe["probes"] else None),
         "tasks": tasks,
         "model": {"architecture": config.model.name,
                   "input_format": (f"serialized tf.Example, encoded image resized to {config.image.size[0]}x"

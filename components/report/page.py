@@ -321,9 +321,20 @@ def _gradient_section(report: dict) -> str:
     rows = "".join(f"<tr><td class=l>{esc(p)}</td><td>{_num(s['cosine_mean'])}</td>"
                    f"<td>{100 * s['negative_share']:.0f} %</td><td>{_num(s.get('norm_ratio_last'))}</td></tr>"
                    for p, s in summary.items())
+    gates = report.get("gate_use") or {}
+    if gates:  # mixture-of-experts sharing: how much each task uses each expert (last probe)
+        k = max(len(v) for v in gates.values())
+        head = "".join(f"<th>expert {i}</th>" for i in range(k))
+        body = "".join(f"<tr><td class=l>{esc(t)}</td>" + "".join(f"<td>{100 * v:.0f} %</td>" for v in shares)
+                       + "</tr>" for t, shares in gates.items())
+        rows_note = (f"</table><p><small>Gate use at the last probe: each task's mean gate weight over the "
+                     f"experts it mixes (cgc / ple: its own experts first, then the shared ones).</small></p>"
+                     f"<table><tr><th class=l>task</th>{head}</tr>{body}")
+    else:
+        rows_note = ""
     return ("<h2 id='gradients'>Task gradients: which tasks fight</h2><p><small>Each epoch, on one fixed batch "
             "holding every task, the gradient of each task's loss on the shared layers. Cosine &lt; 0: a step "
             "that helps one task hurts the other. Norm ratio: how much more one task pulls the shared layers "
             "than the other (last probe).</small></p><table><tr><th class=l>tasks</th><th>mean cosine</th>"
-            f"<th>probes with cosine &lt; 0</th><th>norm ratio</th></tr>{rows}</table>"
+            f"<th>probes with cosine &lt; 0</th><th>norm ratio</th></tr>{rows}{rows_note}</table>"
             "<div class='figs'>" + "".join(figs) + "</div>")

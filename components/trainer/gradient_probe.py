@@ -17,7 +17,11 @@ weights the loss weighting used that epoch are recorded beside them.
 
 Written as TensorBoard scalars (`gradient/cosine/<a>/<b>`, `gradient/norm/<task>`)
 and, by the chief, as `gradient_conflict.json` in the Trainer's model_run
-folder, which the report reads (report.json `gradient_conflict`). A probe
+folder, which the report reads (report.json `gradient_conflict`). With
+mixture-of-experts sharing (`model.sharing` mmoe / cgc / ple) each probe also
+records every task's mean gate over the experts on its own probe examples
+(`gate_use`, TensorBoard `gates/<task>/expert<k>`), so an expert no task uses,
+or a task that uses one expert only, shows. A probe
 costs one forward and `tasks` backward passes on the probe batch; a
 one-task run has nothing to compare and writes no probe.
 """
@@ -32,6 +36,8 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 from absl import logging
+
+from models.sharing import gate_layers
 
 PROBE_FILE = "gradient_conflict.json"
 PROBE_PER_TASK = 64  # examples of each task in the probe batch (fewer where the eval split has fewer)
@@ -117,11 +123,33 @@ class GradientConflictProbe(keras.callbacks.Callback):
         self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "gradients")) if log_dir else None
         self.probes: list[dict] = []
         self._shared: list[int] | None = None
+        # model.sharing mmoe / cgc / ple: each task's gate over the experts (models/sharing.py)
+        gates = gate_layers(model, self.task_names)
+        self.gates = keras.Model(model.inputs, {t: g.output for t, g in gates.items()}) if gates else None
+
+    def _in_replica(self, fn):
+        """fn() in a replica context when the model was built under a distribution strategy (its
+        variables can be read only there): the first replica's result; else fn() itself."""
+        strategy = self.family_model.distribute_strategy
+        if not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy():
+            return fn()
+        return tf.nest.map_structure(lambda t: strategy.experimental_local_results(t)[0], strategy.run(fn))
+
+    def _task_gradients(self, variables) -> list[list[tf.Tensor | None]]:
+        connected = {}
+
+        def compute():  # None (a variable a task does not reach) cannot cross strategy.run: zeros + a mask
+            grads = task_gradients(self.family_model, self.training_model.task_losses, self.task_names,
+                                   self.batch, variables)
+            connected["mask"] = [[g is not None for g in gs] for gs in grads]
+            return [[tf.zeros_like(v) if g is None else g for g, v in zip(gs, variables)] for gs in grads]
+
+        grads = self._in_replica(compute)
+        return [[g if used else None for g, used in zip(gs, mask)] for gs, mask in zip(grads, connected["mask"])]
 
     def probe(self, step: int) -> dict:
         variables = self.family_model.trainable_variables
-        grads = task_gradients(self.family_model, self.training_model.task_losses, self.task_names, self.batch,
-                               variables)
+        grads = self._task_gradients(variables)
         if self._shared is None:
             self._shared = shared_variables(variables, grads)
             size = sum(int(np.prod(variables[i].shape)) for i in self._shared)
@@ -133,6 +161,12 @@ class GradientConflictProbe(keras.callbacks.Callback):
         stats["step"] = int(step)
         weights = self.training_model.weights_in_use().numpy()
         stats["loss_weights"] = {t: float(w) for t, w in zip(self.task_names, weights)}
+        if self.gates is not None:  # each task's mean gate over its own probe examples
+            gates = self._in_replica(lambda: self.gates(self.batch[0], training=False))
+            stats["gate_use"] = {}
+            for t, g in gates.items():
+                own = self.batch[2][t].numpy() > 0
+                stats["gate_use"][t] = [float(v) for v in g.numpy()[own].mean(axis=0)]
         return stats
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -152,6 +186,9 @@ class GradientConflictProbe(keras.callbacks.Callback):
                     tf.summary.scalar(f"gradient/cosine/{pair}", value)
                 for task, value in stats["norm"].items():
                     tf.summary.scalar(f"gradient/norm/{task}", value)
+                for task, shares in stats.get("gate_use", {}).items():
+                    for k, share in enumerate(shares):
+                        tf.summary.scalar(f"gates/{task}/expert{k}", share)
             self.writer.flush()
         self.write()
 

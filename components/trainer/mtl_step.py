@@ -44,27 +44,41 @@ from config import MTL_METHODS, Config
 
 
 def representation_layer(model: keras.Model) -> str:
-    """The deepest layer every output of `model` depends on (its shared representation)."""
-    def ancestors(tensor) -> list:
-        order, seen, stack = [], set(), [tensor]
-        while stack:
-            layer, node_index, _ = stack.pop()._keras_history
-            if id(layer) in seen:
-                continue
-            seen.add(id(layer))
-            order.append(layer)
-            stack.extend(layer._inbound_nodes[node_index].keras_inputs)
-        return order
+    """The shared representation of `model`: the deepest layer that every path from the input to
+    any task output passes through (BKNet's `flatten`; with mixture-of-experts sharing, the input
+    of the experts, since no single expert carries every task)."""
+    parents: dict[int, list] = {}
+    by_id = {}
+    for layer in model.layers:
+        by_id[id(layer)] = layer
+        parents[id(layer)] = [t._keras_history[0] for node in layer._inbound_nodes for t in node.keras_inputs
+                              if t._keras_history[0] in model.layers]
+    children: dict[int, list] = {i: [] for i in parents}
+    for child, ps in parents.items():
+        for p in ps:
+            children[id(p)].append(child)
+    inputs = [id(t._keras_history[0]) for t in model.inputs]
+    outputs = {id(t._keras_history[0]) for t in model.outputs}
 
-    sets = [ancestors(t) for t in model.outputs]
-    common = {id(layer) for layer in sets[0]}
-    for s in sets[1:]:
-        common &= {id(layer) for layer in s}
-    shared = [layer for layer in model.layers if id(layer) in common]  # model.layers is in graph order
-    if not shared or isinstance(shared[-1], keras.layers.InputLayer):
-        raise ValueError(f"model {model.name!r} has no layer shared by every task: train.mtl.grad_on "
-                         "'representation' needs one (use 'params')")
-    return shared[-1].name
+    def reaches_an_output(avoid: int) -> bool:
+        seen, stack = set(), [i for i in inputs if i != avoid]
+        while stack:
+            i = stack.pop()
+            if i in outputs:
+                return True
+            if i in seen:
+                continue
+            seen.add(i)
+            stack.extend(c for c in children[i] if c != avoid)
+        return False
+
+    for layer in reversed(model.layers):  # graph order: the deepest candidate first
+        if id(layer) in outputs or isinstance(layer, keras.layers.InputLayer):
+            continue
+        if not reaches_an_output(id(layer)):
+            return layer.name
+    raise ValueError(f"model {model.name!r} has no layer shared by every task: train.mtl.grad_on "
+                     "'representation' needs one (use 'params')")
 
 
 class MtlState(keras.layers.Layer):
