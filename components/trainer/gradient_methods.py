@@ -49,22 +49,27 @@ def _count(present: tf.Tensor) -> tf.Tensor:
 
 def pcgrad(G: tf.Tensor, present: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """PCGrad; `seed` ([2] int) draws each task's order of the others (stateless: the same
-    on every replica). K is static (a Python loop over tasks)."""
+    on every replica). K is static (a Python loop over tasks).
+
+    Worked in coefficient space: every projected g_i' is a combination c_i of the task
+    gradients, so its dot products come from the K x K Gram matrix and G is read twice
+    (the Gram matrix, then d = (sum_i c_i)^T G) instead of K^2 times."""
     k = G.shape[0]
     G = G * present[:, None]
-    projected = []
+    gram = tf.linalg.matmul(G, G, transpose_b=True)
+    eye = tf.eye(k, dtype=G.dtype)
+    total = tf.zeros([k], G.dtype)
     for i in range(k):
         order = tf.random.experimental.stateless_shuffle(tf.range(k), seed=seed + i)
-        g = G[i]
+        c = eye[i]
         for n in range(k):
             j = order[n]
-            gj = tf.gather(G, j)
-            dot = tf.reduce_sum(g * gj)
+            dot = tf.tensordot(c, tf.gather(gram, j), 1)  # g_i' . g_j
             # only a conflict (dot < 0) with another present task is projected away
             use = tf.cast((j != i) & (dot < 0), G.dtype) * tf.gather(present, j)
-            g = g - use * dot / (tf.reduce_sum(gj * gj) + EPS) * gj
-        projected.append(g * present[i])
-    return tf.add_n(projected), present
+            c = c - use * dot / (tf.gather_nd(gram, tf.stack([j, j])[None])[0] + EPS) * tf.gather(eye, j)
+        total += c * present[i]
+    return tf.linalg.matvec(G, total, transpose_a=True), present
 
 
 def _simplex_minimise(grad_fn, k_present: tf.Tensor, present: tf.Tensor, steps: int = 300) -> tf.Tensor:
