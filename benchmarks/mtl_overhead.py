@@ -3,10 +3,11 @@ weighted sum), same model, batch and machine, measured in one run.
 
 The default config's model (BKNet on 48x48 gray, 3 tasks) on one fixed batch of 32 random
 images whose tasks are mixed as the default sources mix them (smile on a third, gender and
-age on the rest). Each variant: the step compiled once, `WARMUP` steps, then the median of
-`REPEATS` timings of `STEPS` steps. Goals (issue 14): <= 1.3x with `grad_on: representation`
-(`mtl_step_overhead_<method>`), <= tasks + 0.5 with `grad_on: params`
-(`mtl_step_overhead_<method>_params`).
+age on the rest). Each variant: the step compiled once, `WARMUP` steps, then `REPEATS` pairs
+of `STEPS`-step blocks, the variant's and the plain sum's back to back; the figure is the median
+of the pairs' ratios, so other jobs on the machine slow both sides of a pair alike. Goals
+(issue 14): <= 1.3x with `grad_on: representation` (`mtl_step_overhead_<method>`), <= tasks + 0.5
+with `grad_on: params` (`mtl_step_overhead_<method>_params`).
 
     python -m benchmarks --only mtl_overhead
 """
@@ -39,48 +40,51 @@ def _batch(config):
     return x, y, sw
 
 
-def step_seconds(config, method: str, grad_on: str) -> float:
+def train_step(config, method: str, grad_on: str):
+    """A compiled one-step function of `config` with `train.mtl` set, and its input iterator."""
     import tf_keras as keras
 
     from components.trainer.training_model import make_training_model
-    from config import MtlConfig
+    from config import MTL_PARAMS, MtlConfig
     from models import get_builder
 
     keras.utils.set_random_seed(0)
+    params = {name: default for name, (default, _, _) in MTL_PARAMS.get(method, {}).items()}
     config = dataclasses.replace(config, train=dataclasses.replace(
-        config.train, mtl=MtlConfig(method=method, grad_on=grad_on, params=dict(config.train.mtl.params))))
-    model = get_builder(config.model.name)(config)
-    training = make_training_model(model, config, total_steps=1000)
-    x, y, sw = _batch(config)
+        config.train, mtl=MtlConfig(method=method, grad_on=grad_on, params=params)))
+    training = make_training_model(get_builder(config.model.name)(config), config, total_steps=1000)
+    iterator = iter(tf.data.Dataset.from_tensors(_batch(config)).repeat())
     step = training.make_train_function()
-    data = tf.data.Dataset.from_tensors((x, y, sw)).repeat()
-    iterator = iter(data)
     for _ in range(WARMUP):
         step(iterator)
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        for _ in range(STEPS):
-            out = step(iterator)
-        float(out["loss"])  # wait for the last step
-        times.append((time.perf_counter() - start) / STEPS)
-    return statistics.median(times)
+    return step, iterator
+
+
+def _seconds(step, iterator) -> float:
+    start = time.perf_counter()
+    for _ in range(STEPS):
+        out = step(iterator)
+    float(out["loss"])  # waits for the last step
+    return (time.perf_counter() - start) / STEPS
+
+
+def overhead(config, method: str, grad_on: str, base) -> float:
+    """Median over REPEATS of (method's block time / the plain sum's block time), the two blocks
+    timed back to back, so that other jobs on the machine slow both alike."""
+    step = train_step(config, method, grad_on)
+    return statistics.median(_seconds(*step) / _seconds(*base) for _ in range(REPEATS))
 
 
 def run() -> list[Figure]:
-    from config import MTL_PARAMS, load
+    from config import load
 
     config = load("configs/default.yaml")
     k = len(config.tasks)
-    base = step_seconds(config, "none", "params")
-    print(f"  none: {base * 1000:.1f} ms a step (batch {BATCH}, {config.model.name})", flush=True)
+    base = train_step(config, "none", "params")
+    print(f"  none: {_seconds(*base) * 1000:.1f} ms a step (batch {BATCH}, {config.model.name})", flush=True)
     figures = []
     for method in METHODS:
-        params = {name: default for name, (default, _, _) in MTL_PARAMS.get(method, {}).items()}
-        cfg = dataclasses.replace(config, train=dataclasses.replace(
-            config.train, mtl=dataclasses.replace(config.train.mtl, params=params)))
-        rep = step_seconds(cfg, method, "representation") / base
-        par = step_seconds(cfg, method, "params") / base
+        rep, par = overhead(config, method, "representation", base), overhead(config, method, "params", base)
         print(f"  {method}: representation {rep:.2f}x, params {par:.2f}x", flush=True)
         figures.append(Figure(f"mtl_step_overhead_{method}", round(rep, 3), 1.3, "x", "lower"))
         figures.append(Figure(f"mtl_step_overhead_{method}_params", round(par, 3), k + 0.5, "x", "lower"))
