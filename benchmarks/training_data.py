@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from config import Config, split_name
+from config import Config, split_dir, split_name
 
 RAW_BATCH = 256  # raw examples transformed per call of the graph
 
@@ -107,7 +107,7 @@ def prepare(config: Config, work_dir: str) -> Prepared:
     seconds["conversion"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    raw_patterns = {split: {s.name: os.path.join(examples, f"Split-{split_name(split, s.name)}", "*.gz")
+    raw_patterns = {split: {s.name: os.path.join(split_dir(examples, split_name(split, s.name)), "*.gz")
                             for s in config.sources} for split in SPLITS}
     raw_spec = schema_utils.schema_as_feature_spec(build_schema(config)).feature_spec
     first = [next(iter(tf.data.TFRecordDataset(tf.io.gfile.glob(p), compression_type="GZIP"))).numpy()
@@ -123,7 +123,7 @@ def prepare(config: Config, work_dir: str) -> Prepared:
     for split, by_source in raw_patterns.items():
         transformed[split] = {}
         for source, pattern in by_source.items():
-            out = os.path.join(work_dir, "transformed", f"Split-{split_name(split, source)}",
+            out = os.path.join(split_dir(os.path.join(work_dir, "transformed"), split_name(split, source)),
                                "transformed_examples-00000-of-00001.gz")
             transform_records(tft_output, pattern, out)
             transformed[split][source] = out

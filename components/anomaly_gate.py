@@ -11,6 +11,7 @@ from tfx import v1 as tfx
 from tfx.types import artifact_utils
 
 from components.artifacts import PipelineGate
+from config import split_dir
 
 
 def read_anomalies(anomalies_uri: str, splits: list[str]) -> dict[str, list[str]]:
@@ -20,7 +21,7 @@ def read_anomalies(anomalies_uri: str, splits: list[str]) -> dict[str, list[str]
 
     found: dict[str, list[str]] = {}
     for split in splits:
-        path = os.path.join(anomalies_uri, f"Split-{split}", "SchemaDiff.pb")
+        path = os.path.join(split_dir(anomalies_uri, split), "SchemaDiff.pb")
         if not tf.io.gfile.exists(path):
             continue
         msg = anomalies_pb2.Anomalies()

@@ -48,6 +48,7 @@ from config.types import (
     TrainConfig,
     data_view,
     label_key,
+    split_dir,
     split_name,
     split_names,
     train_view,
@@ -63,5 +64,5 @@ __all__ = [
     "SplitsConfig", "SamplingConfig", "LossWeightingConfig", "MtlConfig", "MTL_METHODS", "MTL_GRAD_ON",
     "MTL_PARAMS", "SHARINGS", "SharingConfig", "AugmentConfig", "TrainConfig",
     "ModelConfig", "SliceConfig", "EvaluationConfig", "TFRecordsConfig", "BeamConfig", "Config",
-    "split_name", "split_names", "data_view", "train_view",
+    "split_dir", "split_name", "split_names", "data_view", "train_view",
 ]

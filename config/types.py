@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -308,6 +309,11 @@ class Config:
 def split_name(split: str, source: str) -> str:
     """ExampleGen split holding one source's examples of one split (`train_genki4k`)."""
     return f"{split}_{source}"
+
+
+def split_dir(uri: str, split: str) -> str:
+    """The folder TFX keeps one split of an artifact in: `<uri>/Split-<split>`."""
+    return os.path.join(uri, f"Split-{split}")
 
 
 def split_names(config: Config, split: str) -> list[str]:

@@ -27,7 +27,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from config import Config, split_name
+from config import Config, split_dir, split_name
 from data_prep import fileio
 from data_prep.beam_args import complete as complete_beam_args
 from data_prep.convert import Failed, convert_records, list_source_records, stream_order, validate_sources
@@ -43,7 +43,7 @@ CHUNK = 100  # records per Beam element up to the conversion (see records_to_chu
 
 
 def examples_prefix(examples_dir: str, split: str, source: str) -> str:
-    return os.path.join(examples_dir, f"Split-{split_name(split, source)}", "data_tfrecord")
+    return os.path.join(split_dir(examples_dir, split_name(split, source)), "data_tfrecord")
 
 
 class _SourceFn(beam.DoFn):

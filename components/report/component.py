@@ -38,7 +38,7 @@ from components.report.tfma_reader import (  # noqa: F401
     validation_summary,
 )
 from components.trainer.gradient_probe import read_probe
-from config import Config, TaskConfig, split_name
+from config import Config, TaskConfig, split_dir, split_name
 
 _Key = Key
 
@@ -341,7 +341,7 @@ def eval_files(examples_uri: str, config: Config) -> list[str]:
     """Raw eval-split TFRecords of every source under an Examples artifact."""
     files = []
     for s in config.sources:
-        files += sorted(tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split_name('eval', s.name)}", "*")))
+        files += sorted(tf.io.gfile.glob(os.path.join(split_dir(examples_uri, split_name("eval", s.name)), "*")))
     return files
 
 
