@@ -405,10 +405,15 @@ def _parse_model(raw: Any, tasks: tuple[TaskConfig, ...], image: ImageConfig, ba
     return ModelConfig(name=name, params=dict(params), sharing=_parse_sharing(d["sharing"], name))
 
 
+def _shared_trunk(family: str) -> bool:
+    """Whether the family's tasks share a trunk (its params module's SHARED_TRUNK, default True)."""
+    return getattr(registry.load(registry.PARAMS, family, "model"), "SHARED_TRUNK", True)
+
+
 def _parse_sharing(raw: Any, family: str) -> SharingConfig:
     d = _section("model.sharing", raw, SharingConfig)
     kind = _choice("model.sharing.type", d["type"], SHARINGS)
-    if kind != "hard" and not getattr(registry.load(registry.PARAMS, family, "model"), "SHARED_TRUNK", True):
+    if kind != "hard" and not _shared_trunk(family):
         fail("model.sharing.type", f"received {kind!r} for model {family!r}, which has no trunk shared by the "
                                    "tasks to put experts on; use 'hard' or a family with a shared trunk")
     return SharingConfig(
@@ -474,10 +479,13 @@ def parse(raw: Any, base_dir: str | None) -> Config:
     image = _parse_image(d.get("image"))
     tasks = _parse_tasks(d["tasks"])
     sources = _parse_sources(d["sources"], tasks, base_dir)
+    train = _parse_train(d.get("train"), image, [s.name for s in sources])
+    model = _parse_model(d.get("model"), tasks, image, base_dir)
+    if train.mtl.grad_on == "representation" and train.mtl.method != "none" and not _shared_trunk(model.name):
+        fail("train.mtl.grad_on", f"received 'representation' for model {model.name!r}, whose tasks share no "
+                                  "layer: use 'params'")
     return Config(name=name, image=image, tasks=tasks, sources=sources,
-                  splits=_parse_splits(d.get("splits")),
-                  train=_parse_train(d.get("train"), image, [s.name for s in sources]),
-                  model=_parse_model(d.get("model"), tasks, image, base_dir),
+                  splits=_parse_splits(d.get("splits")), train=train, model=model,
                   beam=_parse_beam(d.get("beam")),
                   evaluation=_parse_evaluation(d.get("evaluation"), tasks),
                   tfrecords=_parse_tfrecords(d.get("tfrecords")))

@@ -164,9 +164,13 @@ class MtlStep:
                 per_task = [[None if g is None else replica.all_reduce(tf.distribute.ReduceOp.SUM, g) for g in gs]
                             for gs in per_task]
             shared = [j for j in range(len(variables)) if sum(gs[j] is not None for gs in per_task) >= 2]
-            G = tf.stack([tf.concat([tf.reshape(gs[j], [-1]) for j in shared], 0) for gs in per_task]) \
-                if shared else tf.zeros([len(self.task_names), 1])
-            d, weights = self._combine(G, present, losses * self.loss_weights)
+            if shared:
+                G = tf.stack([tf.concat([tf.reshape(gs[j], [-1]) for j in shared], 0) for gs in per_task])
+                d, weights = self._combine(G, present, losses * self.loss_weights)
+            else:  # a tower per task (multibranch): nothing to arbitrate, every task its own gradient
+                logging.warning("train.mtl %s: the tasks share no parameter; each trains on its own gradient",
+                                self.method)
+                d, weights = tf.zeros([0]), present
             grads, offset = {}, 0
             for j in shared:
                 size = tf.size(variables[j])

@@ -132,3 +132,30 @@ def test_representation_layer_of_the_families():
     assert representation_layer(get_builder("bknet")(config)) == "flatten"
     with pytest.raises(ValueError, match="no layer shared by every task"):
         representation_layer(get_builder("multibranch")(config))
+
+
+def test_towers_without_shared_parameters_train_on_their_own_gradients():
+    """Two towers from the input (as multibranch): no shared parameter, each head its own task."""
+    config, _, _ = tiny("imtl")
+    x = keras.Input((1,), name="image")
+    model = keras.Model(x, {t: keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros", name=t)(x)
+                            for t in ("a", "b")})
+    training = make_training_model(model, config, total_steps=10)
+    training.compile(optimizer=keras.optimizers.SGD(1.0), weighted_metrics={"a": [], "b": []})
+    training.fit(X, Y, sample_weight=W, batch_size=4, epochs=1, verbose=0)
+    # dL_a/dk_a = 2 (0 - 2) = -4 -> 4; dL_b/dk_b = 2 (0 + 1) = 2 -> -2
+    assert float(training.get_layer("a").kernel.numpy()[0, 0]) == pytest.approx(4.0)
+    assert float(training.get_layer("b").kernel.numpy()[0, 0]) == pytest.approx(-2.0)
+
+
+def test_representation_needs_a_family_with_shared_layers():
+    from config import ConfigError
+
+    raw = {"name": "t", "tasks": [{"name": "a", "type": "regression"}, {"name": "b", "type": "regression"}],
+           "sources": [{"name": "s", "format": "folder", "path": "/x", "tasks": ["a", "b"]}],
+           "model": {"name": "multibranch"}, "train": {"mtl": {"method": "pcgrad", "grad_on": "representation"}}}
+    with pytest.raises(ConfigError, match=r"'train.mtl.grad_on': received 'representation' for model "
+                                          r"'multibranch', whose tasks share no layer"):
+        parse(raw, base_dir=None)
+    raw["train"]["mtl"]["grad_on"] = "params"
+    assert parse(raw, base_dir=None).train.mtl.method == "pcgrad"
