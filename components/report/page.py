@@ -311,13 +311,14 @@ def _gradient_section(report: dict) -> str:
     if not probes or not summary:
         return ""
     names = list(report.get("tasks") or probes[-1]["norm"])
-    figs = [plots.cosine_heatmap("mean cosine of task gradients (shared layers)",
+    figs = [plots.cosine_heatmap("mean gradient cosine (shared layers)",
                                  {p: s["cosine_mean"] for p, s in summary.items()}, names),
             plots.line_chart("cosine of task gradients over training",
                              [(p, [[q["step"], q["cosine"][p]] for q in probes]) for p in summary], "step", "cosine",
-                             ylim=(-1.0, 1.0)),
-            plots.line_chart("loss weights used", [(t, [[q["step"], q["loss_weights"][t]] for q in probes])
-                                                   for t in names], "step", "weight")]
+                             ylim=(-1.0, 1.0))]
+    weights = [(t, [[q["step"], q["loss_weights"][t]] for q in probes]) for t in names]
+    if not is_constant(weights):  # static weights, flat at 1: nothing to see
+        figs.append(plots.line_chart("loss weights used", weights, "step", "weight"))
     rows = "".join(f"<tr><td class=l>{esc(p)}</td><td>{_num(s['cosine_mean'])}</td>"
                    f"<td>{100 * s['negative_share']:.0f} %</td><td>{_num(s.get('norm_ratio_last'))}</td></tr>"
                    for p, s in summary.items())

@@ -168,7 +168,7 @@ def cosine_heatmap(title: str, pairs: dict[str, float], names: Sequence[str]) ->
     value = {(a, b): v for pair, v in pairs.items() for a, b in [pair.split("/")]}
     cell = max(30, min(64, 320 // k))
     left, top = 90, 46
-    w, h = left + cell * k + 16, top + cell * k + 16
+    w, h = max(left + cell * k + 16, 7 * len(title) + 20), top + cell * k + 16
     out = [f'<svg class="fig" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{esc(title)}">',
            f"<title>{esc(title)}</title>",
            f'<text x="{w / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">{esc(title)}</text>']

@@ -13,8 +13,11 @@ def report_with_probes():
 
 
 def test_section_has_the_table_heat_map_and_trajectories():
-    html = _gradient_section(report_with_probes())
-    assert html.count("<svg") == 3  # heat map, cosine over steps, loss weights over steps
+    report = report_with_probes()
+    html = _gradient_section(report)
+    assert html.count("<svg") == 2  # heat map, cosine over steps; the weights are constant: not drawn
+    report["gradient_probes"][1]["loss_weights"]["a"] = 2.0
+    assert _gradient_section(report).count("<svg") == 3
     assert "<td class=l>a/b</td><td>-0.2000</td><td>100 %</td>" in html
     assert "<td class=l>b/c</td><td>0.1000</td><td>0 %</td>" in html
 
