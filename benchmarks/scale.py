@@ -342,6 +342,7 @@ def summarize(records: Iterable[dict], full_size: int = FULL_SIZE,
             "exponent": k,
             "cpu_s": cpus if has_cpu else None,
             "cpu_exponent": fit_power(sizes, cpus)[0] if has_cpu else None,
+            "cpu_at_full_s": extrapolate(*fit_power(sizes, cpus), full_size) if has_cpu else None,
             "at_full_s": extrapolate(k, c, full_size),
             "noise": max(secs) < noise_floor_s,
             "peak_rss_mb": rss,
@@ -371,17 +372,18 @@ def table(summary: dict) -> str:
     sizes = summary["sizes"]
     ks = "/".join(f"{s // 1000}k" for s in sizes)
     lines = [f"| component | s at {ks} | s per 1k images at {ks} | exponent | s at {FULL_SIZE // 1000}k "
-             f"| CPU s at {ks} | CPU exponent "
+             f"| CPU s at {ks} | CPU exponent | CPU s at {FULL_SIZE // 1000}k "
              f"| peak RSS MB at {ks} | RSS largest/smallest | output MB at {ks} |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary["rows"]:
         k = f"{r['exponent']:.2f}" + (" (fixed, < 1 s)" if r["noise"] else "")
         cpu = " / ".join(f"{v:.1f}" for v in r["cpu_s"]) if r["cpu_s"] else "-"
-        cpu_k = f"{r['cpu_exponent']:.2f}" if r["cpu_s"] else "-"
+        cpu_k = f"{r['cpu_exponent']:.2f}" if r["cpu_s"] and not r["noise"] else "-"  # fixed: noise
+        cpu_full = f"{r['cpu_at_full_s']:,.0f}" if r["cpu_s"] and not r["noise"] else "-"
         lines.append(
             f"| {r['component']} | {' / '.join(f'{s:.1f}' for s in r['seconds'])} "
             f"| {' / '.join(f'{s:.3f}' for s in r['s_per_1k'])} | {k} | {r['at_full_s']:,.0f} "
-            f"| {cpu} | {cpu_k} "
+            f"| {cpu} | {cpu_k} | {cpu_full} "
             f"| {' / '.join(f'{m:,.0f}' for m in r['peak_rss_mb'])} | {r['rss_ratio']:.2f} "
             f"| {' / '.join(_mb(m) for m in r['output_mb'])} |")
     return "\n".join(lines)

@@ -85,7 +85,7 @@ def test_summary_figures_leave_out_the_trainer_and_fixed_costs():
     assert s["rss_ratio_max"] == pytest.approx(1800 / 1050)
     figs = {f.name: f for f in scale.figures(s)}
     assert figs["scale_exponent_max"].met and not figs["scale_rss_ratio_max"].met
-    assert "| Transform | 5.0 / 20.0 / 80.0 | 1.000 / 1.000 / 1.000 | 1.00 | 523 | - | - |" in scale.table(s)
+    assert "| Transform | 5.0 / 20.0 / 80.0 | 1.000 / 1.000 / 1.000 | 1.00 | 523 | - | - | - |" in scale.table(s)
     assert rows["Transform"]["cpu_exponent"] is None  # records without CPU times
 
 
@@ -95,7 +95,8 @@ def test_cpu_exponent_when_recorded():
         r["components"]["Transform"]["cpu_s"] = 2 * (r["images"] / 1000) ** 0.5
     row = scale.summarize(recs)["rows"][0]
     assert row["cpu_exponent"] == pytest.approx(0.5) and row["exponent"] == pytest.approx(1.0)
-    assert "| 4.5 / 8.9 | 0.50 |" in scale.table(scale.summarize(recs))  # CPU s at 5k / 20k, exponent
+    assert row["cpu_at_full_s"] == pytest.approx(2 * 523 ** 0.5)
+    assert "| 4.5 / 8.9 | 0.50 | 46 |" in scale.table(scale.summarize(recs))  # CPU s at 5k / 20k, k, at 523k
 
 
 def test_merge_keeps_other_figures(tmp_path):
