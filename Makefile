@@ -59,7 +59,7 @@ bench: setup
 # The cost curve to real sizes (docs/results.md#cost-curve-to-real-sizes): the whole
 # DAG at SIZES images (generated IMDB-WIKI + GENKI-4K data), per-component time,
 # peak RSS and bytes; merges scale_exponent_max and scale_rss_ratio_max into
-# bench-results.json. Not part of `make bench` or `make test` (~1 h at 80k on 2 cores).
+# bench-results.json. Not part of `make bench` or `make test` (~25 min on 2 cores).
 SIZES ?= 5000,20000,80000
 bench-scale: setup
 	$(PY) -m benchmarks.scale --sizes $(SIZES) --output bench-results.json
