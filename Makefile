@@ -11,7 +11,7 @@ export TF_USE_LEGACY_KERAS := 1
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup lint run compare test test-fast test-all bench bench-scale lock clean
+.PHONY: setup lint run compare compare-grid test test-fast test-all bench bench-scale lock clean
 
 # Re-runs only when requirements.txt changes. `python3.10` resolves through
 # pyenv thanks to .python-version; the venv keeps pip (TFX needs it).
@@ -22,6 +22,12 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# Multitask variants (train.mtl.method x model.sharing.type) over seeds against single-task
+# models, with 95 % intervals (docs/compare.md); e.g. GRID="--methods none,pcgrad --seeds 3".
+GRID ?= --methods none --sharing hard --seeds 3
+compare-grid: setup
+	$(PY) -m runners.grid --config $(CONFIG) --output-dir $(OUTPUT) $(GRID)
 
 # Style (ruff) and the layers of the house (import-linter's contract in
 # pyproject.toml; docs/architecture.md). CI runs it before the tests.

@@ -1,0 +1,237 @@
+"""Multitask variants against single-task, over seeds, with intervals: `python -m runners.grid`.
+
+    python -m runners.grid --config configs/default.yaml --output-dir outputs \\
+        --methods none,pcgrad,imtl --sharing hard,mmoe --seeds 3
+    make compare-grid CONFIG=configs/default.yaml OUTPUT=outputs GRID="--methods none,pcgrad --seeds 3"
+
+A variant is a (train.mtl.method, model.sharing.type) pair; each is trained
+with `--seeds` seeds (train.seed = the config's seed + s), and one single-task
+model per task per seed is trained once (runners.compare.single_task_config;
+a rerun reuses every finished run through TFX's cache). Every run is the
+whole pipeline, via run_local.py, under `<output-dir>/grid/<name>/s<seed>/`.
+
+Per variant and task: the primary metric's mean over seeds and its 95 %
+Student-t interval. Per variant and seed: delta_m against the single-task
+models of the same seed (runners.compare.delta_m; Maninis et al. 2019), then
+delta_m's mean and 95 % t interval over seeds. Variants are ranked by mean
+delta_m; `beats_single_task` is true when the whole interval is above 0.
+Written to `<output-dir>/report/grid.json` and as a section of
+`<output-dir>/report/index.html`; the table is printed.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before any TensorFlow import
+
+import argparse
+import dataclasses
+import html
+import json
+import math
+import statistics
+import sys
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+from config import MAX_NAME_LENGTH, MTL_METHODS, SHARINGS, Config, ConfigError, MtlConfig, error_line, load, validate
+from runners import compare
+from runners.console import text_table
+
+GRID_DIR = "grid"
+HTML_START, HTML_END = "<!-- grid:start -->", "<!-- grid:end -->"
+
+
+def interval(values: Sequence[float]) -> dict[str, Any]:
+    """Mean and the 95 % Student-t interval of the mean (None bounds with one value)."""
+    n = len(values)
+    mean = statistics.fmean(values)
+    if n < 2:
+        return {"mean": mean, "low": None, "high": None, "n": n}
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, n - 1) * statistics.stdev(values) / math.sqrt(n)
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
+
+
+def variant_name(config: Config, method: str, sharing: str) -> str:
+    name = f"{config.name}_{method}_{sharing}"
+    if len(name) > MAX_NAME_LENGTH:
+        raise ConfigError(f"config key 'name': the grid's pipeline name {name!r} is {len(name)} characters; "
+                          f"at most {MAX_NAME_LENGTH}: shorten the config name")
+    return name
+
+
+def variant_config(config: Config, method: str, sharing: str, seed: int) -> Config:
+    """The config with train.mtl.method, model.sharing.type and train.seed set (a gradient method
+    gets loss_weighting static, as it requires; other mtl settings are kept)."""
+    train = config.train
+    mtl = MtlConfig(method=method, grad_on=train.mtl.grad_on,
+                    params=train.mtl.params if method == train.mtl.method else {})
+    weighting = train.loss_weighting if method == "none" else dataclasses.replace(train.loss_weighting,
+                                                                                  type="static")
+    return dataclasses.replace(
+        config, name=variant_name(config, method, sharing),
+        train=dataclasses.replace(train, seed=seed, mtl=mtl, loss_weighting=weighting),
+        model=dataclasses.replace(config.model, sharing=dataclasses.replace(config.model.sharing, type=sharing)))
+
+
+def single_config(config: Config, task: str, seed: int) -> Config:
+    single = compare.single_task_config(config, task)
+    return dataclasses.replace(single, train=dataclasses.replace(single.train, seed=seed))
+
+
+def build_grid(config: Config, variant_reports: Mapping[str, Sequence[Mapping]],
+               single_reports: Mapping[str, Sequence[Mapping]]) -> dict[str, Any]:
+    """grid.json from {variant: [report per seed]} and {task: [single-task report per seed]}."""
+    variants = {}
+    for name, reports in variant_reports.items():
+        tasks = {}
+        for t in config.tasks:
+            values = [compare.task_figure(r["tasks"][t.name]) for r in reports]
+            tasks[t.name] = interval(values) if None not in values else None
+        per_seed = []
+        for s, r in enumerate(reports):
+            gains = {t.name: compare.relative_gain(compare.task_figure(r["tasks"][t.name]),
+                                                   compare.task_figure(single_reports[t.name][s]["tasks"][t.name]),
+                                                   compare.task_metric(t.type)[1]) for t in config.tasks}
+            per_seed.append(compare.delta_m(gains))
+        dm = interval(per_seed) if None not in per_seed else None
+        variants[name] = {"tasks": tasks, "delta_m": dm, "delta_m_per_seed": per_seed,
+                          "beats_single_task": bool(dm and dm["low"] is not None and dm["low"] > 0)}
+    single = {t.name: interval([compare.task_figure(r["tasks"][t.name]) for r in single_reports[t.name]])
+              for t in config.tasks}
+    ranking = sorted((n for n in variants if variants[n]["delta_m"]),
+                     key=lambda n: -variants[n]["delta_m"]["mean"])
+    return {"variants": variants, "single_task": single, "ranking": ranking,
+            "metrics": {t.name: compare.task_metric(t.type)[0] for t in config.tasks},
+            "seeds": len(next(iter(variant_reports.values()), [])),
+            "train": {"steps": config.train.steps, "batch_size": config.train.batch_size},
+            "rule": "delta_m per seed against the single-task models of that seed; mean and 95 % Student-t "
+                    "interval over seeds; beats_single_task: the interval is above 0"}
+
+
+def _ci(x: Mapping | None, pct: bool = False) -> str:
+    if not x:
+        return "-"
+    f = (lambda v: f"{100 * v:+.2f}%") if pct else (lambda v: f"{v:.4f}")
+    return f(x["mean"]) + ("" if x["low"] is None else f" [{f(x['low'])}, {f(x['high'])}]")
+
+
+def format_grid(grid: Mapping[str, Any]) -> str:
+    tasks = list(grid["metrics"])
+    rows = [("variant", *[f"{t} {grid['metrics'][t]}" for t in tasks], "delta_m [95% interval]", "beats")]
+    rows.append(("single-task", *[_ci(grid["single_task"][t]) for t in tasks], "-", "-"))
+    for name in grid["ranking"] + [n for n in grid["variants"] if n not in grid["ranking"]]:
+        v = grid["variants"][name]
+        rows.append((name, *[_ci(v["tasks"][t]) for t in tasks], _ci(v["delta_m"], pct=True),
+                     "yes" if v["beats_single_task"] else "no"))
+    return text_table(rows)
+
+
+def render_html(grid: Mapping[str, Any]) -> str:
+    e = html.escape
+    tasks = list(grid["metrics"])
+    cells = lambda row: "".join(f"<td>{e(str(c))}</td>" for c in row)  # noqa: E731
+    rows = [cells(("single-task", *[_ci(grid["single_task"][t]) for t in tasks], "-", "-"))]
+    for name in grid["ranking"] + [n for n in grid["variants"] if n not in grid["ranking"]]:
+        v = grid["variants"][name]
+        rows.append(cells((name, *[_ci(v["tasks"][t]) for t in tasks], _ci(v["delta_m"], pct=True),
+                           "yes" if v["beats_single_task"] else "no")))
+    header = "".join(f"<th>{e(h)}</th>" for h in
+                     ("variant", *[f"{t} ({grid['metrics'][t]})" for t in tasks], "Δm [95 % interval]", "beats"))
+    return (f'{HTML_START}\n<section id="grid"><h2>Multitask variants against single-task</h2>'
+            f"<p>{grid['seeds']} seeds each, {grid['train']['steps']} steps of {grid['train']['batch_size']}; "
+            f"mean [95 % Student-t interval] over seeds. {e(grid['rule'])}.</p>"
+            f"<table><tr>{header}</tr>" + "".join(f"<tr>{r}</tr>" for r in rows) + f"</table></section>\n{HTML_END}")
+
+
+def run_grid(config_path: str, output_dir: str, methods: Sequence[str], sharings: Sequence[str], seeds: int,
+             run: Callable[[str, str, bool], float] = compare.run_local, log: Callable[[str], None] = print) -> dict:
+    config = load(config_path)
+    validate(config)
+    out = os.path.abspath(output_dir)
+    base_seed = config.train.seed
+    plans = {}  # run dir -> config
+    variant_dirs: dict[str, list[str]] = {}
+    for method in methods:
+        for sharing in sharings:
+            name = f"{method}_{sharing}"
+            variant_dirs[name] = []
+            for s in range(seeds):
+                v = variant_config(config, method, sharing, base_seed + s)
+                d = os.path.join(out, GRID_DIR, name, f"s{s}")
+                plans[d], variant_dirs[name] = v, variant_dirs[name] + [d]
+    single_dirs = {t: [os.path.join(out, GRID_DIR, f"single_{t}", f"s{s}") for s in range(seeds)]
+                   for t in config.task_names}
+    for t, dirs in single_dirs.items():
+        for s, d in enumerate(dirs):
+            plans[d] = single_config(config, t, base_seed + s)
+    for i, (d, v) in enumerate(plans.items(), start=1):
+        validate(Config.from_json(v.to_json()), check_paths=False)  # as run_local.py will
+        path = compare.write_config(v, os.path.join(d, "config.yaml"))
+        log(f"[{i}/{len(plans)}] {os.path.relpath(d, out)}")
+        log(f"  done in {run(path, d, False):.0f} s")
+
+    def report(d):
+        with open(os.path.join(d, "report", "report.json")) as f:
+            return json.load(f)
+
+    grid = build_grid(config, {n: [report(d) for d in ds] for n, ds in variant_dirs.items()},
+                      {t: [report(d) for d in ds] for t, ds in single_dirs.items()})
+    report_dir = os.path.join(out, "report")
+    os.makedirs(report_dir, exist_ok=True)
+    with open(os.path.join(report_dir, "grid.json"), "w") as f:
+        json.dump(grid, f, indent=2, sort_keys=True)
+    page_path = os.path.join(report_dir, "index.html")
+    page = open(page_path).read() if os.path.exists(page_path) else "<html><body></body></html>"
+    start, end = page.find(HTML_START), page.find(HTML_END)
+    section = render_html(grid)
+    if start != -1 and end > start:
+        page = page[:start] + section + page[end + len(HTML_END):]
+    else:
+        at = page.rfind("</body>")
+        page = page + section if at == -1 else page[:at] + section + "\n" + page[at:]
+    with open(page_path, "w") as f:
+        f.write(page)
+    return grid
+
+
+def _names(text: str, valid: Sequence[str], flag: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in valid]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"{flag}: received {text!r}; valid: {', '.join(valid)}")
+    return names
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m runners.grid", description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="configs/default.yaml")
+    ap.add_argument("--output-dir", default="outputs")
+    ap.add_argument("--methods", default="none", type=lambda t: _names(t, MTL_METHODS, "--methods"),
+                    help=f"comma-separated train.mtl.method values ({', '.join(MTL_METHODS)})")
+    ap.add_argument("--sharing", default="hard", type=lambda t: _names(t, SHARINGS, "--sharing"),
+                    help=f"comma-separated model.sharing.type values ({', '.join(SHARINGS)})")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per variant and per single-task model (>= 1)")
+    args = ap.parse_args(argv)
+    if args.seeds < 1:
+        ap.error("--seeds: at least 1")
+    start = time.time()
+    try:
+        grid = run_grid(args.config, args.output_dir, args.methods, args.sharing, args.seeds)
+    except ConfigError as e:
+        print(error_line(e), file=sys.stderr)
+        return 2
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print()
+    print(format_grid(grid))
+    print(f"\ngrid time: {time.time() - start:.0f} s")
+    print(f"report: {os.path.join(os.path.abspath(args.output_dir), 'report', 'index.html')} (and grid.json)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
