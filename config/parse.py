@@ -20,21 +20,31 @@ import dataclasses
 import math
 import os
 import re
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
 from config import registry
+from config.checks import (
+    as_mapping,
+    boolean,
+    choice,
+    defaults,
+    listed,
+    number,
+    plain,
+    safe_name,
+    section,
+    unique,
+)
 from config.errors import ConfigError, fail, show
 from config.types import (
     KEEPS,
     LOSS_WEIGHTINGS,
     LR_DECAYS,
-    MAX_NAME_LENGTH,
     MTL_GRAD_ON,
     MTL_METHODS,
     MTL_PARAMS,
-    NAME_PATTERN,
     NORMALIZATIONS,
     PIPELINE_NAME_PATTERN,
     PREP_COLORS,
@@ -64,7 +74,6 @@ from config.types import (
     TrainConfig,
 )
 
-_NAME = re.compile(NAME_PATTERN + r"\Z")
 _PIPELINE_NAME = re.compile(PIPELINE_NAME_PATTERN + r"\Z")
 # Upper bounds that keep a typo (an extra zero, 1e9) from starting a run that cannot finish.
 MAX_IMAGE_SIDE = 4096
@@ -77,110 +86,9 @@ MAX_LEARNING_RATE = 10.0
 MAX_TEMPERATURE = 100.0
 
 
-# ----------------------------------------------------------------- helpers
-def _key(where: str, key: Any) -> str:
-    return f"{where}.{key}" if where else str(key)
-
-
-def _mapping(where: str, raw: Any, allowed: Any = None, required: tuple[str, ...] = ()) -> dict:
-    """`raw` as a dict with string keys (null: empty); unknown keys fail when `allowed` is given."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        fail(where, f"expected a mapping, received {type(raw).__name__} {show(raw)}")
-    for k in raw:  # YAML keys can be numbers, booleans, dates: compared as names they are wrong
-        if not isinstance(k, str):
-            fail(_key(where, k), f"a key must be a name (a string), received {type(k).__name__} {show(k)}")
-    if allowed is not None:
-        unknown = sorted(set(raw) - set(allowed))
-        if unknown:
-            fail(_key(where, unknown[0]), f"unknown key; valid keys here: {', '.join(sorted(allowed))}")
-    for k in required:
-        if k not in raw:
-            fail(_key(where, k), "required key is missing")
-    return dict(raw)
-
-
-def _defaults(cls) -> dict[str, Any]:
-    """The dataclass's field defaults, by field name (factories called); a sub-section's
-    default (a dataclass instance) is None: its parse function fills in its own defaults."""
-    out = {}
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = None if dataclasses.is_dataclass(f.default) else f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-    return out
-
-
-def _section(where: str, raw: Any, cls, required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One section: its keys are `cls`'s fields; what the user left out is the dataclass's default."""
-    return {**_defaults(cls), **_mapping(where, raw, {f.name for f in dataclasses.fields(cls)}, required)}
-
-
-def _num(key: str, value: Any, kind=float, lo=None, hi=None, lo_open=False, hi_open=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-        fail(key, f"expected {'an integer' if kind is int else 'a number'}, received {show(value)}")
-    if isinstance(value, float) and not math.isfinite(value):
-        fail(key, f"expected a finite number, received {value!r}")
-    if kind is float and abs(value) > 1e300:  # an integer too large for a float
-        fail(key, f"expected a number of a usable size, received {show(value)}")
-    if lo is not None and (value <= lo if lo_open else value < lo):
-        fail(key, f"must be {'>' if lo_open else '>='} {lo}, received {show(value)}")
-    if hi is not None and (value >= hi if hi_open else value > hi):
-        fail(key, f"must be {'<' if hi_open else '<='} {hi}, received {show(value)}")
-    return kind(value)
-
-
-def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        fail(key, f"expected true or false, received {show(value)}")
-    return value
-
-
-def _choice(key: str, value: Any, valid) -> str:
-    if not isinstance(value, str) or value not in valid:
-        fail(key, f"received {show(value)}; valid: {', '.join(sorted(valid) if isinstance(valid, Mapping) else valid)}")
-    return value
-
-
-def _name(key: str, value: Any, pattern: re.Pattern = _NAME, rule: str = "letters, digits and _, not starting "
-                                                                       "with a digit") -> str:
-    if not isinstance(value, str) or not pattern.match(value) or len(value) > MAX_NAME_LENGTH:
-        fail(key, f"expected a name of at most {MAX_NAME_LENGTH} ASCII characters ({rule}), received {show(value)}")
-    return value
-
-
-def _plain(key: str, value: Any) -> Any:
-    """A free-form value (format options, sample settings, model params) checked to be plain
-    data: strings, finite numbers, booleans, null, lists and string-keyed mappings of them
-    (what JSON carries to the components). A copy."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, float)):
-        return _num(key, value, type(value))
-    if isinstance(value, list):
-        return [_plain(f"{key}[{i}]", v) for i, v in enumerate(value)]
-    if isinstance(value, Mapping):
-        return {k: _plain(_key(key, k), v) for k, v in _mapping(key, value).items()}
-    fail(key, f"expected a string, number, boolean, list or mapping, received {type(value).__name__} {show(value)}")
-
-
-def _list(key: str, value: Any, what: str, non_empty: bool = True) -> list:
-    if not isinstance(value, list) or (non_empty and not value):
-        fail(key, f"expected a {'non-empty ' if non_empty else ''}list of {what}, received {show(value)}")
-    return value
-
-
-def _unique(key: str, names, what: str) -> None:
-    dup = sorted({n for n in names if list(names).count(n) > 1})
-    if dup:
-        fail(key, f"duplicate {what}: {', '.join(dup)}")
-
-
 # ----------------------------------------------------------------- sections
 def _parse_image(raw: Any) -> ImageConfig:
-    d = _section("image", raw, ImageConfig)
+    d = section("image", raw, ImageConfig)
     size = d["size"]
     if not (isinstance(size, (list, tuple)) and len(size) == 2
             and all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_IMAGE_SIDE for s in size)):
@@ -189,16 +97,16 @@ def _parse_image(raw: Any) -> ImageConfig:
     if isinstance(channels, bool) or not isinstance(channels, int) or channels not in (1, 3):
         fail("image.channels", f"received {show(channels)}; valid: 1, 3")
     return ImageConfig(size=tuple(size), channels=channels,
-                       normalization=_choice("image.normalization", d["normalization"], NORMALIZATIONS),
-                       encoding=_choice("image.encoding", d["encoding"], ("png", "jpeg")))
+                       normalization=choice("image.normalization", d["normalization"], NORMALIZATIONS),
+                       encoding=choice("image.encoding", d["encoding"], ("png", "jpeg")))
 
 
 def _parse_task(i: int, raw: Any) -> TaskConfig:
     where = f"tasks[{i}]"
-    user = _mapping(where, raw, {f.name for f in dataclasses.fields(TaskConfig)}, ("name", "type"))
-    d = {**_defaults(TaskConfig), **user}
-    name = _name(f"{where}.name", d["name"])
-    ttype = _choice(f"{where}.type", d["type"], TASK_TYPES)
+    user = as_mapping(where, raw, {f.name for f in dataclasses.fields(TaskConfig)}, ("name", "type"))
+    d = {**defaults(TaskConfig), **user}
+    name = safe_name(f"{where}.name", d["name"])
+    ttype = choice(f"{where}.type", d["type"], TASK_TYPES)
     classes = d["classes"]
     if (not isinstance(classes, (list, tuple))
             or not all(isinstance(c, (str, int)) and not isinstance(c, bool) and str(c) for c in classes)):
@@ -218,29 +126,29 @@ def _parse_task(i: int, raw: Any) -> TaskConfig:
     if tolerance is not None:
         if ttype != "regression":
             fail(f"{where}.tolerance", f"only regression tasks have a tolerance; this task is {ttype}")
-        tolerance = _num(f"{where}.tolerance", tolerance, lo=0, lo_open=True)
+        tolerance = number(f"{where}.tolerance", tolerance, lo=0, lo_open=True)
     metrics = THRESHOLD_METRICS[ttype]
     thresholds = {}
-    for metric, bound in _mapping(f"{where}.thresholds", d["thresholds"]).items():
+    for metric, bound in as_mapping(f"{where}.thresholds", d["thresholds"]).items():
         key = f"{where}.thresholds.{metric}"
         if metric not in metrics:
             fail(key, f"no such gateable metric for a {ttype} task; valid: {', '.join(sorted(metrics))}")
         if metric == "within_tolerance" and tolerance is None:
             fail(key, f"within_tolerance needs {where}.tolerance")
         # a score bound above 1 is valid: it can never be met (tests force "not blessed" with it)
-        thresholds[metric] = _num(key, bound, lo=0)
+        thresholds[metric] = number(key, bound, lo=0)
     # an absent loss is the type's default; an explicit one must be valid for the type
     loss = user.get("loss", TASK_LOSSES[ttype][0])
     if not isinstance(loss, str) or loss not in TASK_LOSSES[ttype]:
         fail(f"{where}.loss", f"received {show(loss)}; valid for a {ttype} task: {', '.join(TASK_LOSSES[ttype])}")
     return TaskConfig(name=name, type=ttype, classes=classes,
-                      loss_weight=_num(f"{where}.loss_weight", d["loss_weight"], lo=0, hi=MAX_LOSS_WEIGHT),
+                      loss_weight=number(f"{where}.loss_weight", d["loss_weight"], lo=0, hi=MAX_LOSS_WEIGHT),
                       thresholds=thresholds, tolerance=tolerance, loss=loss)
 
 
 def _parse_tasks(raw: Any) -> tuple[TaskConfig, ...]:
-    tasks = tuple(_parse_task(i, t) for i, t in enumerate(_list("tasks", raw, "tasks")))
-    _unique("tasks", [t.name for t in tasks], "task names")
+    tasks = tuple(_parse_task(i, t) for i, t in enumerate(listed("tasks", raw, "tasks")))
+    unique("tasks", [t.name for t in tasks], "task names")
     if not any(t.loss_weight > 0 for t in tasks):
         fail("tasks[0].loss_weight", "every task has loss_weight 0: nothing would be trained; give at least "
                                      "one task a loss_weight > 0")
@@ -249,15 +157,15 @@ def _parse_tasks(raw: Any) -> tuple[TaskConfig, ...]:
 
 def _parse_prep(where: str, raw: Any) -> PrepConfig:
     """Per-source image prep; whether the format gives face boxes is checked by config.validate."""
-    d = _section(where, raw, PrepConfig)
+    d = section(where, raw, PrepConfig)
     if d["encoding"] is not None and d["encoding"] not in ("png", "jpeg"):
         fail(f"{where}.encoding", f"received {show(d['encoding'])}; valid: null (= image.encoding), png, jpeg")
-    return PrepConfig(color=_choice(f"{where}.color", d["color"], PREP_COLORS),
-                      resize=_choice(f"{where}.resize", d["resize"], PREP_RESIZE),
-                      face_crop=_bool(f"{where}.face_crop", d["face_crop"]),
-                      face_margin=_num(f"{where}.face_margin", d["face_margin"], lo=0, hi=2),
+    return PrepConfig(color=choice(f"{where}.color", d["color"], PREP_COLORS),
+                      resize=choice(f"{where}.resize", d["resize"], PREP_RESIZE),
+                      face_crop=boolean(f"{where}.face_crop", d["face_crop"]),
+                      face_margin=number(f"{where}.face_margin", d["face_margin"], lo=0, hi=2),
                       encoding=d["encoding"],
-                      jpeg_quality=_num(f"{where}.jpeg_quality", d["jpeg_quality"], int, lo=1, hi=100))
+                      jpeg_quality=number(f"{where}.jpeg_quality", d["jpeg_quality"], int, lo=1, hi=100))
 
 
 def _parse_sample(where: str, raw: Any) -> dict | None:
@@ -265,7 +173,7 @@ def _parse_sample(where: str, raw: Any) -> dict | None:
     (config.validate checks them against its signature)."""
     if raw is None:
         return None
-    sample = _plain(where, _mapping(where, raw))
+    sample = plain(where, as_mapping(where, raw))
     count = sample.get("count")
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SAMPLE_COUNT:
         fail(f"{where}.count", f"expected a positive integer, received {show(count)} (at most {MAX_SAMPLE_COUNT})")
@@ -277,14 +185,14 @@ def _parse_sample(where: str, raw: Any) -> dict | None:
 
 def _parse_source(i: int, raw: Any, task_names: tuple[str, ...], base_dir: str | None) -> SourceConfig:
     where = f"sources[{i}]"
-    d = _section(where, raw, SourceConfig, ("name", "format", "path", "tasks"))
-    name = _name(f"{where}.name", d["name"])
-    fmt = _choice(f"{where}.format", d["format"], registry.FORMATS)
-    tasks = [d["tasks"]] if isinstance(d["tasks"], str) else _list(f"{where}.tasks", d["tasks"], "task names")
+    d = section(where, raw, SourceConfig, ("name", "format", "path", "tasks"))
+    name = safe_name(f"{where}.name", d["name"])
+    fmt = choice(f"{where}.format", d["format"], registry.FORMATS)
+    tasks = [d["tasks"]] if isinstance(d["tasks"], str) else listed(f"{where}.tasks", d["tasks"], "task names")
     for t in tasks:
         if not isinstance(t, str) or t not in task_names:
             fail(f"{where}.tasks", f"received unknown task {show(t)}; tasks in this config: {', '.join(task_names)}")
-    _unique(f"{where}.tasks", tasks, "tasks")
+    unique(f"{where}.tasks", tasks, "tasks")
     path = d["path"]
     if not isinstance(path, str) or not path.strip() or "\0" in path:
         fail(f"{where}.path", f"expected a path, received {show(path)}")
@@ -293,15 +201,15 @@ def _parse_source(i: int, raw: Any, task_names: tuple[str, ...], base_dir: str |
     if base_dir and "://" not in path and not os.path.isabs(path):
         path = os.path.normpath(os.path.join(base_dir, path))
     return SourceConfig(name=name, format=fmt, path=path, tasks=tuple(tasks),
-                        options=_plain(f"{where}.options", _mapping(f"{where}.options", d["options"])),
+                        options=plain(f"{where}.options", as_mapping(f"{where}.options", d["options"])),
                         sample=_parse_sample(f"{where}.sample", d["sample"]),
                         prep=_parse_prep(f"{where}.prep", d["prep"]))
 
 
 def _parse_sources(raw: Any, tasks: tuple[TaskConfig, ...], base_dir: str | None) -> tuple[SourceConfig, ...]:
     names = tuple(t.name for t in tasks)
-    sources = tuple(_parse_source(i, s, names, base_dir) for i, s in enumerate(_list("sources", raw, "sources")))
-    _unique("sources", [s.name for s in sources], "source names")
+    sources = tuple(_parse_source(i, s, names, base_dir) for i, s in enumerate(listed("sources", raw, "sources")))
+    unique("sources", [s.name for s in sources], "source names")
     unlabelled = [t for t in names if not any(t in s.tasks for s in sources)]
     if unlabelled:
         fail("tasks", f"task(s) {', '.join(unlabelled)} have no source labelling them")
@@ -309,88 +217,88 @@ def _parse_sources(raw: Any, tasks: tuple[TaskConfig, ...], base_dir: str | None
 
 
 def _parse_splits(raw: Any) -> SplitsConfig:
-    d = _section("splits", raw, SplitsConfig)
+    d = section("splits", raw, SplitsConfig)
     salt = d["salt"]
     if isinstance(salt, bool) or not isinstance(salt, (str, int)):
         fail("splits.salt", f"expected a string, received {show(salt)}")
-    return SplitsConfig(eval=_num("splits.eval", d["eval"], lo=0, hi=0.9, lo_open=True), salt=str(salt))
+    return SplitsConfig(eval=number("splits.eval", d["eval"], lo=0, hi=0.9, lo_open=True), salt=str(salt))
 
 
 def _parse_sampling(raw: Any, source_names: list[str]) -> SamplingConfig:
-    d = _section("train.sampling", raw, SamplingConfig)
-    stype = _choice("train.sampling.type", d["type"], SAMPLERS)
-    weights = {k: _num(f"train.sampling.weights.{k}", v, lo=0, hi=1e6)
-               for k, v in _mapping("train.sampling.weights", d["weights"], source_names).items()}
+    d = section("train.sampling", raw, SamplingConfig)
+    stype = choice("train.sampling.type", d["type"], SAMPLERS)
+    weights = {k: number(f"train.sampling.weights.{k}", v, lo=0, hi=1e6)
+               for k, v in as_mapping("train.sampling.weights", d["weights"], source_names).items()}
     if stype == "weights" and not any(w > 0 for w in weights.values()):
         fail("train.sampling.weights", f"sampling type 'weights' needs a weight > 0 for at least one source, "
                                        f"received {show(weights)}; sources: {', '.join(source_names)}")
     return SamplingConfig(type=stype, weights=weights,
-                          temperature=_num("train.sampling.temperature", d["temperature"], lo=0,
+                          temperature=number("train.sampling.temperature", d["temperature"], lo=0,
                                            hi=MAX_TEMPERATURE, lo_open=True))
 
 
 def _parse_loss_weighting(raw: Any) -> LossWeightingConfig:
-    d = _section("train.loss_weighting", raw, LossWeightingConfig)
+    d = section("train.loss_weighting", raw, LossWeightingConfig)
     return LossWeightingConfig(
-        type=_choice("train.loss_weighting.type", d["type"], LOSS_WEIGHTINGS),
-        temperature=_num("train.loss_weighting.temperature", d["temperature"], lo=0, hi=MAX_TEMPERATURE,
+        type=choice("train.loss_weighting.type", d["type"], LOSS_WEIGHTINGS),
+        temperature=number("train.loss_weighting.temperature", d["temperature"], lo=0, hi=MAX_TEMPERATURE,
                          lo_open=True))
 
 
 def _parse_mtl(raw: Any, loss_weighting: LossWeightingConfig) -> MtlConfig:
-    d = _section("train.mtl", raw, MtlConfig)
-    method = _choice("train.mtl.method", d["method"], MTL_METHODS)
+    d = section("train.mtl", raw, MtlConfig)
+    method = choice("train.mtl.method", d["method"], MTL_METHODS)
     if method != "none" and loss_weighting.type != "static":
         fail("train.mtl.method", f"received {method!r} with train.loss_weighting.type "
                                  f"{loss_weighting.type!r}: a gradient method weighs the tasks itself; "
                                  "use loss_weighting type 'static' (tasks[i].loss_weight still applies)")
     valid = MTL_PARAMS.get(method, {})
-    user = _plain("train.mtl.params", _mapping("train.mtl.params", d["params"], set(valid)))
-    params = {name: _num(f"train.mtl.params.{name}", user.get(name, default), lo=lo, hi=hi)
+    user = plain("train.mtl.params", as_mapping("train.mtl.params", d["params"], set(valid)))
+    params = {name: number(f"train.mtl.params.{name}", user.get(name, default), lo=lo, hi=hi)
               for name, (default, lo, hi) in sorted(valid.items())}
-    return MtlConfig(method=method, grad_on=_choice("train.mtl.grad_on", d["grad_on"], MTL_GRAD_ON),
+    return MtlConfig(method=method, grad_on=choice("train.mtl.grad_on", d["grad_on"], MTL_GRAD_ON),
                      params=params)
 
 
 def _parse_augment(raw: Any, size: tuple[int, int]) -> AugmentConfig:
-    d = _section("train.augment", raw, AugmentConfig)
+    d = section("train.augment", raw, AugmentConfig)
     crop = d["crop"]
     if isinstance(crop, int) and not isinstance(crop, bool):
         # whole pixels cut off each side length; at least 1 x 1 must remain
-        crop = _num("train.augment.crop", crop, int, lo=0, hi=min(size) - 1)
+        crop = number("train.augment.crop", crop, int, lo=0, hi=min(size) - 1)
     else:
         if isinstance(crop, float) and math.isfinite(crop) and crop >= 1:
             fail("train.augment.crop", f"a fraction must be in [0, 1), received {crop!r}; "
                                        "write an integer for pixels (crop: 4)")
-        crop = _num("train.augment.crop", crop, lo=0, hi=1, hi_open=True)
-    return AugmentConfig(flip=_bool("train.augment.flip", d["flip"]), crop=crop,
-                         brightness=_num("train.augment.brightness", d["brightness"], lo=0, hi=1))
+        crop = number("train.augment.crop", crop, lo=0, hi=1, hi_open=True)
+    return AugmentConfig(flip=boolean("train.augment.flip", d["flip"]), crop=crop,
+                         brightness=number("train.augment.brightness", d["brightness"], lo=0, hi=1))
 
 
 def _parse_train(raw: Any, image: ImageConfig, source_names: list[str]) -> TrainConfig:
-    d = _section("train", raw, TrainConfig)
+    d = section("train", raw, TrainConfig)
     loss_weighting = _parse_loss_weighting(d["loss_weighting"])
     return TrainConfig(
-        steps=_num("train.steps", d["steps"], int, lo=1, hi=MAX_STEPS),
-        batch_size=_num("train.batch_size", d["batch_size"], int, lo=1, hi=MAX_BATCH_SIZE),
-        eval_steps=_num("train.eval_steps", d["eval_steps"], int, lo=1, hi=MAX_STEPS),
-        learning_rate=_num("train.learning_rate", d["learning_rate"], lo=0, hi=MAX_LEARNING_RATE, lo_open=True),
-        seed=_num("train.seed", d["seed"], int, lo=0, hi=MAX_SEED),
+        steps=number("train.steps", d["steps"], int, lo=1, hi=MAX_STEPS),
+        batch_size=number("train.batch_size", d["batch_size"], int, lo=1, hi=MAX_BATCH_SIZE),
+        eval_steps=number("train.eval_steps", d["eval_steps"], int, lo=1, hi=MAX_STEPS),
+        learning_rate=number("train.learning_rate", d["learning_rate"], lo=0, hi=MAX_LEARNING_RATE, lo_open=True),
+        seed=number("train.seed", d["seed"], int, lo=0, hi=MAX_SEED),
         sampling=_parse_sampling(d["sampling"], source_names),
         loss_weighting=loss_weighting,
         mtl=_parse_mtl(d["mtl"], loss_weighting),
         augment=_parse_augment(d["augment"], image.size),
-        strategy=_choice("train.strategy", d["strategy"], STRATEGIES),
-        warmup=_num("train.warmup", d["warmup"], lo=0, hi=0.5),
-        lr_decay=_choice("train.lr_decay", d["lr_decay"], LR_DECAYS),
-        keep=_choice("train.keep", d["keep"], KEEPS),
+        strategy=choice("train.strategy", d["strategy"], STRATEGIES),
+        warmup=number("train.warmup", d["warmup"], lo=0, hi=0.5),
+        lr_decay=choice("train.lr_decay", d["lr_decay"], LR_DECAYS),
+        keep=choice("train.keep", d["keep"], KEEPS),
     )
 
 
 def _parse_model(raw: Any, tasks: tuple[TaskConfig, ...], image: ImageConfig, base_dir: str | None) -> ModelConfig:
-    d = _section("model", raw, ModelConfig)
-    name = _choice("model.name", d["name"], registry.MODELS)
-    params = _plain("model.params", _mapping("model.params", d["params"]))
+    d = section("model", raw, ModelConfig)
+    name = choice("model.name", d["name"], registry.MODELS)
+    params = plain("model.params", as_mapping("model.params", d["params"]))
     try:  # the family owns its params' names and ranges (TensorFlow-free *_params modules)
         registry.validate_params(name, params, task_names=[t.name for t in tasks],
                                  normalization=image.normalization)
@@ -411,21 +319,21 @@ def _shared_trunk(family: str) -> bool:
 
 
 def _parse_sharing(raw: Any, family: str) -> SharingConfig:
-    d = _section("model.sharing", raw, SharingConfig)
-    kind = _choice("model.sharing.type", d["type"], SHARINGS)
+    d = section("model.sharing", raw, SharingConfig)
+    kind = choice("model.sharing.type", d["type"], SHARINGS)
     if kind != "hard" and not _shared_trunk(family):
         fail("model.sharing.type", f"received {kind!r} for model {family!r}, which has no trunk shared by the "
                                    "tasks to put experts on; use 'hard' or a family with a shared trunk")
     return SharingConfig(
         type=kind,
-        experts=_num("model.sharing.experts", d["experts"], int, lo=1, hi=64),
-        expert_units=_num("model.sharing.expert_units", d["expert_units"], int, lo=1, hi=4096),
-        task_experts=_num("model.sharing.task_experts", d["task_experts"], int, lo=1, hi=16),
-        levels=_num("model.sharing.levels", d["levels"], int, lo=1, hi=8))
+        experts=number("model.sharing.experts", d["experts"], int, lo=1, hi=64),
+        expert_units=number("model.sharing.expert_units", d["expert_units"], int, lo=1, hi=4096),
+        task_experts=number("model.sharing.task_experts", d["task_experts"], int, lo=1, hi=16),
+        levels=number("model.sharing.levels", d["levels"], int, lo=1, hi=8))
 
 
 def _parse_beam(raw: Any) -> BeamConfig:
-    d = _section("beam", raw, BeamConfig)
+    d = section("beam", raw, BeamConfig)
     args = d["args"]
     if args is None:  # `args:` with nothing under it: none
         args = []
@@ -435,10 +343,10 @@ def _parse_beam(raw: Any) -> BeamConfig:
 
 
 def _parse_evaluation(raw: Any, tasks: tuple[TaskConfig, ...]) -> EvaluationConfig:
-    d = _section("evaluation", raw, EvaluationConfig)
-    max_regression = _num("evaluation.max_regression", d["max_regression"], lo=0, hi=0.99)
-    gate_on = _choice("evaluation.gate_on", d["gate_on"], ("value", "lower_bound"))
-    intervals = _bool("evaluation.confidence_intervals", d["confidence_intervals"])
+    d = section("evaluation", raw, EvaluationConfig)
+    max_regression = number("evaluation.max_regression", d["max_regression"], lo=0, hi=0.99)
+    gate_on = choice("evaluation.gate_on", d["gate_on"], ("value", "lower_bound"))
+    intervals = boolean("evaluation.confidence_intervals", d["confidence_intervals"])
     if gate_on == "lower_bound" and not intervals:
         fail("evaluation.gate_on", "lower_bound gates on the confidence interval; "
                                    "evaluation.confidence_intervals is false")
@@ -447,10 +355,10 @@ def _parse_evaluation(raw: Any, tasks: tuple[TaskConfig, ...]) -> EvaluationConf
         return EvaluationConfig(**common)
     by_name = {t.name: t for t in tasks}
     slices = []
-    for i, sl in enumerate(_list("evaluation.slices", d["slices"], "{task, by} mappings", non_empty=False)):
+    for i, sl in enumerate(listed("evaluation.slices", d["slices"], "{task, by} mappings", non_empty=False)):
         where = f"evaluation.slices[{i}]"
-        s = _section(where, sl, SliceConfig, ("task",))
-        task = _choice(f"{where}.task", s["task"], tuple(by_name))
+        s = section(where, sl, SliceConfig, ("task",))
+        task = choice(f"{where}.task", s["task"], tuple(by_name))
         if by_name[task].type == "regression":
             fail(f"{where}.task", f"{task!r} is a regression task: it has no classes to slice by")
         by = s["by"]
@@ -459,12 +367,12 @@ def _parse_evaluation(raw: Any, tasks: tuple[TaskConfig, ...]) -> EvaluationConf
             # (docs/data_contract.md), so no example knows both tasks.
             fail(f"{where}.by", f"received task {by!r}: cross-task slices need examples labelled for both "
                                 f"tasks, and each example carries one task's label; valid: class")
-        slices.append(SliceConfig(task=task, by=_choice(f"{where}.by", by, ("class",))))
+        slices.append(SliceConfig(task=task, by=choice(f"{where}.by", by, ("class",))))
     return EvaluationConfig(**common, slices=tuple(slices))
 
 
 def _parse_tfrecords(raw: Any) -> TFRecordsConfig:
-    level = _section("tfrecords", raw, TFRecordsConfig)["gzip_level"]
+    level = section("tfrecords", raw, TFRecordsConfig)["gzip_level"]
     if level != "auto" and (isinstance(level, bool) or not isinstance(level, int) or level not in range(10)):
         fail("tfrecords.gzip_level", f'received {show(level)}; valid: "auto" or an integer 0-9')
     return TFRecordsConfig(gzip_level=level)
@@ -473,8 +381,8 @@ def _parse_tfrecords(raw: Any) -> TFRecordsConfig:
 def parse(raw: Any, base_dir: str | None) -> Config:
     """Validates a config mapping (as read from YAML or JSON) into a ``Config``; raises ConfigError.
     `base_dir`: the config file's folder, against which relative paths resolve (None: from JSON)."""
-    d = _mapping("", raw, {f.name for f in dataclasses.fields(Config)}, ("name", "tasks", "sources"))
-    name = _name("name", d["name"], _PIPELINE_NAME, "letters, digits, _ and -, starting with a letter and "
+    d = as_mapping("", raw, {f.name for f in dataclasses.fields(Config)}, ("name", "tasks", "sources"))
+    name = safe_name("name", d["name"], _PIPELINE_NAME, "letters, digits, _ and -, starting with a letter and "
                                                     "ending with a letter or digit")
     image = _parse_image(d.get("image"))
     tasks = _parse_tasks(d["tasks"])
