@@ -26,6 +26,7 @@ from components.evaluator.eval_config import (
     positive_class_ids,
 )
 from components.evaluator.interval_gate import bound_failures
+from components.report.gallery import error_gallery
 from components.report.history import training_curves
 from components.report.model_card import MODEL_CARD_JSON, build_model_card, write_model_card
 from components.report.page import render_html
@@ -185,13 +186,14 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
     curves = load_calibration_curves(eval_output_uri, plots)
     history = training_curves(model_run_dir, config)
     probe = read_probe(model_run_dir) if model_run_dir else None  # which tasks fight: gradient_probe.py
+    gallery = error_gallery(config, model_dir, eval_data)  # the most confident errors, per task
     label_stats = eval_label_stats(config, eval_data)
     validation = validation_summary(eval_output_uri, config, metrics)
     cand = metrics["candidate"]
     gate = _bound_failures(config, eval_output_uri)
     slices = sorted({k[0] for k in cand if k[0]}, key=lambda s: [(c, str(v)) for c, v in s])
 
-    warnings = []
+    warnings = [f"error gallery left out: {gallery['error']}"] if gallery.get("error") else []
     tasks = {}
     for task in config.tasks:
         overall = _task_metrics(task, cand, ())
@@ -245,6 +247,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
             entry["tolerance"] = task.tolerance
             entry["error_histogram"] = _error_histogram(task, cand)
         entry["training_curves"] = history.get(task.name, {})
+        entry["error_gallery"] = gallery["tasks"][task.name]
         tasks[task.name] = entry
 
     not_blessed_reason = None
@@ -276,6 +279,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         "training_curves_total": history.get("", {}),
         "gradient_conflict": None if probe is None else probe["summary"],
         "gradient_probes": None if probe is None else probe["probes"],
+        "error_gallery_scanned": gallery["scanned"],
         "gate_use": (probe["probes"][-1].get("gate_use") if probe and probe["probes"] else None),
         "tasks": tasks,
         "model": {"architecture": config.model.name,

@@ -16,6 +16,8 @@ th{background:#f3f3f3} td.l,th.l{text-align:left}
 .ok{background:#e3f4e1;color:#1d5e1a} .bad{background:#fbe3e3;color:#8a1c1c} .unk{background:#eee}
 .fail{color:#8a1c1c;font-weight:bold} .pass{color:#1d5e1a} .diag{background:#eef4fb}
 small{color:#666} .figs{display:flex;flex-wrap:wrap;gap:1em;margin:.5em 0} svg.fig{font-family:inherit}
+.gallery{display:flex;flex-wrap:wrap;gap:.6em} figure.err{margin:0;width:9em;font-size:.8em}
+figure.err img{image-rendering:pixelated;border:1px solid #ccc}
 h3{font-size:1.05em;margin-bottom:.2em} .ci{color:#555;font-size:.85em;white-space:nowrap}
 table.summary td,table.summary th{padding:.3em .7em}
 """
@@ -288,6 +290,7 @@ def render_html(report: dict) -> str:
             parts.append(f"<p>Tolerance: ± {_num(t['tolerance'])} (label unit) for within_tolerance.</p>")
         parts.append(_metric_table(name, t))
         parts.append(_figures(name, t))
+        parts.append(_gallery(t))
         parts.append(_per_class(t))
         parts.append(_slices(t))
     total = report.get("training_curves_total") or {}
@@ -303,6 +306,24 @@ def render_html(report: dict) -> str:
     parts.append(_gradient_section(report))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _gallery(t: dict) -> str:
+    """Thumbnails of the task's most confident wrong predictions (components/report/gallery.py)."""
+    entries = t.get("error_gallery") or []
+    if not entries:
+        return ""
+
+    def caption(e: dict) -> str:
+        show = lambda v: ", ".join(v) if isinstance(v, list) else (_num(v) if isinstance(v, float) else str(v))  # noqa: E731
+        score = f"confidence {e['confidence']:.2f}" if "confidence" in e else f"error {_num(e['error'])}"
+        return f"true {esc(show(e['true']))}<br>predicted {esc(show(e['predicted']))}<br><small>{score}</small>"
+
+    cells = "".join(f"<figure class='err'><img src='{esc(e['image'])}' width=72 height=72 alt='{esc(e['example_id'])}' "
+                    f"title='{esc(e['source'])}: {esc(e['example_id'])}'><figcaption>{caption(e)}</figcaption></figure>"
+                    for e in entries)
+    what = "largest errors" if t.get("type") == "regression" else "most confident wrong predictions"
+    return f"<h3>Error gallery: {what}</h3><div class='gallery'>{cells}</div>"
 
 
 def _gradient_section(report: dict) -> str:

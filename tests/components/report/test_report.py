@@ -144,7 +144,9 @@ def test_write_report(tmp_path, report):
     page = open(paths[1]).read()
     assert "NOT BLESSED" in page and "<style>" in page
     assert "http" not in page and "<script" not in page      # self-contained
-    assert "<img" not in page and "url(" not in page          # figures are inline SVG
+    assert "url(" not in page                                  # figures are inline SVG
+    # the error gallery's thumbnails are embedded: every <img> is a data URI
+    assert page.count("<img ") == page.count("<img src='data:image/png;base64,") > 0
     for name in fx.COUNTS:
         assert f"id='task-{name}'" in page
         assert f'aria-label="{name}: training loss"' in page

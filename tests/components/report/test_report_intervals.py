@@ -87,7 +87,7 @@ def test_gate_on_lower_bound_fails_a_point_that_passes(run, report):
     tasks = _tasks_with({"gender": {"accuracy": floor}, "score": {"mean_absolute_error": ceiling}})
     ev = dict(fx.RAW_CONFIG["evaluation"])
     on_value = fx.make_config(tasks=tasks, evaluation=dict(ev, gate_on="value"))
-    on_bound = fx.make_config(tasks=tasks, evaluation=dict(ev, gate_on="lower_bound"))
+    on_bound = fx.make_config(tasks=tasks, evaluation=dict(ev, gate_on="lower_bound", confidence_intervals=True))
 
     r = build_report(on_value, run.eval_output, run.model_dir, run.eval_files, blessed=None)
     assert r["gate_on"] == "value" and r["bound_failures"] == [] and r["tasks"]["gender"]["passed"]
@@ -105,7 +105,7 @@ def test_gate_on_lower_bound_fails_a_point_that_passes(run, report):
 
     # thresholds the bound meets: nothing fails
     ok = fx.make_config(tasks=_tasks_with({"gender": {"accuracy": acc_lo - 0.01}}),
-                        evaluation=dict(ev, gate_on="lower_bound"))
+                        evaluation=dict(ev, gate_on="lower_bound", confidence_intervals=True))
     assert bound_failures(build_eval_config(ok), run.eval_output) == []
 
 
@@ -123,7 +123,7 @@ def _blessing(tmp_path, blessed: int):
 def test_apply_gate_unblesses_but_never_blesses(run, report, tmp_path):
     g = report["tasks"]["gender"]
     acc, (acc_lo, _) = g["metrics"]["accuracy"], g["intervals"]["accuracy"]
-    ev = dict(fx.RAW_CONFIG["evaluation"], gate_on="lower_bound")
+    ev = dict(fx.RAW_CONFIG["evaluation"], gate_on="lower_bound", confidence_intervals=True)
     missing = build_eval_config(fx.make_config(tasks=_tasks_with({"gender": {"accuracy": (acc_lo + acc) / 2}}),
                                                evaluation=ev))
     meets = build_eval_config(fx.make_config(tasks=_tasks_with({"gender": {"accuracy": acc_lo - 0.01}}),
