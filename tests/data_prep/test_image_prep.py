@@ -3,7 +3,7 @@ import io
 import pytest
 from PIL import Image
 
-from config import ImageConfig
+from config import ConfigError, ImageConfig, PrepConfig, parse
 from data_prep.generators.bad_files import good_jpeg, make_bad_files
 from data_prep.image_prep import prep_image
 from data_prep.records import Reject
@@ -78,7 +78,6 @@ def test_a_jpeg_is_opened_once(monkeypatch):
 
 
 # ---------------------------------------------------------------- per-source prep (sources[i].prep)
-from config import ConfigError, PrepConfig, parse  # noqa: E402
 
 
 def _halves(size=(100, 50)) -> bytes:

@@ -1,7 +1,4 @@
 """Configs for model tests, built in code so the default YAML can change freely."""
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
 def config_dict(tasks=None, size=(48, 48), channels=1, params=None, model="bknet", normalization="centered"):

@@ -3,14 +3,12 @@ tests/conftest.py builds the shared `transformed_data` and `trained` fixtures fr
 import io
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+from PIL import Image
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from benchmarks.training_data import transformed_example  # noqa: E402,F401  (re-exported for the tests)
-from config import parse  # noqa: E402
-from data_prep.records import make_example  # noqa: E402  (the raw examples data_prep writes)
+from benchmarks.training_data import transformed_example  # noqa: F401  (re-exported for the tests)
+from config import parse
+from data_prep.records import make_example  # (the raw examples data_prep writes)
 
 
 def config_dict(size=(48, 48), channels=1, normalization="centered", sampling=None, batch_size=8):
