@@ -40,8 +40,8 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from config import MAX_NAME_LENGTH as MAX_PIPELINE_NAME
-from config import PRIMARY_METRIC, Config, ConfigError, error_line, fail, load, validate
-from runners.console import text_table
+from config import PRIMARY_METRIC, Config, ConfigError, fail, load, validate
+from runners.console import run_or_report, text_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPARE_DIR = "compare"  # <output-dir>/compare/<task>/ holds each single-task run
@@ -313,14 +313,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-cache", action="store_true", help="rerun every component of every run")
     args = ap.parse_args(argv)
     start = time.time()
-    try:
-        comparison = compare(args.config, args.output_dir, args.no_cache)
-    except ConfigError as e:
-        print(error_line(e), file=sys.stderr)
-        return 2
-    except RuntimeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    comparison, rc = run_or_report(lambda: compare(args.config, args.output_dir, args.no_cache))
+    if rc:
+        return rc
     print()
     print(format_table(comparison))
     for w in comparison["warnings"]:

@@ -34,9 +34,9 @@ import sys
 import time
 from typing import Any, Callable, Mapping, Sequence
 
-from config import MAX_NAME_LENGTH, MTL_METHODS, SHARINGS, Config, ConfigError, MtlConfig, error_line, load, validate
+from config import MAX_NAME_LENGTH, MTL_METHODS, SHARINGS, Config, ConfigError, MtlConfig, load, validate
 from runners import compare
-from runners.console import text_table
+from runners.console import run_or_report, text_table
 
 GRID_DIR = "grid"
 HTML_START, HTML_END = "<!-- grid:start -->", "<!-- grid:end -->"
@@ -218,14 +218,10 @@ def main(argv=None) -> int:
     if args.seeds < 1:
         ap.error("--seeds: at least 1")
     start = time.time()
-    try:
-        grid = run_grid(args.config, args.output_dir, args.methods, args.sharing, args.seeds)
-    except ConfigError as e:
-        print(error_line(e), file=sys.stderr)
-        return 2
-    except RuntimeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    grid, rc = run_or_report(lambda: run_grid(args.config, args.output_dir, args.methods, args.sharing,
+                                             args.seeds))
+    if rc:
+        return rc
     print()
     print(format_grid(grid))
     print(f"\ngrid time: {time.time() - start:.0f} s")
