@@ -41,6 +41,7 @@ from models.sharing import gate_layers
 
 PROBE_FILE = "gradient_conflict.json"
 PROBE_PER_TASK = 64  # examples of each task in the probe batch (fewer where the eval split has fewer)
+PROBE_CHUNK = 32  # examples differentiated at once: the activation memory of a training step
 _MAX_BATCHES = 64  # eval batches read to fill the probe batch before giving up on a rare task
 
 
@@ -61,22 +62,33 @@ def probe_batch(dataset: tf.data.Dataset, task_names: Sequence[str], per_task: i
 
 
 def task_gradients(model: keras.Model, task_losses: Sequence, task_names: Sequence[str], batch,
-                   variables: Sequence[tf.Variable] | None = None) -> list[list[tf.Tensor | None]]:
+                   variables: Sequence[tf.Variable] | None = None,
+                   chunk: int = PROBE_CHUNK) -> list[list[tf.Tensor | None]]:
     """Per task, the gradient of its masked mean loss on `batch` w.r.t. `variables`
-    (default: all trainable ones), layers in inference mode."""
+    (default: all trainable ones), layers in inference mode. The batch goes through in
+    chunks of `chunk` examples, each task's loss sums' gradients added up and divided by its
+    example count at the end: the same gradient, with a training step's activation memory
+    instead of the whole probe batch's."""
     features, labels, weights = batch
     variables = list(model.trainable_variables if variables is None else variables)
-    with tf.GradientTape(persistent=True) as tape:
-        outputs = model(features, training=False)
-        losses = []
-        for name, loss_fn in zip(task_names, task_losses):
-            w = tf.reshape(tf.cast(weights[name], outputs[name].dtype), [-1])
-            total, count = loss_fn.sum_and_count(labels[name], outputs[name], w)
-            losses.append(total / tf.maximum(count, 1.0))
-    grads = [tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.NONE)
-             for loss in losses]
-    del tape
-    return grads
+    n = int(tf.shape(next(iter(features.values())))[0])
+    total: list[list[tf.Tensor | None]] = [[None] * len(variables) for _ in task_names]
+    counts = [0.0] * len(task_names)
+    for start in range(0, n, chunk):
+        cut = slice(start, start + chunk)
+        with tf.GradientTape(persistent=True) as tape:
+            outputs = model({k: v[cut] for k, v in features.items()}, training=False)
+            sums = []
+            for i, (name, loss_fn) in enumerate(zip(task_names, task_losses)):
+                w = tf.reshape(tf.cast(weights[name][cut], outputs[name].dtype), [-1])
+                s, count = loss_fn.sum_and_count(labels[name][cut], outputs[name], w)
+                sums.append(s)
+                counts[i] += float(count)
+        for i, s in enumerate(sums):
+            grads = tape.gradient(s, variables, unconnected_gradients=tf.UnconnectedGradients.NONE)
+            total[i] = [g if t is None else (t if g is None else t + g) for t, g in zip(total[i], grads)]
+        del tape
+    return [[None if g is None else g / max(c, 1.0) for g in gs] for gs, c in zip(total, counts)]
 
 
 def shared_variables(variables: Sequence[tf.Variable], grads: Sequence[Sequence[tf.Tensor | None]]) -> list[int]:

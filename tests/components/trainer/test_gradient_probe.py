@@ -91,3 +91,19 @@ def test_probe_batch_fills_every_task_or_gives_none():
     assert features["image"].shape[0] == 6  # 3 batches: a has 6 >= 3, b has 3 >= 3
     assert float(tf.reduce_sum(weights["b"])) == 3.0
     assert probe_batch(stream([0.0, 0.0]), ["a", "b"], per_task=3) is None
+
+
+def test_chunks_give_the_whole_batch_gradient():
+    """The probe differentiates in chunks (a training step's memory); the sum over chunks divided by
+    each task's count is the gradient of the whole batch's masked mean."""
+    from components.trainer.gradient_probe import task_gradients
+
+    config, model, training = two_regression_tasks()
+    model.get_layer("trunk").kernel.assign([[0.5]])
+    whole = task_gradients(model, training.task_losses, ["a", "b"], batch(2.0, -1.0), chunk=4)
+    chunked = task_gradients(model, training.task_losses, ["a", "b"], batch(2.0, -1.0), chunk=1)
+    for w, c in zip(whole, chunked):
+        for gw, gc in zip(w, c):
+            assert (gw is None) == (gc is None)
+            if gw is not None:
+                np.testing.assert_allclose(gw.numpy(), gc.numpy(), rtol=1e-6)
