@@ -1,4 +1,4 @@
-"""Which tasks fight each other: the gradient-conflict probe (docs/mtl_diagnostics.md).
+"""Which tasks fight each other: the gradient-conflict probe (docs/mtl.md).
 
 At the end of every epoch, on one fixed probe batch that holds examples of
 every task (drawn once from the eval stream, so every probe sees the same
@@ -40,7 +40,7 @@ from absl import logging
 from models.sharing import gate_layers
 
 PROBE_FILE = "gradient_conflict.json"
-PROBE_PER_TASK = 64  # examples of each task in the probe batch (fewer where the eval split has fewer)
+PROBE_PER_TASK = 32  # examples of each task in the probe batch (fewer where the eval split has fewer)
 PROBE_CHUNK = 32  # examples differentiated at once: the activation memory of a training step
 _MAX_BATCHES = 64  # eval batches read to fill the probe batch before giving up on a rare task
 
@@ -57,8 +57,12 @@ def probe_batch(dataset: tf.data.Dataset, task_names: Sequence[str], per_task: i
     if not parts or (have == 0).any():
         return None
     concat = lambda key, i: tf.concat([p[i][key] for p in parts], axis=0)  # noqa: E731
-    return ({k: concat(k, 0) for k in parts[0][0]}, {t: concat(t, 1) for t in task_names},
-            {t: concat(t, 2) for t in task_names})
+    features, labels, weights = ({k: concat(k, 0) for k in parts[0][0]}, {t: concat(t, 1) for t in task_names},
+                                 {t: concat(t, 2) for t in task_names})
+    # only the first `per_task` examples of each task: the probe's cost is bounded by tasks x per_task
+    keep = sorted({int(i) for t in task_names for i in np.flatnonzero(weights[t].numpy() > 0)[:per_task]})
+    pick = lambda d: {k: tf.gather(v, keep) for k, v in d.items()}  # noqa: E731
+    return pick(features), pick(labels), pick(weights)
 
 
 def task_gradients(model: keras.Model, task_losses: Sequence, task_names: Sequence[str], batch,

@@ -88,8 +88,9 @@ def test_probe_batch_fills_every_task_or_gives_none():
                                              {"a": tf.ones(2), "b": tf.constant(weights_b)})).repeat(10)
 
     features, labels, weights = probe_batch(stream([1.0, 0.0]), ["a", "b"], per_task=3)
-    assert features["image"].shape[0] == 6  # 3 batches: a has 6 >= 3, b has 3 >= 3
-    assert float(tf.reduce_sum(weights["b"])) == 3.0
+    # 3 batches of 2 read (a has 6 >= 3, b 3 >= 3); kept: a's first 3 (rows 0, 1, 2) and b's (0, 2, 4)
+    assert features["image"].shape[0] == 4
+    assert float(tf.reduce_sum(weights["b"])) == 3.0 and float(tf.reduce_sum(weights["a"])) == 4.0
     assert probe_batch(stream([0.0, 0.0]), ["a", "b"], per_task=3) is None
 
 
