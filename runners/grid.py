@@ -39,6 +39,11 @@ from runners import compare
 from runners.console import run_or_report, text_table
 
 GRID_DIR = "grid"
+# The page when the output dir has no report of its own (the grid was run into a fresh dir).
+STANDALONE_PAGE = ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>multitask grid</title><style>'
+                   "body{font-family:sans-serif;margin:2em} table{border-collapse:collapse} "
+                   "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}</style></head>"
+                   "<body></body></html>")
 HTML_START, HTML_END = "<!-- grid:start -->", "<!-- grid:end -->"
 
 
@@ -184,7 +189,7 @@ def run_grid(config_path: str, output_dir: str, methods: Sequence[str], sharings
     with open(os.path.join(report_dir, "grid.json"), "w") as f:
         json.dump(grid, f, indent=2, sort_keys=True)
     page_path = os.path.join(report_dir, "index.html")
-    page = open(page_path).read() if os.path.exists(page_path) else "<html><body></body></html>"
+    page = open(page_path).read() if os.path.exists(page_path) else STANDALONE_PAGE
     start, end = page.find(HTML_START), page.find(HTML_END)
     section = render_html(grid)
     if start != -1 and end > start:
