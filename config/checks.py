@@ -12,6 +12,16 @@ from config.types import MAX_NAME_LENGTH, NAME_PATTERN
 
 NAME = re.compile(NAME_PATTERN + r"\Z")
 
+# Upper bounds that keep a typo (an extra zero, 1e9) from starting a run that cannot finish.
+MAX_IMAGE_SIDE = 4096
+MAX_STEPS = 10_000_000
+MAX_BATCH_SIZE = 65_536
+MAX_SEED = 2**31 - 1
+MAX_SAMPLE_COUNT = 1_000_000
+MAX_LOSS_WEIGHT = 1000.0
+MAX_LEARNING_RATE = 10.0
+MAX_TEMPERATURE = 100.0
+
 
 def key_path(where: str, key: Any) -> str:
     return f"{where}.{key}" if where else str(key)

@@ -17,7 +17,6 @@ docs/config.md says what null means (`tolerance`, `sample`, `prep.encoding`,
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 from typing import Any
@@ -26,6 +25,10 @@ import yaml
 
 from config import registry
 from config.checks import (
+    MAX_IMAGE_SIDE,
+    MAX_LOSS_WEIGHT,
+    MAX_SAMPLE_COUNT,
+    MAX_SEED,
     as_mapping,
     boolean,
     choice,
@@ -38,52 +41,31 @@ from config.checks import (
     unique,
 )
 from config.errors import ConfigError, fail, show
+from config.parse_train import parse_train
 from config.types import (
-    KEEPS,
-    LOSS_WEIGHTINGS,
-    LR_DECAYS,
-    MTL_GRAD_ON,
-    MTL_METHODS,
-    MTL_PARAMS,
     NORMALIZATIONS,
     PIPELINE_NAME_PATTERN,
     PREP_COLORS,
     PREP_RESIZE,
-    SAMPLERS,
     SHARINGS,
-    STRATEGIES,
     TASK_LOSSES,
     TASK_TYPES,
     THRESHOLD_METRICS,
-    AugmentConfig,
     BeamConfig,
     Config,
     EvaluationConfig,
     ImageConfig,
-    LossWeightingConfig,
     ModelConfig,
-    MtlConfig,
     PrepConfig,
-    SamplingConfig,
     SharingConfig,
     SliceConfig,
     SourceConfig,
     SplitsConfig,
     TaskConfig,
     TFRecordsConfig,
-    TrainConfig,
 )
 
 _PIPELINE_NAME = re.compile(PIPELINE_NAME_PATTERN + r"\Z")
-# Upper bounds that keep a typo (an extra zero, 1e9) from starting a run that cannot finish.
-MAX_IMAGE_SIDE = 4096
-MAX_STEPS = 10_000_000
-MAX_BATCH_SIZE = 65_536
-MAX_SEED = 2**31 - 1
-MAX_SAMPLE_COUNT = 1_000_000
-MAX_LOSS_WEIGHT = 1000.0
-MAX_LEARNING_RATE = 10.0
-MAX_TEMPERATURE = 100.0
 
 
 # ----------------------------------------------------------------- sections
@@ -224,77 +206,6 @@ def _parse_splits(raw: Any) -> SplitsConfig:
     return SplitsConfig(eval=number("splits.eval", d["eval"], lo=0, hi=0.9, lo_open=True), salt=str(salt))
 
 
-def _parse_sampling(raw: Any, source_names: list[str]) -> SamplingConfig:
-    d = section("train.sampling", raw, SamplingConfig)
-    stype = choice("train.sampling.type", d["type"], SAMPLERS)
-    weights = {k: number(f"train.sampling.weights.{k}", v, lo=0, hi=1e6)
-               for k, v in as_mapping("train.sampling.weights", d["weights"], source_names).items()}
-    if stype == "weights" and not any(w > 0 for w in weights.values()):
-        fail("train.sampling.weights", f"sampling type 'weights' needs a weight > 0 for at least one source, "
-                                       f"received {show(weights)}; sources: {', '.join(source_names)}")
-    return SamplingConfig(type=stype, weights=weights,
-                          temperature=number("train.sampling.temperature", d["temperature"], lo=0,
-                                           hi=MAX_TEMPERATURE, lo_open=True))
-
-
-def _parse_loss_weighting(raw: Any) -> LossWeightingConfig:
-    d = section("train.loss_weighting", raw, LossWeightingConfig)
-    return LossWeightingConfig(
-        type=choice("train.loss_weighting.type", d["type"], LOSS_WEIGHTINGS),
-        temperature=number("train.loss_weighting.temperature", d["temperature"], lo=0, hi=MAX_TEMPERATURE,
-                         lo_open=True))
-
-
-def _parse_mtl(raw: Any, loss_weighting: LossWeightingConfig) -> MtlConfig:
-    d = section("train.mtl", raw, MtlConfig)
-    method = choice("train.mtl.method", d["method"], MTL_METHODS)
-    if method != "none" and loss_weighting.type != "static":
-        fail("train.mtl.method", f"received {method!r} with train.loss_weighting.type "
-                                 f"{loss_weighting.type!r}: a gradient method weighs the tasks itself; "
-                                 "use loss_weighting type 'static' (tasks[i].loss_weight still applies)")
-    valid = MTL_PARAMS.get(method, {})
-    user = plain("train.mtl.params", as_mapping("train.mtl.params", d["params"], set(valid)))
-    params = {name: number(f"train.mtl.params.{name}", user.get(name, default), lo=lo, hi=hi)
-              for name, (default, lo, hi) in sorted(valid.items())}
-    return MtlConfig(method=method, grad_on=choice("train.mtl.grad_on", d["grad_on"], MTL_GRAD_ON),
-                     params=params)
-
-
-def _parse_augment(raw: Any, size: tuple[int, int]) -> AugmentConfig:
-    d = section("train.augment", raw, AugmentConfig)
-    crop = d["crop"]
-    if isinstance(crop, int) and not isinstance(crop, bool):
-        # whole pixels cut off each side length; at least 1 x 1 must remain
-        crop = number("train.augment.crop", crop, int, lo=0, hi=min(size) - 1)
-    else:
-        if isinstance(crop, float) and math.isfinite(crop) and crop >= 1:
-            fail("train.augment.crop", f"a fraction must be in [0, 1), received {crop!r}; "
-                                       "write an integer for pixels (crop: 4)")
-        crop = number("train.augment.crop", crop, lo=0, hi=1, hi_open=True)
-    return AugmentConfig(flip=boolean("train.augment.flip", d["flip"]), crop=crop,
-                         brightness=number("train.augment.brightness", d["brightness"], lo=0, hi=1))
-
-
-def _parse_train(raw: Any, image: ImageConfig, source_names: list[str]) -> TrainConfig:
-    d = section("train", raw, TrainConfig)
-    loss_weighting = _parse_loss_weighting(d["loss_weighting"])
-    return TrainConfig(
-        steps=number("train.steps", d["steps"], int, lo=1, hi=MAX_STEPS),
-        batch_size=number("train.batch_size", d["batch_size"], int, lo=1, hi=MAX_BATCH_SIZE),
-        eval_steps=number("train.eval_steps", d["eval_steps"], int, lo=1, hi=MAX_STEPS),
-        learning_rate=number("train.learning_rate", d["learning_rate"], lo=0, hi=MAX_LEARNING_RATE, lo_open=True),
-        seed=number("train.seed", d["seed"], int, lo=0, hi=MAX_SEED),
-        sampling=_parse_sampling(d["sampling"], source_names),
-        loss_weighting=loss_weighting,
-        mtl=_parse_mtl(d["mtl"], loss_weighting),
-        augment=_parse_augment(d["augment"], image.size),
-        strategy=choice("train.strategy", d["strategy"], STRATEGIES),
-        warmup=number("train.warmup", d["warmup"], lo=0, hi=0.5),
-        lr_decay=choice("train.lr_decay", d["lr_decay"], LR_DECAYS),
-        keep=choice("train.keep", d["keep"], KEEPS),
-    )
-
-
 def _parse_model(raw: Any, tasks: tuple[TaskConfig, ...], image: ImageConfig, base_dir: str | None) -> ModelConfig:
     d = section("model", raw, ModelConfig)
     name = choice("model.name", d["name"], registry.MODELS)
@@ -387,7 +298,7 @@ def parse(raw: Any, base_dir: str | None) -> Config:
     image = _parse_image(d.get("image"))
     tasks = _parse_tasks(d["tasks"])
     sources = _parse_sources(d["sources"], tasks, base_dir)
-    train = _parse_train(d.get("train"), image, [s.name for s in sources])
+    train = parse_train(d.get("train"), image, [s.name for s in sources])
     model = _parse_model(d.get("model"), tasks, image, base_dir)
     if train.mtl.grad_on == "representation" and train.mtl.method != "none" and not _shared_trunk(model.name):
         fail("train.mtl.grad_on", f"received 'representation' for model {model.name!r}, whose tasks share no "
