@@ -1,4 +1,4 @@
-"""The fitting and attribution helpers of benchmarks/scale.py (the curve itself: `make bench-scale`)."""
+"""The fitting (benchmarks/scale.py) and attribution (benchmarks/run_sampler.py) helpers of `make bench-scale`."""
 import json
 import math
 import os
@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 import yaml
 
-from benchmarks import scale
+from benchmarks import run_sampler, scale
 
 
 @pytest.mark.parametrize("k", [0.0, 0.5, 1.0, 1.1, 2.0])
@@ -42,22 +42,22 @@ def test_fit_power_rejects_too_few_or_equal_sizes():
 def test_peaks_go_to_the_component_running_at_the_sample():
     samples = [(0, 100), (10, 300), (20, 200), (30, 900), (40, 500), (50, 50)]
     intervals = [("A", 0, 20), ("B", 21, 40), ("C", 44, 46)]  # C holds no sample: nearest to 45 is t=40 or 50
-    peaks = scale.attribute_peaks(samples, intervals)
+    peaks = run_sampler.attribute_peaks(samples, intervals)
     assert peaks["A"] == 300 and peaks["B"] == 900
     assert peaks["C"] in (500, 50)
-    assert scale.attribute_peaks([], intervals) == {}
+    assert run_sampler.attribute_peaks([], intervals) == {}
 
 
 def test_value_at_each_start():
     samples = [(0, 100), (10, 300), (20, 200)]
-    got = scale.value_at_starts(samples, [("A", -5, 0), ("B", 15, 30), ("C", 20, 25)])
+    got = run_sampler.value_at_starts(samples, [("A", -5, 0), ("B", 15, 30), ("C", 20, 25)])
     assert got == {"A": 100, "B": 300, "C": 200}
-    assert scale.value_at_starts(samples, [("Z", -9, -1)]) == {"Z": 100}
+    assert run_sampler.value_at_starts(samples, [("Z", -9, -1)]) == {"Z": 100}
 
 
 def test_counter_deltas_per_interval():
     samples = [(0, 0), (10, 100), (20, 150), (30, 400), (40, 400)]
-    deltas = scale.attribute_deltas(samples, [("A", 5, 20), ("B", 21, 40)])
+    deltas = run_sampler.attribute_deltas(samples, [("A", 5, 20), ("B", 21, 40)])
     assert deltas == {"A": 150, "B": 250}
 
 
@@ -142,6 +142,6 @@ def test_executions_read_from_mlmd_tables(tmp_path):
         "INSERT INTO Association VALUES (1, 1, 1), (2, 2, 1), (3, 4, 1), (4, 1, 2), (5, 3, 2);")
     con.commit()
     con.close()
-    assert scale.executions(db, "p") == [("ExampleGen", 1000.0, 3000.0, "COMPLETE"),
+    assert run_sampler.executions(db, "p") == [("ExampleGen", 1000.0, 3000.0, "COMPLETE"),
                                          ("Trainer", 3100.0, 3200.0, "CACHED")]
-    assert math.isclose(scale.dir_bytes(str(tmp_path)), os.path.getsize(db))
+    assert math.isclose(run_sampler.dir_bytes(str(tmp_path)), os.path.getsize(db))
