@@ -83,3 +83,20 @@ class MaskedTaskLoss(keras.losses.Loss):
 
 def task_loss(task: TaskConfig) -> MaskedTaskLoss:
     return MaskedTaskLoss(task.type, task.loss, name=f"{task.name}_loss")
+
+
+def task_sums_and_counts(task_names, task_losses, y, y_pred, sample_weight=None) -> tuple[list, list]:
+    """Per task, the sum of its masked loss over the batch and its example count
+    (`MaskedTaskLoss.sum_and_count`), `sample_weight` being {task: weight} (None: every example).
+    Lists, not stacked tensors: a gradient of one task's sum then reaches only that task's
+    head (slicing a stack would link every task to every head with zero gradients)."""
+    sums, counts = [], []
+    for name, loss_fn in zip(task_names, task_losses):
+        weight = None if sample_weight is None else sample_weight[name]
+        if weight is None:
+            weight = tf.ones(tf.shape(y_pred[name])[:1], y_pred[name].dtype)
+        task_sum, task_count = loss_fn.sum_and_count(y[name], y_pred[name],
+                                                     tf.reshape(tf.cast(weight, y_pred[name].dtype), [-1]))
+        sums.append(task_sum)
+        counts.append(task_count)
+    return sums, counts

@@ -37,6 +37,7 @@ import tensorflow as tf
 import tf_keras as keras
 from absl import logging
 
+from models.losses import task_sums_and_counts
 from models.sharing import gate_layers
 
 PROBE_FILE = "gradient_conflict.json"
@@ -82,12 +83,9 @@ def task_gradients(model: keras.Model, task_losses: Sequence, task_names: Sequen
         cut = slice(start, start + chunk)
         with tf.GradientTape(persistent=True) as tape:
             outputs = model({k: v[cut] for k, v in features.items()}, training=False)
-            sums = []
-            for i, (name, loss_fn) in enumerate(zip(task_names, task_losses)):
-                w = tf.reshape(tf.cast(weights[name][cut], outputs[name].dtype), [-1])
-                s, count = loss_fn.sum_and_count(labels[name][cut], outputs[name], w)
-                sums.append(s)
-                counts[i] += float(count)
+            sums, chunk_counts = task_sums_and_counts(task_names, task_losses, {t: labels[t][cut] for t in task_names},
+                                                      outputs, {t: weights[t][cut] for t in task_names})
+        counts = [c + float(k) for c, k in zip(counts, chunk_counts)]
         for i, s in enumerate(sums):
             grads = tape.gradient(s, variables, unconnected_gradients=tf.UnconnectedGradients.NONE)
             total[i] = [g if t is None else (t if g is None else t + g) for t, g in zip(total[i], grads)]

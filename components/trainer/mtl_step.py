@@ -41,6 +41,7 @@ from absl import logging
 
 from components.trainer import gradient_methods as gm
 from config import MTL_METHODS, Config
+from models.losses import task_sums_and_counts
 
 
 def representation_layer(model: keras.Model) -> str:
@@ -131,8 +132,8 @@ class MtlStep:
                 y_pred = self.heads(z, training=True)
             else:
                 y_pred = model(x, training=True)
-            task_sums, counts = self._sums_and_counts(model, y, y_pred, sample_weight)
-            sums = tf.stack(task_sums)
+            task_sums, counts = task_sums_and_counts(self.task_names, model.task_losses, y, y_pred, sample_weight)
+            sums, counts = tf.stack(task_sums), tf.stack(counts)
             l2 = tf.add_n(model.losses) if model.losses else None
             if replicas > 1:
                 reduced = replica.all_reduce(tf.distribute.ReduceOp.SUM,
@@ -142,8 +143,7 @@ class MtlStep:
                 global_sums = tf.stop_gradient(sums)
             denominators = tf.maximum(counts, 1.0)
             # task i's objective on this replica: its share of the global mean, times its loss weight;
-            # from the per-task tensors, not the stacked `sums` (slicing a stack links every task to
-            # every head, and a head would get a zero gradient from the other tasks instead of none)
+            # from the per-task tensors, not the stacked `sums` (see task_sums_and_counts)
             objectives = [s / denominators[i] * self.loss_weights[i] for i, s in enumerate(task_sums)]
         present = tf.cast(counts > 0, tf.float32)
         losses = global_sums / denominators  # the global batch's masked means, as logged
@@ -191,15 +191,6 @@ class MtlStep:
             total += l2
         model._track(total, losses, counts)
         return model.compute_metrics(x, y, y_pred, sample_weight)
-
-    def _sums_and_counts(self, model, y, y_pred, sample_weight):
-        sums, counts = [], []
-        for name, loss_fn in zip(self.task_names, model.task_losses):
-            w = sample_weight[name] if sample_weight is not None else tf.ones(tf.shape(y_pred[name])[:1])
-            total, count = loss_fn.sum_and_count(y[name], y_pred[name], tf.reshape(tf.cast(w, tf.float32), [-1]))
-            sums.append(total)
-            counts.append(count)
-        return sums, tf.stack(counts)
 
     def _combine(self, G: tf.Tensor, present: tf.Tensor, losses: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         state: MtlState = self.state

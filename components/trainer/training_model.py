@@ -23,7 +23,7 @@ from components.trainer.loss_weighting import LossWeighting
 from components.trainer.mtl_step import MtlState, MtlStep
 from components.trainer.optimizer import make_optimizer
 from config import Config
-from models.losses import task_loss
+from models.losses import task_loss, task_sums_and_counts
 
 
 class MultitaskTrainingModel(keras.Model):
@@ -62,15 +62,7 @@ class MultitaskTrainingModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
         del x
-        sums, counts = [], []
-        for name, loss_fn in zip(self.task_names, self.task_losses):
-            weight = None if sample_weight is None else sample_weight[name]
-            if weight is None:
-                weight = tf.ones(tf.shape(y_pred[name])[:1], y_pred[name].dtype)
-            weight = tf.reshape(tf.cast(weight, y_pred[name].dtype), [-1])
-            task_sum, task_count = loss_fn.sum_and_count(y[name], y_pred[name], weight)
-            sums.append(task_sum)
-            counts.append(task_count)
+        sums, counts = task_sums_and_counts(self.task_names, self.task_losses, y, y_pred, sample_weight)
         sums, counts = tf.stack(sums), tf.stack(counts)
         replica = tf.distribute.get_replica_context()
         replicas = replica.num_replicas_in_sync if replica is not None else 1
