@@ -53,12 +53,18 @@ HTML_START, HTML_END = "<!-- comparison:start -->", "<!-- comparison:end -->"
 LOWER_IS_BETTER = {"accuracy": False, "auc": False, "mean_absolute_error": True}
 
 
-def single_task_name(config: Config, task: str) -> str:
-    name = f"{config.name}_single_{task}"
+def derived_name(config: Config, suffix: str, what: str, fix: str = "shorten the config name") -> str:
+    """`<config name>_<suffix>`, the pipeline name of a derived run; `what` names it and `fix`
+    says what to shorten when it is too long for TFX."""
+    name = f"{config.name}_{suffix}"
     if len(name) > MAX_PIPELINE_NAME:
-        raise ConfigError(f"config key 'name': single-task pipeline name {name!r} is {len(name)} characters; "
-                          f"TFX allows {MAX_PIPELINE_NAME}: shorten the config name or the task name")
+        raise ConfigError(f"config key 'name': {what} pipeline name {name!r} is {len(name)} characters; "
+                          f"TFX allows {MAX_PIPELINE_NAME}: {fix}")
     return name
+
+
+def single_task_name(config: Config, task: str) -> str:
+    return derived_name(config, f"single_{task}", "single-task", "shorten the config name or the task name")
 
 
 def single_task_options(options: Mapping[str, Any], dropped: set[str]) -> dict[str, Any]:
@@ -217,11 +223,12 @@ def render_html(comparison: Mapping[str, Any]) -> str:
             + (f"<ul>{warn}</ul>\n" if warn else "") + f"</section>\n{HTML_END}")
 
 
-def insert_html(page: str, section: str) -> str:
-    """`page` with `section` replacing an earlier one, else placed before </body> (or appended)."""
-    start, end = page.find(HTML_START), page.find(HTML_END)
+def insert_html(page: str, section: str, markers: tuple[str, str] = (HTML_START, HTML_END)) -> str:
+    """`page` with `section` (which begins and ends with `markers`) replacing an earlier one, else
+    placed before </body> (or appended)."""
+    start, end = page.find(markers[0]), page.find(markers[1])
     if start != -1 and end > start:
-        return page[:start] + section + page[end + len(HTML_END):]
+        return page[:start] + section + page[end + len(markers[1]):]
     at = page.rfind("</body>")
     return page + section if at == -1 else page[:at] + section + "\n" + page[at:]
 

@@ -34,7 +34,7 @@ import sys
 import time
 from typing import Any, Callable, Mapping, Sequence
 
-from config import MAX_NAME_LENGTH, MTL_METHODS, SHARINGS, Config, ConfigError, MtlConfig, load, validate
+from config import MTL_METHODS, SHARINGS, Config, MtlConfig, load, validate
 from runners import compare
 from runners.console import run_or_report, text_table
 
@@ -60,11 +60,7 @@ def interval(values: Sequence[float]) -> dict[str, Any]:
 
 
 def variant_name(config: Config, method: str, sharing: str) -> str:
-    name = f"{config.name}_{method}_{sharing}"
-    if len(name) > MAX_NAME_LENGTH:
-        raise ConfigError(f"config key 'name': the grid's pipeline name {name!r} is {len(name)} characters; "
-                          f"at most {MAX_NAME_LENGTH}: shorten the config name")
-    return name
+    return compare.derived_name(config, f"{method}_{sharing}", "the grid's")
 
 
 def variant_config(config: Config, method: str, sharing: str, seed: int) -> Config:
@@ -190,15 +186,8 @@ def run_grid(config_path: str, output_dir: str, methods: Sequence[str], sharings
         json.dump(grid, f, indent=2, sort_keys=True)
     page_path = os.path.join(report_dir, "index.html")
     page = open(page_path).read() if os.path.exists(page_path) else STANDALONE_PAGE
-    start, end = page.find(HTML_START), page.find(HTML_END)
-    section = render_html(grid)
-    if start != -1 and end > start:
-        page = page[:start] + section + page[end + len(HTML_END):]
-    else:
-        at = page.rfind("</body>")
-        page = page + section if at == -1 else page[:at] + section + "\n" + page[at:]
     with open(page_path, "w") as f:
-        f.write(page)
+        f.write(compare.insert_html(page, render_html(grid), (HTML_START, HTML_END)))
     return grid
 
 
