@@ -149,29 +149,26 @@ class GradientConflictProbe(keras.callbacks.Callback):
             return fn()
         return tf.nest.map_structure(lambda t: strategy.experimental_local_results(t)[0], strategy.run(fn))
 
-    def _task_gradients(self, variables) -> list[list[tf.Tensor | None]]:
-        connected = {}
+    def _shared_gradients(self) -> np.ndarray:
+        """The task gradients on the shared variables, one row per task (found on the first call)."""
+        variables = self.family_model.trainable_variables
 
-        def compute():  # None (a variable a task does not reach) cannot cross strategy.run: zeros + a mask
+        def compute():
             grads = task_gradients(self.family_model, self.training_model.task_losses, self.task_names,
                                    self.batch, variables)
-            connected["mask"] = [[g is not None for g in gs] for gs in grads]
-            return [[tf.zeros_like(v) if g is None else g for g, v in zip(gs, variables)] for gs in grads]
+            if self._shared is None:
+                self._shared = shared_variables(variables, grads)
+                size = sum(int(np.prod(variables[i].shape)) for i in self._shared)
+                logging.info("gradient probe: %d shared variables (%d parameters) of %d", len(self._shared),
+                             size, len(variables))
+            if not self._shared:
+                return tf.zeros([len(grads), 1])
+            return tf.stack([tf.concat([tf.reshape(g[i], [-1]) for i in self._shared], 0) for g in grads])
 
-        grads = self._in_replica(compute)
-        return [[g if used else None for g, used in zip(gs, mask)] for gs, mask in zip(grads, connected["mask"])]
+        return self._in_replica(compute).numpy()
 
     def probe(self, step: int) -> dict:
-        variables = self.family_model.trainable_variables
-        grads = self._task_gradients(variables)
-        if self._shared is None:
-            self._shared = shared_variables(variables, grads)
-            size = sum(int(np.prod(variables[i].shape)) for i in self._shared)
-            logging.info("gradient probe: %d shared variables (%d parameters) of %d", len(self._shared), size,
-                         len(variables))
-        flat = np.stack([np.concatenate([tf.reshape(g[i], [-1]).numpy() for i in self._shared])
-                         if self._shared else np.zeros(1) for g in grads])
-        stats = conflict_stats(flat, self.task_names)
+        stats = conflict_stats(self._shared_gradients(), self.task_names)
         stats["step"] = int(step)
         weights = self.training_model.weights_in_use().numpy()
         stats["loss_weights"] = {t: float(w) for t, w in zip(self.task_names, weights)}
