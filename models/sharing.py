@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import tensorflow as tf
 import tf_keras as keras
 
 from config import Config
@@ -35,7 +34,9 @@ def _experts(x, n: int, units: int, prefix: str, reg) -> list:
 def _mix(x, experts: Sequence, name: str):
     """softmax gate on `x` over `experts` -> their weighted sum."""
     gate = keras.layers.Dense(len(experts), activation="softmax", name=name)(x)
-    stacked = keras.layers.Lambda(lambda e: tf.stack(e, axis=1), name=f"{name}_stack")(list(experts))
+    # [batch, experts, units] from built-in layers (no Lambda: the model saves and loads as config)
+    rows = [keras.layers.Reshape((1, e.shape[-1]), name=f"{name}_row{k}")(e) for k, e in enumerate(experts)]
+    stacked = keras.layers.Concatenate(axis=1, name=f"{name}_stack")(rows)
     return keras.layers.Dot(axes=(1, 1), name=f"{name}_mix")([gate, stacked])
 
 

@@ -89,3 +89,15 @@ def test_the_probe_records_gate_use():
     assert set(stats["gate_use"]) == {"smile", "gender", "age"}
     for shares in stats["gate_use"].values():
         assert len(shares) == 3 and sum(shares) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_moe_model_saves_and_loads_with_plain_keras(tmp_path):
+    import tf_keras as keras
+
+    model = get_builder("bknet")(default_with("ple", experts=2))
+    model.save(str(tmp_path / "m"), save_format="tf")
+    again = keras.models.load_model(str(tmp_path / "m"))
+    x = tf.random.stateless_normal((2, 48, 48, 1), seed=[5, 6])
+    a, b = model(x, training=False), again(x, training=False)
+    for task in a:
+        np.testing.assert_array_equal(a[task].numpy(), b[task].numpy())
