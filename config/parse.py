@@ -51,6 +51,7 @@ from config.types import (
     TASK_LOSSES,
     TASK_TYPES,
     THRESHOLD_METRICS,
+    TRUNK_SHARINGS,
     BeamConfig,
     Config,
     EvaluationConfig,
@@ -221,7 +222,11 @@ def _parse_model(raw: Any, tasks: tuple[TaskConfig, ...], image: ImageConfig, ba
         raise ConfigError(str(e)) from e
     except (TypeError, KeyError, AttributeError) as e:  # a value of a type the family did not expect
         fail("model.params", f"{name} rejected these params ({type(e).__name__}: {e}), received {show(params)}")
-    return ModelConfig(name=name, params=dict(params), sharing=_parse_sharing(d["sharing"], name))
+    sharing = _parse_sharing(d["sharing"], name)
+    check = getattr(registry.load(registry.PARAMS, name, "model"), "check_sharing", None)
+    if check is not None:  # e.g. cross_stitch needs towers of one shape
+        check(sharing.type, params, task_names=[t.name for t in tasks])
+    return ModelConfig(name=name, params=dict(params), sharing=sharing)
 
 
 def _shared_trunk(family: str) -> bool:
@@ -232,9 +237,12 @@ def _shared_trunk(family: str) -> bool:
 def _parse_sharing(raw: Any, family: str) -> SharingConfig:
     d = section("model.sharing", raw, SharingConfig)
     kind = choice("model.sharing.type", d["type"], SHARINGS)
-    if kind != "hard" and not _shared_trunk(family):
-        fail("model.sharing.type", f"received {kind!r} for model {family!r}, which has no trunk shared by the "
-                                   "tasks to put experts on; use 'hard' or a family with a shared trunk")
+    valid = getattr(registry.load(registry.PARAMS, family, "model"), "SHARINGS", TRUNK_SHARINGS)
+    if kind not in valid:
+        why = ("has no trunk shared by the tasks to put experts on" if not _shared_trunk(family)
+               else "has one shared trunk, not a column per task to cross-stitch")
+        fail("model.sharing.type", f"received {kind!r} for model {family!r}, which {why}; "
+                                   f"valid for {family}: {', '.join(valid)}")
     return SharingConfig(
         type=kind,
         experts=number("model.sharing.experts", d["experts"], int, lo=1, hi=64),

@@ -203,13 +203,15 @@ class TrainConfig:
     keep: str = "last"         # one of KEEPS
 
 
-# How the tasks share the trunk's features (models/sharing.py).
-SHARINGS = ("hard", "mmoe", "cgc", "ple")
+# How the tasks share the trunk's features (models/sharing.py); a family's params module may
+# list its own (SHARINGS): multibranch's towers take "hard" or "cross_stitch" (models/cross_stitch.py).
+TRUNK_SHARINGS = ("hard", "mmoe", "cgc", "ple")
+SHARINGS = TRUNK_SHARINGS + ("cross_stitch",)
 
 
 @dataclass(frozen=True)
 class SharingConfig:
-    type: str = "hard"        # one of SHARINGS
+    type: str = "hard"        # one of SHARINGS valid for the family
     experts: int = 4          # shared experts (mmoe; cgc and ple: per level)
     expert_units: int = 128   # width of every expert
     task_experts: int = 1     # cgc, ple: experts of each task's own, per level

@@ -60,6 +60,21 @@ def _tower(where: str, raw: Mapping[str, Any]) -> dict[str, Any]:
 
 # Every task has its own tower from the input: no shared trunk for model.sharing's experts.
 SHARED_TRUNK = False
+# model.sharing types this family builds: its towers as they are, or cross-stitched (models/cross_stitch.py).
+SHARINGS = ("hard", "cross_stitch")
+
+
+def check_sharing(kind: str, params: Mapping[str, Any], task_names=()) -> None:
+    """Cross-stitch units mix the towers stage by stage, so every tower needs the same
+    blocks (`filters`) and hidden layers (`dense`); `convs_per_block` may differ."""
+    if kind != "cross_stitch":
+        return
+    p = resolve_params(params, task_names=task_names)
+    shapes = {t: (tower(p, t)["filters"], tower(p, t)["dense"]) for t in task_names}
+    if len({repr(s) for s in shapes.values()}) > 1:
+        fail(KEY + "towers", "cross_stitch mixes the towers stage by stage, so every task's tower needs the "
+                             "same filters and dense; received " + "; ".join(
+                                 f"{t}: filters {f}, dense {d}" for t, (f, d) in shapes.items()))
 
 
 def resolve_params(params: Mapping[str, Any], task_names=(), normalization=None) -> dict[str, Any]:

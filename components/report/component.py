@@ -281,6 +281,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         "gradient_probes": None if probe is None else probe["probes"],
         "error_gallery_scanned": gallery["scanned"],
         "gate_use": (probe["probes"][-1].get("gate_use") if probe and probe["probes"] else None),
+        "cross_stitch": (probe["probes"][-1].get("cross_stitch") if probe and probe["probes"] else None),
         "tasks": tasks,
         "model": {"architecture": config.model.name,
                   "input_format": (f"serialized tf.Example, encoded image resized to {config.image.size[0]}x"

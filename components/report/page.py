@@ -265,6 +265,20 @@ def _figures(name: str, t: dict) -> str:
     return f"<div class='figs'>{''.join(f for f in figs if f)}</div>"
 
 
+def _cross_stitch(units: dict) -> str:
+    """model.sharing cross_stitch: each unit's mixing weights at the last probe (mean over channels)."""
+    if not units:
+        return ""
+    names = list(next(iter(units.values())))
+    body = "".join(f"<tr><td class=l>{esc(u)}</td><td class=l>{esc(t)}</td>"
+                   + "".join(f"<td>{_num(rows[t][s])}</td>" for s in names) + "</tr>"
+                   for u, rows in units.items() for t in names)
+    return ("</table><p><small>Cross-stitch units at the last probe: the weight of each column (from) in each "
+            "task's column (to) after the unit, averaged over channels; it starts at 0.9 on itself.</small></p>"
+            "<table><tr><th class=l>unit</th><th class=l>to</th>"
+            + "".join(f"<th>from {esc(s)}</th>" for s in names) + f"</tr>{body}")
+
+
 def render_html(report: dict) -> str:
     """The whole page for one report dict (as built by `build_report`)."""
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Report: {esc(report.get('config_name'))}</title>"
@@ -354,6 +368,7 @@ def _gradient_section(report: dict) -> str:
                      f"<table><tr><th class=l>task</th>{head}</tr>{body}")
     else:
         rows_note = ""
+    rows_note += _cross_stitch(report.get("cross_stitch") or {})
     return ("<h2 id='gradients'>Task gradients: which tasks fight</h2><p><small>Each epoch, on one fixed batch "
             "holding every task, the gradient of each task's loss on the shared layers. Cosine &lt; 0: a step "
             "that helps one task hurts the other. Norm ratio: how much more one task pulls the shared layers "

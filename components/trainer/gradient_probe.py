@@ -21,7 +21,10 @@ folder, which the report reads (report.json `gradient_conflict`). With
 mixture-of-experts sharing (`model.sharing` mmoe / cgc / ple) each probe also
 records every task's mean gate over the experts on its own probe examples
 (`gate_use`, TensorBoard `gates/<task>/expert<k>`), so an expert no task uses,
-or a task that uses one expert only, shows. A probe
+or a task that uses one expert only, shows. With cross-stitch units (multibranch,
+`model.sharing: cross_stitch`) each probe records every unit's mixing weights, averaged
+over channels (`cross_stitch`: {unit: {to task: {from task: alpha}}}, TensorBoard
+`cross_stitch/<unit>/<to>/<from>`), so columns that stay apart or merge show. A probe
 costs one forward and `tasks` backward passes on the probe batch; a
 one-task run has nothing to compare and writes no probe.
 """
@@ -37,6 +40,7 @@ import tensorflow as tf
 import tf_keras as keras
 from absl import logging
 
+from models.cross_stitch import mixing, stitch_layers
 from models.losses import task_sums_and_counts
 from models.sharing import gate_layers
 
@@ -140,6 +144,7 @@ class GradientConflictProbe(keras.callbacks.Callback):
         # model.sharing mmoe / cgc / ple: each task's gate over the experts (models/sharing.py)
         gates = gate_layers(model, self.task_names)
         self.gates = keras.Model(model.inputs, {t: g.output for t, g in gates.items()}) if gates else None
+        self.stitches = stitch_layers(model)  # model.sharing cross_stitch (models/cross_stitch.py)
 
     def _in_replica(self, fn):
         """fn() in a replica context when the model was built under a distribution strategy (its
@@ -178,6 +183,8 @@ class GradientConflictProbe(keras.callbacks.Callback):
             for t, g in gates.items():
                 own = self.batch[2][t].numpy() > 0
                 stats["gate_use"][t] = [float(v) for v in g.numpy()[own].mean(axis=0)]
+        if self.stitches:  # each unit's T x T mixing weights, averaged over channels
+            stats["cross_stitch"] = {layer.name: mixing(layer, self.task_names) for layer in self.stitches}
         return stats
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -200,6 +207,10 @@ class GradientConflictProbe(keras.callbacks.Callback):
                 for task, shares in stats.get("gate_use", {}).items():
                     for k, share in enumerate(shares):
                         tf.summary.scalar(f"gates/{task}/expert{k}", share)
+                for unit, rows in stats.get("cross_stitch", {}).items():
+                    for to, row in rows.items():
+                        for source, alpha in row.items():
+                            tf.summary.scalar(f"cross_stitch/{unit}/{to}/{source}", alpha)
             self.writer.flush()
         self.write()
 
