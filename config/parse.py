@@ -311,6 +311,11 @@ def parse(raw: Any, base_dir: str | None) -> Config:
     if train.mtl.grad_on == "representation" and train.mtl.method != "none" and not _shared_trunk(model.name):
         fail("train.mtl.grad_on", f"received 'representation' for model {model.name!r}, whose tasks share no "
                                   "layer: use 'params'")
+    k = train.sampling.min_per_task
+    if k * len(tasks) > train.batch_size:
+        fail("train.sampling.min_per_task", f"received {k}: {len(tasks)} tasks x {k} = {k * len(tasks)} examples "
+                                            f"exceed train.batch_size {train.batch_size}; valid: 0 to "
+                                            f"{train.batch_size // len(tasks)}")
     return Config(name=name, image=image, tasks=tasks, sources=sources,
                   splits=_parse_splits(d.get("splits")), train=train, model=model,
                   beam=_parse_beam(d.get("beam")),

@@ -47,7 +47,9 @@ def _parse_sampling(raw: Any, source_names: list[str]) -> SamplingConfig:
                                        f"received {show(weights)}; sources: {', '.join(source_names)}")
     return SamplingConfig(type=stype, weights=weights,
                           temperature=number("train.sampling.temperature", d["temperature"], lo=0,
-                                           hi=MAX_TEMPERATURE, lo_open=True))
+                                           hi=MAX_TEMPERATURE, lo_open=True),
+                          min_per_task=number("train.sampling.min_per_task", d["min_per_task"], int, lo=0,
+                                              hi=MAX_BATCH_SIZE))
 
 
 def _parse_loss_weighting(raw: Any) -> LossWeightingConfig:

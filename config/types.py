@@ -163,6 +163,7 @@ class SamplingConfig:
     type: str = "natural"
     temperature: float = 1.0
     weights: Mapping[str, float] = field(default_factory=dict)
+    min_per_task: int = 0      # >= this many examples of every task in each training batch; 0 = off
 
 
 @dataclass(frozen=True)

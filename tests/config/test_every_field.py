@@ -23,7 +23,7 @@ FIRST = {
                           "encoding": "jpeg", "jpeg_quality": 80}}],
     "splits": {"eval": 0.3, "salt": "s"},
     "train": {"steps": 7, "batch_size": 8, "eval_steps": 3, "learning_rate": 0.01, "seed": 1,
-              "sampling": {"type": "temperature", "temperature": 2.0, "weights": {"s": 1.0}},
+              "sampling": {"type": "temperature", "temperature": 2.0, "weights": {"s": 1.0}, "min_per_task": 1},
               "loss_weighting": {"type": "dwa", "temperature": 3.0},
               "augment": {"flip": True, "crop": 2, "brightness": 0.1},
               "strategy": "mirrored", "warmup": 0.2, "lr_decay": "constant", "keep": "best"},
