@@ -48,6 +48,7 @@ from config.types import (
     TrainConfig,
     data_view,
     label_key,
+    slice_key,
     split_dir,
     split_name,
     split_names,
@@ -59,7 +60,7 @@ from config.validate import validate
 __all__ = [
     "ConfigError", "error_line", "fail", "load", "parse", "validate", "MAX_NAME_LENGTH", "PRIMARY_METRIC",
     "THRESHOLD_METRICS", "TASK_TYPES", "SAMPLERS", "NORMALIZATIONS", "TASK_LOSSES",
-    "LOSS_WEIGHTINGS", "STRATEGIES", "LR_DECAYS", "KEEPS", "label_key", "weight_key",
+    "LOSS_WEIGHTINGS", "STRATEGIES", "LR_DECAYS", "KEEPS", "label_key", "weight_key", "slice_key",
     "TaskConfig", "PREP_COLORS", "PREP_RESIZE", "PrepConfig", "SourceConfig", "ImageConfig",
     "SplitsConfig", "SamplingConfig", "LossWeightingConfig", "MtlConfig", "MTL_METHODS", "MTL_GRAD_ON",
     "MTL_PARAMS", "SHARINGS", "SharingConfig", "AugmentConfig", "TrainConfig",

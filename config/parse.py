@@ -261,7 +261,7 @@ def _parse_beam(raw: Any) -> BeamConfig:
     return BeamConfig(args=tuple(args))
 
 
-def _parse_evaluation(raw: Any, tasks: tuple[TaskConfig, ...]) -> EvaluationConfig:
+def _parse_evaluation(raw: Any, tasks: tuple[TaskConfig, ...], sources: tuple[SourceConfig, ...]) -> EvaluationConfig:
     d = section("evaluation", raw, EvaluationConfig)
     max_regression = number("evaluation.max_regression", d["max_regression"], lo=0, hi=0.99)
     gate_on = choice("evaluation.gate_on", d["gate_on"], ("value", "lower_bound"))
@@ -269,7 +269,9 @@ def _parse_evaluation(raw: Any, tasks: tuple[TaskConfig, ...]) -> EvaluationConf
     if gate_on == "lower_bound" and not intervals:
         fail("evaluation.gate_on", "lower_bound gates on the confidence interval; "
                                    "evaluation.confidence_intervals is false")
-    common = dict(max_regression=max_regression, gate_on=gate_on, confidence_intervals=intervals)
+    min_slice = number("evaluation.min_slice_size", d["min_slice_size"], kind=int, lo=1, hi=MAX_SAMPLE_COUNT)
+    common = dict(max_regression=max_regression, gate_on=gate_on, confidence_intervals=intervals,
+                  min_slice_size=min_slice)
     if d["slices"] is None:  # absent or null: the default (every classification task by class)
         return EvaluationConfig(**common)
     by_name = {t.name: t for t in tasks}
@@ -278,16 +280,31 @@ def _parse_evaluation(raw: Any, tasks: tuple[TaskConfig, ...]) -> EvaluationConf
         where = f"evaluation.slices[{i}]"
         s = section(where, sl, SliceConfig, ("task",))
         task = choice(f"{where}.task", s["task"], tuple(by_name))
-        if by_name[task].type == "regression":
+        by = _slice_by(where, task, s["by"], by_name, sources)
+        if by == "class" and by_name[task].type == "regression":
             fail(f"{where}.task", f"{task!r} is a regression task: it has no classes to slice by")
-        by = s["by"]
-        if isinstance(by, str) and by in by_name:
-            # One example per (image, task) carries only that task's label
-            # (docs/data_contract.md), so no example knows both tasks.
-            fail(f"{where}.by", f"received task {by!r}: cross-task slices need examples labelled for both "
-                                f"tasks, and each example carries one task's label; valid: class")
-        slices.append(SliceConfig(task=task, by=choice(f"{where}.by", by, ("class",))))
+        slices.append(SliceConfig(task=task, by=by))
     return EvaluationConfig(**common, slices=tuple(slices))
+
+
+def _slice_by(where: str, task: str, by: Any, by_name: dict, sources: tuple[SourceConfig, ...]) -> str:
+    """`class`, or another binary / multiclass task that some source labels together with `task`:
+    only such a source's examples of `task` carry that task's class (the slice-only feature
+    `slice_<by>`, docs/data_contract.md)."""
+    together = [t for t in by_name if t != task and by_name[t].is_classification
+                and any(task in s.tasks and t in s.tasks for s in sources)]
+    if by == "class" or by in together:
+        return by
+    valid = "; valid: " + ", ".join(["class"] + together)
+    if isinstance(by, str) and by == task:
+        fail(f"{where}.by", f"received {task!r}, the sliced task itself (use class){valid}")
+    if isinstance(by, str) and by in by_name and not by_name[by].is_classification:
+        fail(f"{where}.by", f"received task {by!r}, a {by_name[by].type} task: only binary and multiclass "
+                            f"tasks have classes to slice by{valid}")
+    if isinstance(by, str) and by in by_name:
+        fail(f"{where}.by", f"received task {by!r}: no source labels both {task!r} and {by!r}, so no "
+                            f"{task} example knows its {by} class{valid}")
+    fail(f"{where}.by", f"received {show(by)}{valid}")
 
 
 def _parse_tfrecords(raw: Any) -> TFRecordsConfig:
@@ -319,7 +336,7 @@ def parse(raw: Any, base_dir: str | None) -> Config:
     return Config(name=name, image=image, tasks=tasks, sources=sources,
                   splits=_parse_splits(d.get("splits")), train=train, model=model,
                   beam=_parse_beam(d.get("beam")),
-                  evaluation=_parse_evaluation(d.get("evaluation"), tasks),
+                  evaluation=_parse_evaluation(d.get("evaluation"), tasks, sources),
                   tfrecords=_parse_tfrecords(d.get("tfrecords")))
 
 

@@ -81,6 +81,12 @@ def weight_key(task: str) -> str:
     return f"weight_{task}"
 
 
+def slice_key(task: str) -> str:
+    """Name of the slice-only raw feature holding a record's class of `task` on the
+    examples of its other tasks (docs/data_contract.md): never a training label."""
+    return f"slice_{task}"
+
+
 @dataclass(frozen=True)
 class TaskConfig:
     name: str
@@ -228,7 +234,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class SliceConfig:
-    # Slice `task`'s metrics by the class of its own label (SQL slice in TFMA).
+    # by "class": slice `task`'s metrics by the class of its own label (SQL slice in TFMA);
+    # by another task's name: by that task's class on the same record (the slice-only
+    # feature `slice_<by>`), with false positive / negative rates and their gaps.
     task: str
     by: str = "class"
 
@@ -248,6 +256,9 @@ class EvaluationConfig:
     confidence_intervals: bool = False
     # None = every binary / multiclass task by class; () = no class slices.
     slices: tuple[SliceConfig, ...] | None = None
+    # Cross-task (fairness) slices with fewer of the task's examples than this are
+    # reported as "too small (n=...)", not as numbers.
+    min_slice_size: int = 30
 
 
 @dataclass(frozen=True)

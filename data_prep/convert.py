@@ -13,7 +13,7 @@ from config import Config, SourceConfig, validate
 from data_prep import fileio
 from data_prep.formats import get_format
 from data_prep.image_prep import prep_image
-from data_prep.records import Parsed, RawRecord, Reject, SourceError, encode_label, make_example
+from data_prep.records import Parsed, RawRecord, Reject, SourceError, encode_label, make_example, slice_features
 from data_prep.splits import assign_split, hash_position
 
 
@@ -114,8 +114,9 @@ def _converted(record: RawRecord, parsed: Parsed, image: bytes, source: SourceCo
     for task_index, task in enumerate(config.tasks):  # config order: stable output order
         if task.name in parsed.labels:
             label = encode_label(task, parsed.labels[task.name], width)
+            slices = slice_features(config.tasks, parsed.labels, task.name)
             examples.append((task.name, make_example(image, task_index, label, source.name,
-                                                     example_id(source.name, record.raw_id, task.name))))
+                                                     example_id(source.name, record.raw_id, task.name), slices)))
     split = assign_split(parsed.group_id, config.splits.eval, config.splits.salt)
     return Converted(group_id=parsed.group_id, split=split, examples=tuple(examples), missing=dict(parsed.missing))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from config import TaskConfig
+from config import TaskConfig, slice_key
 from data_prep.example_proto import Example
 
 
@@ -75,11 +75,13 @@ def encode_label(task: TaskConfig, value: Any, width: int) -> list[float]:
     return out
 
 
-def make_example(image: bytes, task_index: int, label: Sequence[float], source: str, example_id: str) -> bytes:
+def make_example(image: bytes, task_index: int, label: Sequence[float], source: str, example_id: str,
+                 slices: Mapping[str, str] | None = None) -> bytes:
     """Serializes one tf.train.Example with exactly the data-contract features (without TensorFlow:
     see example_proto). Deterministic: protobuf writes map entries in no fixed order otherwise
     (38 byte strings from 50 serializations of one example), and the same input must give the
-    same TFRecord bytes."""
+    same TFRecord bytes. `slices`: slice-only features (`slice_<task>` -> class name, see
+    slice_features), none by default."""
     example = Example()
     feature = example.features.feature
     feature["image"].bytes_list.value.append(image)
@@ -87,4 +89,16 @@ def make_example(image: bytes, task_index: int, label: Sequence[float], source: 
     feature["label"].float_list.value.extend(label)
     feature["source"].bytes_list.value.append(source.encode())
     feature["example_id"].bytes_list.value.append(example_id.encode())
+    for key, value in (slices or {}).items():
+        feature[key].bytes_list.value.append(value.encode())
     return example.SerializeToString(deterministic=True)
+
+
+def slice_features(tasks: Sequence[TaskConfig], labels: Mapping[str, Any], own: str) -> dict[str, str]:
+    """The slice-only features of the example of task `own` (docs/data_contract.md): the
+    record's class of every OTHER binary / multiclass task it is labelled for, as
+    `slice_<task>` -> class name. Never a training label: Transform does not read them,
+    so `label`, `task_index` and the loss are the same with or without them. A task the
+    record lacks has no feature (the missing value is absence); a record of one task has none."""
+    return {slice_key(t.name): t.classes[labels[t.name]] for t in tasks
+            if t.name != own and t.is_classification and t.name in labels}

@@ -112,7 +112,7 @@ def single_task_config(config: Config, task: str) -> Config:
                   if isinstance(v, Mapping) and v and set(v) <= set(config.task_names) else v)
               for k, v in config.model.params.items()}
     ev = config.evaluation  # class slices of dropped tasks go (None = the default: every task)
-    slices = None if ev.slices is None else tuple(sl for sl in ev.slices if sl.task == task)
+    slices = None if ev.slices is None else tuple(sl for sl in ev.slices if sl.task == task and sl.by == "class")
     return dataclasses.replace(config, name=single_task_name(config, task), tasks=(keep,),
                                sources=tuple(sources),
                                train=dataclasses.replace(config.train, sampling=sampling),

@@ -15,7 +15,7 @@ import os
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from config import Config
+from config import Config, TaskConfig, slice_key
 
 
 def build_schema(config: Config) -> schema_pb2.Schema:
@@ -42,7 +42,24 @@ def build_schema(config: Config) -> schema_pb2.Schema:
     source.string_domain.name = "source"
     source.string_domain.value.extend(s.name for s in config.sources)
     feature("example_id", schema_pb2.BYTES)
+    for task in slice_tasks(config):
+        # Slice-only (docs/data_contract.md): on the examples of a record's other tasks,
+        # absent where the record lacks this task's label. No fixed shape, so Transform
+        # and the serving signatures parse it as an optional VarLenFeature.
+        f = schema.feature.add(name=slice_key(task.name), type=schema_pb2.BYTES)
+        f.presence.min_fraction = 0.0
+        f.value_count.min = 1
+        f.value_count.max = 1
+        f.string_domain.name = slice_key(task.name)
+        f.string_domain.value.extend(task.classes)
     return schema
+
+
+def slice_tasks(config: Config) -> list[TaskConfig]:
+    """The binary / multiclass tasks some source labels together with another task: the
+    ones whose class the examples of that source's other tasks carry as `slice_<task>`."""
+    return [t for t in config.tasks if t.is_classification
+            and any(t.name in s.tasks and len(s.tasks) > 1 for s in config.sources)]
 
 
 def schema_text(config: Config) -> str:

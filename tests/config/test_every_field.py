@@ -31,14 +31,15 @@ FIRST = {
               "sharing": {"type": "ple", "experts": 2, "expert_units": 16, "task_experts": 2, "levels": 3}},
     "beam": {"args": ["--direct_num_workers=2"]},
     "evaluation": {"max_regression": 0.05, "gate_on": "lower_bound", "confidence_intervals": True,
-                   "slices": [{"task": "b", "by": "class"}]},
+                   "slices": [{"task": "b", "by": "class"}], "min_slice_size": 10},
     "tfrecords": {"gzip_level": 3},
 }
 SECOND = copy.deepcopy(FIRST)  # what FIRST's choices exclude
 SECOND["train"]["loss_weighting"] = {"type": "static"}
 SECOND["train"]["mtl"] = {"method": "cagrad", "grad_on": "representation", "params": {"c": 0.5}}
+SECOND["evaluation"]["slices"] = [{"task": "a", "by": "b"}]  # a cross-task slice: s labels both
 
-ALWAYS_DEFAULT = {("SliceConfig", "by")}  # `class` is its only value
+ALWAYS_DEFAULT: set = set()
 
 
 def _defaults(obj) -> dict:

@@ -10,7 +10,7 @@ import os
 import pytest
 import yaml
 
-from config import Config, ConfigError, data_view, load, parse
+from config import Config, ConfigError, SliceConfig, data_view, load, parse
 from runners import compare
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -41,9 +41,10 @@ def test_single_task_variants_of_the_default_config(cfg):
     assert wiki.options["gender_task"] == "gender" and "age_task" not in wiki.options
 
     for v in (smile, gender, age):  # everything but tasks/sources/name is the same
-        assert (v.image, v.splits, v.model, v.beam, v.evaluation) == (
-            cfg.image, cfg.splits, cfg.model, cfg.beam, cfg.evaluation)
-        assert v.train == cfg.train and v.train.steps == 300 and v.train.seed == 42
+        assert (v.image, v.splits, v.model, v.beam) == (cfg.image, cfg.splits, cfg.model, cfg.beam)
+        # the task's own class slice stays; cross-task slices go (the other task is gone)
+        assert v.evaluation == dataclasses.replace(cfg.evaluation, slices=(SliceConfig(v.task_names[0]),))
+        assert v.train == cfg.train and v.train.steps == 600 and v.train.seed == 42
         assert v.tasks[0] == cfg.task(v.task_names[0])  # thresholds and loss weight kept
 
 
@@ -96,13 +97,13 @@ def test_sampling_weights_of_dropped_sources_are_dropped(cfg):
 
 
 def test_evaluation_slices_of_dropped_tasks_are_dropped(cfg):
-    from config import SliceConfig
-
-    ev = dataclasses.replace(cfg.evaluation, slices=(SliceConfig("smile"), SliceConfig("age")))
+    ev = dataclasses.replace(cfg.evaluation, slices=(SliceConfig("smile"), SliceConfig("age"),
+                                                     SliceConfig("age", "gender")))
     v = compare.single_task_config(dataclasses.replace(cfg, evaluation=ev), "age")
     assert v.evaluation.slices == (SliceConfig("age"),)
     assert compare.single_task_config(dataclasses.replace(cfg, evaluation=ev), "gender").evaluation.slices == ()
-    assert compare.single_task_config(cfg, "age").evaluation == cfg.evaluation  # default (None) kept
+    default = dataclasses.replace(cfg, evaluation=dataclasses.replace(cfg.evaluation, slices=None))
+    assert compare.single_task_config(default, "age").evaluation.slices is None  # default (None) kept
 
 
 def test_model_params_keyed_by_dropped_tasks_are_dropped():
@@ -178,7 +179,7 @@ def test_build_comparison_exact(cfg):
     assert c["tasks"]["age"]["metric"] == "mean_absolute_error" and c["tasks"]["age"]["lower_is_better"]
     assert c["tasks"]["age"]["gain"] == pytest.approx(-0.2)
     assert c["delta_m"] == pytest.approx((0.125 - 0.2) / 2)  # -3.75 %
-    assert c["train"] == {"steps": 300, "batch_size": 32, "seed": 42}
+    assert c["train"] == {"steps": 600, "batch_size": 32, "seed": 42}
     assert c["warnings"] == ["task age: 142 eval examples in the multitask run, 140 in the single-task run; "
                              "the figures are not on the same examples"]
     assert compare.format_table(c) == (

@@ -16,7 +16,13 @@ def test_default_schema_matches_checked_in_copy():
 def test_schema_follows_config():
     cfg = load(os.path.join(ROOT, "configs", "default.yaml"))
     feats = {f.name: f for f in build_schema(cfg).feature}
-    assert sorted(feats) == ["example_id", "image", "label", "source", "task_index"]
+    assert sorted(feats) == ["example_id", "image", "label", "slice_age", "slice_gender", "source", "task_index"]
+    # slice-only features of wiki's two tasks (docs/data_contract.md): optional, no fixed shape
+    # (Transform and serving parse them as VarLenFeature), values the task's classes
+    for task in ("age", "gender"):
+        f = feats[f"slice_{task}"]
+        assert f.presence.min_fraction == 0.0 and not f.HasField("shape")
+        assert list(f.string_domain.value) == list(cfg.task(task).classes)
     assert [d.size for d in feats["label"].shape.dim] == [5]
     assert (feats["task_index"].int_domain.min, feats["task_index"].int_domain.max) == (0, 2)
     assert list(feats["source"].string_domain.value) == ["genki4k", "wiki"]

@@ -66,7 +66,14 @@ def analyze_and_transform(instances: list, config, temp_dir: str, transform_fn_d
 
     from components.transform.preprocessing import preprocessing_fn
 
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_feature_spec(config)))
+    spec = raw_feature_spec(config)
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
+    # Instance dicts name every feature of the spec: an optional slice-only feature
+    # (docs/data_contract.md) an instance lacks is an empty list, as TFXIO reads a record without it.
+    import tensorflow as tf
+
+    optional = [k for k, f in spec.items() if isinstance(f, tf.io.VarLenFeature)]
+    instances = [{**{k: [] for k in optional}, **i} for i in instances]
     fn = functools.partial(preprocessing_fn, custom_config={"config": config.to_json()})
     if transform_fn_dir is None:
         with tft_beam.Context(temp_dir=temp_dir, force_tf_compat_v1=False):

@@ -53,6 +53,25 @@ def test_serving_default_equals_serving_image(trained):
         np.testing.assert_allclose(by_image_only_example[task].numpy(), by_image[task].numpy(), atol=1e-6)
 
 
+def test_slice_only_features_change_no_signature_output(trained):
+    """Examples that carry slice-only features (docs/data_contract.md) give the same predictions and
+    transformed features: nothing downstream of parsing reads them, and nothing requires them."""
+    _, _, loaded, rows = trained
+    plain = [r[0] for r in rows]
+    sliced = []
+    for raw in plain:
+        ex = tf.train.Example.FromString(raw)
+        ex.features.feature["slice_gender"].bytes_list.value.append(b"female")
+        ex.features.feature["slice_age"].bytes_list.value.append(b"55+")
+        sliced.append(ex.SerializeToString())
+    for name in ("serving_default", "transform_features"):
+        a = loaded.signatures[name](examples=tf.constant(plain))
+        b = loaded.signatures[name](examples=tf.constant(sliced))
+        assert sorted(a) == sorted(b) and not [k for k in b if k.startswith("slice_")]
+        for k in a:
+            np.testing.assert_array_equal(a[k].numpy(), b[k].numpy())
+
+
 def test_run_leaves_logs_and_a_keras_model(trained):
     _, fn_args, _, rows = trained
     assert tf.io.gfile.glob(os.path.join(fn_args.model_run_dir, "train", "events.out.tfevents.*"))

@@ -19,8 +19,10 @@ def test_preprocessing_fn_in_tft_beam(make_config, tmp_path):
     config = make_config(size=(4, 4))
     raw = [
         instance("a", 0, [0, 1, 0, 0, 0]),  # smile: class 1 (smile)
-        instance("b", 1, [1, 0, 0, 0, 0]),  # gender: class 0 (female)
-        instance("c", 2, [0, 0, 0, 1, 0]),  # age: class 3 (40-54)
+        # gender: class 0 (female); age: class 3 (40-54); each carries the wiki record's other
+        # label as a slice-only feature, which changes nothing below (docs/data_contract.md)
+        {**instance("b", 1, [1, 0, 0, 0, 0]), "slice_age": [b"40-54"]},
+        {**instance("c", 2, [0, 0, 0, 1, 0]), "slice_gender": [b"female"]},
     ]
     out = analyze_and_transform(raw, config, str(tmp_path))
     out = sorted(out, key=lambda d: int(d["task_index"]))
