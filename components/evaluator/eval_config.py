@@ -30,7 +30,7 @@ import json
 import tensorflow_model_analysis as tfma
 from google.protobuf import wrappers_pb2
 
-from config import PRIMARY_METRIC, Config, TaskConfig, label_key, weight_key
+from config import PRIMARY_METRIC, Config, TaskConfig, label_key, slice_key, weight_key
 
 # `evaluation.max_regression` (config/types.py, default 0.02): how much
 # worse than the baseline (last blessed model) a gated metric may be, in the
@@ -138,13 +138,35 @@ METRICS: dict[str, tuple[MetricDef, ...]] = {
 
 _NEEDS_TOLERANCE = ("within_tolerance", "error_histogram")
 
+# Fairness Indicators' rates, one class against the rest at the argmax (binary: the positive
+# class; multiclass: every class), for the tasks of cross-task slices only (fairness_tasks):
+# derived from the confusion matrix accuracy already builds, so no extra pass.
+FAIRNESS_METRICS = (_custom("false_positive_rate", "ArgmaxFalsePositiveRate", per_class=True),
+                    _custom("false_negative_rate", "ArgmaxFalseNegativeRate", per_class=True))
+
 # The metric a baseline comparison always gates, even without a threshold: config.PRIMARY_METRIC.
 
 
-def metric_defs(task: TaskConfig) -> dict[str, MetricDef]:
-    """The metrics a task gets, by TFMA metric name."""
-    return {m.name: _with_params(m, task) for m in METRICS[task.type]
+def metric_defs(task: TaskConfig, fairness: bool = False) -> dict[str, MetricDef]:
+    """The metrics a task gets, by TFMA metric name; with `fairness` (a task of a cross-task
+    slice) a binary / multiclass task also gets FAIRNESS_METRICS."""
+    extra = FAIRNESS_METRICS if fairness and task.is_classification else ()
+    return {m.name: _with_params(m, task) for m in METRICS[task.type] + extra
             if task.tolerance is not None or m.name not in _NEEDS_TOLERANCE}
+
+
+def fairness_slices(config: Config) -> list:
+    """The cross-task entries of `evaluation.slices` ({task, by: <other task>})."""
+    return [s for s in config.evaluation.slices or () if s.by != "class"]
+
+
+def fairness_tasks(config: Config) -> set[str]:
+    return {s.task for s in fairness_slices(config)}
+
+
+def fairness_slice_column(by: str) -> str:
+    """TFMA slice column of `{task, by}`: the slice-only raw feature `slice_<by>`."""
+    return slice_key(by)
 
 
 def _with_params(m: MetricDef, task: TaskConfig) -> MetricDef:
@@ -254,7 +276,7 @@ def build_eval_config(config: Config, max_regression: float | None = None) -> tf
     # so a one-task model's metrics must not name an output.
     single = len(config.tasks) == 1
     for task in config.tasks:
-        defs = list(metric_defs(task).values())
+        defs = list(metric_defs(task, task.name in fairness_tasks(config)).values())
         whole = [_metric_config(m, task, max_regression) for m in defs if not m.per_class]
         metrics_specs.append(tfma.MetricsSpec(output_names=[] if single else [task.name], metrics=whole))
         per_class = [_metric_config(m, task, max_regression) for m in defs if m.per_class]
@@ -264,6 +286,11 @@ def build_eval_config(config: Config, max_regression: float | None = None) -> tf
                 binarize=tfma.BinarizationOptions(class_ids={"values": positive_class_ids(task)})))
     slicing_specs = [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in SLICE_FEATURES]
     slicing_specs += [tfma.SlicingSpec(slice_keys_sql=class_slice_sql(t)) for t in class_slice_tasks(config)]
+    # Cross-task slices: the raw slice-only feature, absent on examples that do not carry it
+    # (those fall in no slice of the column); every task's metrics are computed there, the
+    # report reads the sliced task's.
+    by = sorted({fairness_slice_column(s.by) for s in fairness_slices(config)})
+    slicing_specs += [tfma.SlicingSpec(feature_keys=[column]) for column in by]
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
             signature_name=SERVING_SIGNATURE,

@@ -13,6 +13,9 @@ TFMA's own, and need no TensorFlow graph at evaluation time.
   0.5 (one-vs-rest); for a softmax over K >= 3 classes that is not the
   predicted class, and `top_k` variants crash in slices without the output's
   examples (docs/report.md, "TFMA 0.47.1 with one output per task"), hence these. Per class via `binarize.class_ids`.
+- `ArgmaxFalsePositiveRate`, `ArgmaxFalseNegativeRate`: Fairness Indicators'
+  rates of one class against the rest, read off the same argmax matrix (only
+  for tasks named by a cross-task `evaluation.slices` entry).
 - `HistogramCalibration`: weighted sum of predictions / weighted sum of
   labels (TFMA's `calibration`), read off the calibration histogram that
   AUC and the calibration plot already build, instead of TFMA's `Calibration`
@@ -40,6 +43,8 @@ ACCURACY_NAME = "accuracy"
 PRECISION_NAME = "precision"
 RECALL_NAME = "recall"
 F1_NAME = "f1"
+FPR_NAME = "false_positive_rate"
+FNR_NAME = "false_negative_rate"
 CALIBRATION_NAME = "calibration"
 RMSE_NAME = "root_mean_squared_error"
 WITHIN_TOLERANCE_NAME = "within_tolerance"
@@ -157,6 +162,33 @@ class ArgmaxF1(metric_types.Metric):
 
     def __init__(self, name: str = F1_NAME):
         super().__init__(metric_util.merge_per_key_computations(_from_confusion_matrix(_f1)), name=name)
+
+
+def _false_positive_rate(m: mcm.Matrices, class_id: Optional[int]) -> float:
+    tp, fp, fn, total = _counts(m, _need_class(class_id, FPR_NAME))
+    return _ratio(fp, total - tp - fn)
+
+
+def _false_negative_rate(m: mcm.Matrices, class_id: Optional[int]) -> float:
+    tp, _, fn, _ = _counts(m, _need_class(class_id, FNR_NAME))
+    return _ratio(fn, tp + fn)
+
+
+class ArgmaxFalsePositiveRate(metric_types.Metric):
+    """Per class c (one vs rest): weight(predicted c, label not c) / weight(label not c), prediction
+    = argmax; Fairness Indicators' false_positive_rate at the argmax instead of a score threshold."""
+
+    def __init__(self, name: str = FPR_NAME):
+        super().__init__(metric_util.merge_per_key_computations(_from_confusion_matrix(_false_positive_rate)),
+                         name=name)
+
+
+class ArgmaxFalseNegativeRate(metric_types.Metric):
+    """Per class c (one vs rest): weight(label c, predicted not c) / weight(label c) = 1 - recall."""
+
+    def __init__(self, name: str = FNR_NAME):
+        super().__init__(metric_util.merge_per_key_computations(_from_confusion_matrix(_false_negative_rate)),
+                         name=name)
 
 
 def _calibration_computations(name: str = CALIBRATION_NAME, eval_config: Optional[config_pb2.EvalConfig] = None,

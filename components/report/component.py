@@ -26,6 +26,7 @@ from components.evaluator.eval_config import (
     positive_class_ids,
 )
 from components.evaluator.interval_gate import bound_failures
+from components.report.fairness import task_fairness
 from components.report.gallery import error_gallery
 from components.report.history import training_curves
 from components.report.model_card import MODEL_CARD_JSON, build_model_card, write_model_card
@@ -101,7 +102,7 @@ def _task_metrics(task: TaskConfig, values: dict[_Key, Any], items: tuple) -> di
     """One task's scalar metrics in one slice, per-class ones as `name/<class>`
     (binary: only the positive class, reported under the bare name)."""
     out = {}
-    for name, m in metric_defs(task).items():
+    for name, m in metric_defs(task, fairness=True).items():  # FPR/FNR only where TFMA wrote them
         if m.plot or m.array:
             continue
         if not m.per_class:
@@ -229,6 +230,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
             "primary_metric": PRIMARY_METRIC[task.type],
             "slices": dict(by_slice),
             "slice_intervals": dict(slice_intervals),
+            **task_fairness(config, task, overall, by_slice),  # cross-task slices (fairness.py)
             "passed": not any(f["task"] == task.name for f in validation["failures"] + gate),
         }
         if task.type == "binary":

@@ -49,8 +49,15 @@ def _metrics(name: str, t: dict) -> list[dict[str, Any]]:
             m["confidence_interval"] = {"lower_bound": _fmt(ci[0]), "upper_bound": _fmt(ci[1])}
         out.append(m)
     slice_ints = t.get("slice_intervals") or {}
+    fairness = t.get("fairness") or {}
     for column, by_value in sorted((t.get("slices") or {}).items()):
         for v, ms in sorted(by_value.items()):
+            if (fairness.get(column) or {}).get(v, {}).get("too_small"):
+                continue  # under evaluation.min_slice_size: no number (see ethical_considerations)
+            for rate in ("false_positive_rate", "false_negative_rate"):
+                if (fairness.get(column) or {}).get(v, {}).get(rate) is not None:
+                    out.append({"type": f"{name}/{rate}", "value": _fmt(fairness[column][v][rate]),
+                                "slice": f"{column}={v}"})
             p = t.get("primary_metric")
             if p in ms and ms[p] is not None:
                 m = {"type": f"{name}/{p}", "value": _fmt(ms[p]), "slice": f"{column}={v}"}
@@ -58,6 +65,27 @@ def _metrics(name: str, t: dict) -> list[dict[str, Any]]:
                 if ci and ci[0] is not None and ci[1] is not None:
                     m["confidence_interval"] = {"lower_bound": _fmt(ci[0]), "upper_bound": _fmt(ci[1])}
                 out.append(m)
+    return out
+
+
+def _fairness(name: str, t: dict) -> list[dict[str, str]]:
+    """One MCT ethical consideration per cross-task slice: the largest gaps to the overall value,
+    and the slices too small to report (evaluation.min_slice_size)."""
+    out = []
+    for column, by_value in sorted((t.get("fairness") or {}).items()):
+        sized = {v: e for v, e in by_value.items() if not e.get("too_small")}
+        gaps = []
+        for k in (t.get("primary_metric"), "false_positive_rate", "false_negative_rate"):
+            worst = max(((v, e[f"{k}_gap"]) for v, e in sized.items() if e.get(f"{k}_gap") is not None),
+                        key=lambda x: abs(x[1]), default=None)
+            if worst:
+                gaps.append(f"{k} {worst[1]:+.3f} at {worst[0]} ({_fmt(sized[worst[0]][k])}, n={sized[worst[0]]['n']})")
+        small = [f"{v} (n={e['n']})" for v, e in sorted(by_value.items()) if e.get("too_small")]
+        out.append({"name": f"{name} by {column}: largest gaps to the overall value: " + ("; ".join(gaps) or "none"),
+                    "mitigation_strategy": (f"rates: {t.get('fairness_rule')}. "
+                                            + (f"Too small to report (n < {t.get('min_slice_size')}): "
+                                               + ", ".join(small) + ". " if small else "")
+                                            + "Gaps on small slices are noisy: read them with their n.")})
     return out
 
 
@@ -116,6 +144,7 @@ def build_model_card(report: dict[str, Any]) -> dict[str, Any]:
                            f"thresholds: {json.dumps(thresholds, sort_keys=True)}; against the last blessed model a "
                            f"gated metric may be at most {report.get('max_regression')} worse (absolute)."}],
             "use_cases": [{"description": f"Decision: {verdict}" + (": " + "; ".join(reasons) if reasons else "")}],
+            "ethical_considerations": [c for n, t in tasks.items() for c in _fairness(n, t)],
         },
     }
 
@@ -143,7 +172,11 @@ def render_model_card_html(card: dict[str, Any]) -> str:
             "<h2>Quantitative analysis</h2><table><tr><th>metric</th><th>slice</th><th>value</th>"
             f"<th>95 % lower</th><th>95 % upper</th></tr>{rows}</table>"
             f"<h2>Considerations</h2><h3>Limitations</h3>{lis(c['limitations'])}"
-            f"<h3>Tradeoffs</h3>{lis(c['tradeoffs'])}<h3>Decision</h3>{lis(c['use_cases'])}</body></html>")
+            f"<h3>Tradeoffs</h3>{lis(c['tradeoffs'])}<h3>Decision</h3>{lis(c['use_cases'])}"
+            + ("<h3>Fairness (cross-task slices)</h3><ul>" + "".join(
+                f"<li>{esc(e['name'])}<br><small>{esc(e['mitigation_strategy'])}</small></li>"
+                for e in c.get("ethical_considerations") or []) + "</ul>" if c.get("ethical_considerations") else "")
+            + "</body></html>")
 
 
 def write_model_card(card: dict[str, Any], report_dir: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.report import plots
+from components.report.fairness import fairness_html
 from components.report.plots import esc
 
 _CSS = """
@@ -133,8 +134,8 @@ def _slices(t: dict) -> str:
     class_col = t.get("class_slice")
     skipped = []
     for column, by_value in sorted(t.get("slices", {}).items()):
-        if column == class_col:
-            continue  # shown in the per-class table
+        if column == class_col or column in (t.get("fairness") or {}):
+            continue  # shown in the per-class table / the fairness tables
         by_value = {v: m for v, m in by_value.items() if not same_as_overall(m, t.get("metrics", {}))}
         if not by_value:
             skipped.append(column)
@@ -307,6 +308,7 @@ def render_html(report: dict) -> str:
         parts.append(_gallery(t))
         parts.append(_per_class(t))
         parts.append(_slices(t))
+        parts.append(fairness_html(t, _num))
     total = report.get("training_curves_total") or {}
     if total.get("loss") or total.get("learning_rate"):
         figs = []

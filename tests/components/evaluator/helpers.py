@@ -94,6 +94,8 @@ def serialize(ex: dict) -> bytes:
         "label": f(float_list=tf.train.FloatList(value=list(ex["label"]))),
         "source": f(bytes_list=tf.train.BytesList(value=[ex["source"].encode()])),
         "example_id": f(bytes_list=tf.train.BytesList(value=[ex["example_id"].encode()])),
+        # slice-only features (docs/data_contract.md), on the examples that carry them
+        **{k: f(bytes_list=tf.train.BytesList(value=[v.encode()])) for k, v in ex.get("slices", {}).items()},
     })).SerializeToString()
 
 
@@ -211,15 +213,18 @@ class Run:
         return np.flatnonzero(keep)
 
 
-def evaluate(tmp_path_factory, config) -> Run:
+def evaluate(tmp_path_factory, config, add_slices=None) -> Run:
     """The tiny examples and saved model of `config` through tfma.run_model_analysis with
-    build_eval_config (the `run` / `run_ci` fixtures in tests/conftest.py)."""
+    build_eval_config (the `run` / `run_ci` fixtures in tests/conftest.py). `add_slices(examples)`
+    may set slice-only features (`ex["slices"] = {"slice_<task>": class}`) before they are written."""
     import tensorflow_model_analysis as tfma
 
     from components.evaluator.eval_config import build_eval_config
 
     root = str(tmp_path_factory.mktemp("eval"))
     examples = make_examples(config)
+    if add_slices is not None:
+        add_slices(examples)
     files = write_examples_artifact(os.path.join(root, "examples"), examples)
     model_dir = os.path.join(root, "model")
     save_model(config, model_dir)

@@ -124,12 +124,15 @@ def test_default_config_builds():
     ec = build_eval_config(config)
     assert [list(s.output_names) for s in ec.metrics_specs] == [["smile"], ["smile"], ["gender"], ["gender"],
                                                                 ["age"], ["age"]]
-    # No evaluation section: max_regression 0.02, every classification task sliced by class.
+    # max_regression 0.02 (default), every classification task sliced by class, and the
+    # cross-task slices age by gender and gender by age (the slice-only raw features).
     assert config.evaluation.max_regression == 0.02
     acc = _metrics(ec, "age")["ArgmaxAccuracy"][0].per_slice_thresholds[0].threshold
     assert acc.change_threshold.absolute.value == -0.02
-    assert [s.slice_keys_sql.split(" AS ")[1].split(")")[0] for s in ec.slicing_specs[3:]] == [
+    assert [s.slice_keys_sql.split(" AS ")[1].split(")")[0] for s in ec.slicing_specs[3:6]] == [
         "smile_class", "gender_class", "age_class"]
+    assert [list(s.feature_keys) for s in ec.slicing_specs[6:]] == [["slice_age"], ["slice_gender"]]
+    assert "ArgmaxFalseNegativeRate" in _metrics(ec, "age") and "ArgmaxFalseNegativeRate" not in _metrics(ec, "smile")
 
 
 def test_max_regression_comes_from_the_config():
@@ -157,7 +160,7 @@ def test_class_names_are_quoted_in_sql():
     ({"max_regression": 1.5}, r"'evaluation.max_regression': must be <= 0.99, received 1.5"),
     ({"max_regression": "2%"}, r"'evaluation.max_regression': expected a number, received '2%'"),
     ({"baseline": 1}, r"'evaluation.baseline': unknown key; valid keys here: "
-                      r"confidence_intervals, gate_on, max_regression, slices"),
+                      r"confidence_intervals, gate_on, max_regression, min_slice_size, slices"),
     ({"confidence_intervals": "yes"}, r"'evaluation.confidence_intervals': expected true or false, received 'yes'"),
     ({"confidence_intervals": False, "gate_on": "lower_bound"},
      r"'evaluation.gate_on': lower_bound gates on the confidence interval; evaluation.confidence_intervals is false"),
@@ -166,9 +169,10 @@ def test_class_names_are_quoted_in_sql():
     ({"slices": {"task": "age"}}, r"'evaluation.slices': expected a list of \{task, by\}"),
     ({"slices": [{"task": "height"}]}, r"'evaluation.slices\[0\].task': received 'height'; valid: smile, gender"),
     ({"slices": [{"task": "score"}]}, r"'evaluation.slices\[0\].task': 'score' is a regression task"),
-    ({"slices": [{"task": "gender", "by": "age"}]},
-     r"'evaluation.slices\[0\].by': received task 'age': cross-task slices need examples labelled for both"),
-    ({"slices": [{"task": "gender", "by": "source"}]}, r"'evaluation.slices\[0\].by': received 'source'; valid: class"),
+    ({"slices": [{"task": "smile", "by": "age"}]},
+     r"'evaluation.slices\[0\].by': received task 'age': no source labels both 'smile' and 'age'"),
+    ({"slices": [{"task": "gender", "by": "source"}]},
+     r"'evaluation.slices\[0\].by': received 'source'; valid: class, age"),
 ])
 def test_evaluation_section_errors_name_the_key(evaluation, message):
     with pytest.raises(ConfigError, match=message):
