@@ -98,12 +98,12 @@ def test_parameters_equal_the_local_dag_except_paths(compiled):
     assert train == ["train_genki4k", "train_wiki"]
     trainer = params(job, "Trainer")
     targs = json_format.Parse(trainer["train_args"], trainer_pb2.TrainArgs())
-    assert (list(targs.splits), targs.num_steps) == (train, 300)  # configs/default.yaml train.steps
+    assert (list(targs.splits), targs.num_steps) == (train, 600)  # configs/default.yaml train.steps
     eargs = json_format.Parse(trainer["eval_args"], trainer_pb2.EvalArgs())
     assert (list(eargs.splits), eargs.num_steps) == (evals, 10)
     assert trainer["run_fn"] == "components.trainer.run_fn.run_fn"
     custom = json.loads(json.loads(trainer["custom_config"])["config"])
-    assert custom["name"] == KFP_NAME and custom["train"]["steps"] == 300
+    assert custom["name"] == KFP_NAME and custom["train"]["steps"] == 600
     assert [s["path"] for s in custom["sources"]] == ["gs://bucket/data/genki4k", "gs://bucket/data/wiki"]
     transform = params(job, "Transform")
     assert transform["preprocessing_fn"] == "components.transform.preprocessing.preprocessing_fn"
