@@ -35,9 +35,14 @@ class Prepared:
 def _raw_instances(serialized: list[bytes], raw_spec) -> list[dict]:
     """Raw examples as the instance dicts tft_beam takes (scalars and numpy arrays)."""
     parsed = tf.io.parse_example(tf.constant(serialized), raw_spec)
-    arrays = {k: v.numpy() for k, v in parsed.items()}
+    # VarLen features (the optional slice_<task> columns) parse as SparseTensors: one
+    # array of values per example, possibly empty.
+    varlen = {k: [np.asarray(row, dtype=object) for row in tf.RaggedTensor.from_sparse(v).to_list()]
+              for k, v in parsed.items() if isinstance(v, tf.SparseTensor)}
+    arrays = {k: v.numpy() for k, v in parsed.items() if k not in varlen}
     # tft_beam wants Python scalars for scalar features, bytes for strings, arrays for vectors.
-    return [{k: (v[i] if v.ndim > 1 or v.dtype == object else v[i].item()) for k, v in arrays.items()}
+    return [{**{k: (v[i] if v.ndim > 1 or v.dtype == object else v[i].item()) for k, v in arrays.items()},
+             **{k: rows[i] for k, rows in varlen.items()}}
             for i in range(len(serialized))]
 
 

@@ -109,3 +109,23 @@ def test_paired_interval_of_the_per_seed_gaps():
     # differences -0.01, +0.02, -0.01: mean 0, sd 0.01732, t(2) = 4.303
     assert (low, high) == (pytest.approx(-0.04303, abs=1e-5), pytest.approx(0.04303, abs=1e-5))
     assert all(np.isnan(tp.paired_interval(smile, [0.8], [0.9])))
+
+
+def test_raw_instances_keep_the_optional_slice_features():
+    """The benchmark feeds raw examples to tft_beam itself: a VarLen slice_<task> column (present
+    on a multi-task source's examples, absent on the others) must come out as one array per
+    example, and the fixed-length columns as scalars."""
+    import tensorflow as tf
+
+    from benchmarks.training_data import _raw_instances
+
+    def example(task_index, slice_value=None):
+        feature = {"task_index": tf.train.Feature(int64_list=tf.train.Int64List(value=[task_index]))}
+        if slice_value is not None:
+            feature["slice_gender"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[slice_value]))
+        return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+    spec = {"task_index": tf.io.FixedLenFeature([], tf.int64), "slice_gender": tf.io.VarLenFeature(tf.string)}
+    rows = _raw_instances([example(2, b"female"), example(0)], spec)
+    assert [r["task_index"] for r in rows] == [2, 0]
+    assert [list(r["slice_gender"]) for r in rows] == [[b"female"], []]
