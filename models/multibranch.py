@@ -9,6 +9,9 @@ layer (models/heads.py). Layers are prefixed with the task name
 The seed's age tower opens with a depthwise convolution and pools 3x3 first;
 here every tower has one shape, overridable per task (`towers`).
 
+`stem` (default none) puts shared blocks (`stem_block<b>_...`) between the input and
+the towers, so the towers split after a shared stem.
+
 `model.sharing: {type: cross_stitch}` (Misra et al. 2016, models/cross_stitch.py):
 the towers are the paper's columns, and after every block and every hidden dense
 layer a cross-stitch unit (`cross_stitch_block<b>`, `cross_stitch_dense<d>`) mixes
@@ -41,12 +44,12 @@ def _dense(x, name: str, d: int, units: int, p: dict, reg):
     return keras.layers.BatchNormalization(momentum=p["bn_momentum"], name=f"{name}_dense{d}_bn")(x)
 
 
-def _stitched(image, config: Config, p: dict, reg) -> dict:
+def _stitched(stem, config: Config, p: dict, reg) -> dict:
     """The columns with a cross-stitch unit after every stage; towers have one shape
     (checked when the config loads, multibranch_params.check_sharing)."""
     names = config.task_names
     shape = tower(p, names[0])
-    xs = {t: image for t in names}
+    xs = {t: stem for t in names}
     stages = ([("block", b, f) for b, f in enumerate(shape["filters"], start=1)] + [("flatten", 0, 0)]
               + [("dense", d, u) for d, u in enumerate(shape["dense"], start=1)])
     for kind, i, width in stages:
@@ -68,15 +71,18 @@ def build(config: Config) -> keras.Model:
     reg = keras.regularizers.L2(p["l2"]) if p["l2"] > 0 else None
     height, width = config.image.size
     image = keras.Input(shape=(height, width, config.image.channels), name="image")
+    stem = image
+    for b, filters in enumerate(p["stem"], start=1):  # shared by every tower
+        stem = _block(stem, "stem", b, filters, p["convs_per_block"], p, reg)
 
     if config.model.sharing.type == "cross_stitch":
-        features = _stitched(image, config, p, reg)
+        features = _stitched(stem, config, p, reg)
         outputs = {t.name: output_layer(t, reg)(features[t.name]) for t in config.tasks}
         return keras.Model(inputs=image, outputs=outputs, name="multibranch")
     outputs = {}
     for task in config.tasks:
         shape, name = tower(p, task.name), task.name
-        x = image
+        x = stem
         for b, filters in enumerate(shape["filters"], start=1):
             x = _block(x, name, b, filters, shape["convs_per_block"], p, reg)
         x = keras.layers.Flatten(name=f"{name}_flatten")(x)

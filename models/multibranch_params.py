@@ -28,6 +28,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "l2": 0.0,                 # L2 factor on every kernel; seed 002 has none
     "bn_momentum": 0.9,        # as BKNet: settles within a few hundred steps
     "towers": {},              # task name -> {filters, convs_per_block, dense} overrides
+    "stem": [],                # shared blocks (their filters) before the towers split; [] = none (seed 002)
 }
 
 
@@ -102,6 +103,11 @@ def resolve_params(params: Mapping[str, Any], task_names=(), normalization=None)
         towers = {}
     if not isinstance(towers, Mapping):
         fail(KEY + "towers", f"expected a mapping of task name -> tower settings, received {towers!r}")
+    if "stem" in params:
+        out["stem"] = [] if params["stem"] is None else _int_list("stem", params["stem"], allow_empty=True)
+        if out["stem"] and "stem" in task_names:
+            fail(KEY + "stem", "a task is named 'stem', like the shared stem's layers (stem_block<b>_...); "
+                               "rename the task or use no stem")
     out["towers"] = {}
     for task, raw in towers.items():
         if task_names and task not in task_names:

@@ -132,3 +132,12 @@ def test_the_report_page_shows_the_units():
     html = _cross_stitch(units)
     assert "from a</th><th>from b" in html and html.count("<tr><td class=l>cross_stitch_block1") == 2
     assert _cross_stitch({}) == ""
+
+
+def test_columns_after_a_shared_stem():
+    params = {"stem": [4], "filters": [4], "dense": []}
+    model = get_builder("multibranch")(stitched_config(size=(16, 16), params=params))
+    assert [u.name for u in stitch_layers(model)] == ["cross_stitch_block1"]  # units between tower stages only
+    plain = get_builder("multibranch")(parse(config_dict(model="multibranch", tasks=TASKS, size=(16, 16),
+                                                         params=params), base_dir=None))
+    assert model.count_params() == plain.count_params() + 9 * 4

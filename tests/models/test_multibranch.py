@@ -64,7 +64,7 @@ def test_params_fail_by_name_when_the_config_loads(make_config):
     from config import ConfigError
 
     with pytest.raises(ConfigError, match=r"'model.params.filter': unknown multibranch parameter; valid: "
-                                          r"bn_momentum, convs_per_block, dense, dropout, filters, l2, towers"):
+                                          r"bn_momentum, convs_per_block, dense, dropout, filters, l2, stem, towers"):
         make_config(model="multibranch", tasks=TASKS, params={"filter": [8]})
     with pytest.raises(ConfigError, match=r"'model.params.filters': expected a non-empty list of positive integers, "
                                           r"received \[\]"):
@@ -79,3 +79,19 @@ def test_params_fail_by_name_when_the_config_loads(make_config):
         make_config(model="multibranch", tasks=TASKS, params={"dropout": 1})
     # validation alone imports no TensorFlow (config loading stays light)
     assert validate_params("multibranch", {"dense": [4]}, task_names=["age"])["dense"] == [4]
+
+
+def test_a_shared_stem_before_the_towers(make_config):
+    cfg = make_config(model="multibranch", tasks=TASKS, size=(16, 16),
+                      params={"stem": [8], "filters": [4], "dense": []})
+    model = build(cfg)
+    assert model.get_layer("stem_block1_conv1").filters == 8
+    # stem: conv 3*3*1*8+8 = 80, BN 32; each tower: conv 3*3*8*4+4 = 292, BN 16; 16 -> 8 -> 4: flatten 4*4*4 = 64;
+    # outputs age 64+1 = 65, gender 2*64+2 = 130, race 5*64+5 = 325. 112 + 3 * 308 + 520 = 1,556
+    assert model.count_params() == 1_556
+    shared = [w.name for w in model.weights if w.name.startswith("stem_")]
+    assert len(shared) == 6  # conv kernel, bias, BN gamma, beta, moving mean, variance
+    from config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"'model.params.stem': expected a list of positive integers"):
+        make_config(model="multibranch", tasks=TASKS, params={"stem": [0]})
