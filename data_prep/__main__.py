@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from config import ConfigError, error_line, load, validate
     from data_prep import fileio
-    from data_prep.convert import list_source_records
     from data_prep.generate import generate_missing
+    from data_prep.listing import check_source
     from data_prep.records import SourceError
 
     try:
@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         validate(config)  # format options, face boxes, sample settings, source layouts
         if not args.no_generate:
             generate_missing(config)
-        for source in config.sources:  # fail on a bad source before Beam's start-up cost
-            list_source_records(source, config)
+        for source in config.sources:  # fail on a bad source before Beam's start-up cost (up to its
+            check_source(source, config)  # first record: the job lists it, as a stream, again)
     except ConfigError as e:
         print(error_line(e), file=sys.stderr)
         return 2

@@ -30,8 +30,9 @@ from apache_beam.utils.windowed_value import WindowedValue
 from config import Config, split_dir, split_name
 from data_prep import fileio
 from data_prep.beam_args import complete as complete_beam_args
-from data_prep.convert import Failed, convert_records, list_source_records, stream_order, validate_sources
+from data_prep.convert import Failed, convert_records, validate_sources
 from data_prep.formats import get_format
+from data_prep.listing import CHUNK, chunk_records, read_manifest, write_manifest
 from data_prep.records import RawRecord, SourceError
 from data_prep.splits import SPLITS
 from data_prep.tfrecords import write_tfrecords
@@ -39,7 +40,6 @@ from data_prep.tfrecords import write_tfrecords
 REJECTED = "rejected"
 COUNTS = "counts"
 _SEP = "\t"  # joins count-key parts; never part of a source, task, split or reason name
-CHUNK = 100  # records per Beam element up to the conversion (see records_to_chunks)
 
 
 def examples_prefix(examples_dir: str, split: str, source: str) -> str:
@@ -128,31 +128,18 @@ class ReadContainerFn(_SourceFn):
             yield batch
 
 
-def records_to_chunks(records: Sequence[RawRecord], size: int = CHUNK) -> list[str]:
-    """Records as manifest lines of `size` records each, a JSON array of [raw_id, path, fields]:
-    one Beam element per chunk all the way to the conversion, so the runner's per-element cost
-    (encode, shuffle, decode: ~0.07 ms measured at 12,000 records) is paid once per `size`
-    images, and convert_records gets batches to work on in phases. JSON escapes newlines, so a
-    chunk never spans lines; Python's json round-trips the NaN / -inf of IMDB-WIKI's fields."""
-    return [json.dumps([[r.raw_id, r.path, dict(r.fields)] for r in records[i:i + size]])
-            for i in range(0, len(records), size)]
-
-
-def chunk_records(chunk: str) -> list[RawRecord]:
-    return [RawRecord(raw_id, path, fields) for raw_id, path, fields in json.loads(chunk)]
-
-
-def _records_input(pipeline: beam.Pipeline, name: str, records: list[RawRecord], manifest_dir: str):
-    """Batches of records (lists of up to CHUNK), read from a manifest of chunks
-    (`records_to_chunks`, one a line) written next to the stats: the job graph stays small on any
-    source size (runners cap it; Dataflow ~10-20 MB), and it measured faster than beam.Create even
-    at 12,000 records (7.6 vs 8.1 s), whose graph pickling bz2-compresses every record. Reshuffle
-    spreads the chunks over workers (DirectRunner splits only shuffled inputs between its workers)."""
-    path = os.path.join(manifest_dir, f"{name}.jsonl")
-    fileio.write_bytes(path, "".join(c + "\n" for c in records_to_chunks(records)).encode())
+def _records_input(pipeline: beam.Pipeline, name: str, manifests: list[str]):
+    """Batches of records (lists of up to CHUNK), from the source's manifest files written next to
+    the stats (data_prep.listing.write_manifest: stream order, CHUNK records a line, SHARD_CHUNKS
+    lines a file): the job graph stays small on any source size (runners cap it; Dataflow ~10-20
+    MB), and it measured faster than beam.Create even at 12,000 records (7.6 vs 8.1 s), whose graph
+    pickling bz2-compresses every record. Reshuffle spreads the files over workers (DirectRunner
+    splits only shuffled inputs between its workers); shuffling their paths, not their lines,
+    keeps what the runner holds for the shuffle to a path per 1,000 records."""
     return (pipeline
-            | f"ReadManifest[{name}]" >> beam.io.ReadFromText(path)
+            | f"Manifests[{name}]" >> beam.Create(manifests)
             | f"Spread[{name}]" >> beam.Reshuffle()
+            | f"ReadManifest[{name}]" >> beam.FlatMap(read_manifest)
             | f"Records[{name}]" >> beam.Map(chunk_records))
 
 
@@ -226,14 +213,17 @@ def run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stat
 def _run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stats_path: str,
                     beam_args: Sequence[str] | None) -> dict[str, Any]:
     validate_sources(config)
-    # Written in hash order, not the listing's (often class by class): see stream_order.
-    records = {s.name: stream_order(list_source_records(s, config), config) for s in config.sources}
     for out_dir in (examples_dir, dead_letter_dir):
         if fileio.exists(out_dir) and fileio.listdir(out_dir):
             raise SourceError(f"output directory {out_dir} is not empty; stale shards would mix with new ones")
     work_dir = stats_path + ".work"  # counts and record manifests; removed after the run
     counts_prefix = os.path.join(work_dir, "counts")
     fileio.rmtree(work_dir)
+    # Written in hash order, not the listing's (often class by class): convert.stream_order's order,
+    # streamed from the listing into manifest files with bounded memory (data_prep/listing.py).
+    manifests, listed = {}, {}
+    for s in config.sources:
+        manifests[s.name], listed[s.name] = write_manifest(s, config, os.path.join(work_dir, "records", s.name))
 
     # complete_beam_args: what a portable runner (Flink, Spark) needs too; data_prep/beam_args.py
     args = complete_beam_args(["--runner=DirectRunner", *config.beam.args, *(beam_args or [])])
@@ -243,7 +233,7 @@ def _run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, sta
     all_counts = []
     for source in config.sources:
         name = source.name
-        raw = _records_input(pipeline, name, records[name], work_dir)
+        raw = _records_input(pipeline, name, manifests[name])
         if hasattr(get_format(source.format), "read_container"):
             raw = (raw | f"Unbatch[{name}]" >> beam.FlatMap(lambda batch: batch)
                    | f"KeyByContainer[{name}]" >> beam.Map(_container_key, source.format)
@@ -269,7 +259,7 @@ def _run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, sta
     lines = [line for path in fileio.glob(counts_prefix + "*")
              for line in fileio.read_text(path).splitlines() if line.strip()]
     stats = build_stats(config, lines)
-    _check_counts(stats, {n: len(r) for n, r in records.items()})
+    _check_counts(stats, listed)
     _ensure_split_dirs(config, examples_dir)
     fileio.write_bytes(stats_path, (json.dumps(stats, indent=2, sort_keys=True) + "\n").encode())
     fileio.rmtree(work_dir)

@@ -5,6 +5,8 @@ Each module exposes:
   list_records(source, config) -> list[RawRecord] cheap enumeration on the launcher (paths, raw labels)
   parse_record(record, source, config) -> Parsed  labels and group id of one record, or raises Reject
 Optional:
+  iter_records(source, config)                    the same records as a stream (a generator), what the
+      -> Iterator[RawRecord]                      Beam job lists when a format has it (data_prep.listing)
   face_boxes(source) -> bool                      the format gives face boxes (crop_box) for prep.face_crop
   layout(source) -> tuple[str, ...]               what a source's local path holds, relative to it ('x/' a
                                                   folder, './' the path itself), checked by config.validate

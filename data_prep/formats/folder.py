@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Iterator
 
 from config import Config, SourceConfig
 from data_prep import fileio
@@ -39,12 +40,18 @@ def layout(source: SourceConfig) -> tuple[str, ...]:
     return ("./",)
 
 
-def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
+def iter_records(source: SourceConfig, config: Config) -> Iterator[RawRecord]:
+    """The records as a stream (what the Beam job lists; the walk's sorted entries are
+    ~0.15 KB a file, a RawRecord ~1 KB)."""
     if not fileio.isdir(source.path):
         raise SourceError(f"source {source.name!r} (folder): {source.path} is not a directory")
-    return [RawRecord(raw_id=rel, path=os.path.join(source.path, rel),
-                      fields={"class_name": rel.split("/", 1)[0] if "/" in rel else None}, problem=problem)
-            for rel, problem in fileio.walk_entries(source.path)]
+    for rel, problem in fileio.walk_entries(source.path):
+        yield RawRecord(raw_id=rel, path=os.path.join(source.path, rel),
+                        fields={"class_name": rel.split("/", 1)[0] if "/" in rel else None}, problem=problem)
+
+
+def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
+    return list(iter_records(source, config))
 
 
 def parse_record(record: RawRecord, source: SourceConfig, config: Config) -> Parsed:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Iterator
 
 from config import Config, SourceConfig
 from data_prep import fileio
@@ -43,7 +44,8 @@ def layout(source: SourceConfig) -> tuple[str, ...]:
     return (IMAGES_DIR + "/", LABELS_FILE)
 
 
-def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
+def iter_records(source: SourceConfig, config: Config) -> Iterator[RawRecord]:
+    """Every file in files/, then every label line with no image, as a stream."""
     files_dir = os.path.join(source.path, IMAGES_DIR)
     labels_path = os.path.join(source.path, LABELS_FILE)
     for p in (files_dir, labels_path):
@@ -53,21 +55,22 @@ def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
     lines = fileio.read_text(labels_path).splitlines()
     while lines and not lines[-1].strip():  # trailing blank lines are not label lines
         lines.pop()
-    records, numbers = [], set()
+    numbers = set()
     for name in fileio.listdir(files_dir):
         m = _FILE_NAME.match(name)
         number = int(m.group(1)) if m else None
         line = lines[number - 1] if number is not None and 1 <= number <= len(lines) else None
         if number is not None:
             numbers.add(number)
-        records.append(RawRecord(raw_id=name, path=os.path.join(files_dir, name),
-                                 fields={"number": number, "line": line}))
+        yield RawRecord(raw_id=name, path=os.path.join(files_dir, name), fields={"number": number, "line": line})
     # Label lines without an image are records too: read = written + rejected.
     for k, line in enumerate(lines, start=1):
         if k not in numbers:
-            records.append(RawRecord(raw_id=f"{LABELS_FILE}:{k}", path="",
-                                     fields={"number": k, "line": line, "no_image": True}))
-    return records
+            yield RawRecord(raw_id=f"{LABELS_FILE}:{k}", path="", fields={"number": k, "line": line, "no_image": True})
+
+
+def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
+    return list(iter_records(source, config))
 
 
 def parse_record(record: RawRecord, source: SourceConfig, config: Config) -> Parsed:

@@ -18,7 +18,7 @@ import datetime
 import io
 import math
 import os
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from config import Config, SourceConfig
 from data_prep import fileio
@@ -81,8 +81,34 @@ def _cell_str(cell: Any) -> str:
     return str(cell[0]) if len(cell) else ""
 
 
-def read_mat(mat_path: str) -> dict[str, list]:
-    """The struct's fields as plain Python lists, one entry per row."""
+NUMBER_FIELDS = ("dob", "photo_taken", "gender", "face_score", "second_face_score")
+
+
+class FaceBoxes:
+    """The face_location column: row i -> its numbers as a list of floats; kept as an n x 4 array
+    plus the rows that do not hold 4 numbers (prep.face_crop rejects those)."""
+
+    def __init__(self, rows: Iterable[list[float]], n: int):
+        import numpy as np
+
+        self._boxes = np.zeros((n, 4))
+        self._odd = {}
+        for i, row in enumerate(rows):
+            if len(row) == 4:
+                self._boxes[i] = row
+            else:
+                self._odd[i] = row
+
+    def __len__(self) -> int:
+        return len(self._boxes)
+
+    def __getitem__(self, i: int) -> list[float]:
+        return self._odd[i] if i in self._odd else [float(v) for v in self._boxes[i]]
+
+
+def read_mat(mat_path: str) -> dict[str, Any]:
+    """The struct's fields, one entry per row: full_path and name as lists of str, the numbers as
+    float64 arrays, face_location as FaceBoxes (row_fields gives a row as plain Python values)."""
     import numpy as np
     import scipy.io
 
@@ -108,12 +134,14 @@ def read_mat(mat_path: str) -> dict[str, list]:
         except (TypeError, ValueError) as e:
             raise SourceError(f"{mat_path}: field {field!r} must hold numbers; received {type(e).__name__}: {e}") from e
 
+    # Compact columns (what iter_records holds while the job lists the rows): numbers as float64
+    # arrays (8 bytes a value; a list of floats takes 32), face boxes as one n x 4 array.
     cols = {
-        **{f: numbers(f, np.ravel(meta[f])) for f in ("dob", "photo_taken", "gender", "face_score",
-                                                      "second_face_score")},
+        **{f: np.array(numbers(f, np.ravel(meta[f])), dtype=np.float64) for f in NUMBER_FIELDS},
         "full_path": [_cell_str(c) for c in np.ravel(meta["full_path"])],
         "name": [_cell_str(c) for c in np.ravel(meta["name"])],
-        "face_location": [numbers("face_location", np.ravel(c)) for c in np.ravel(meta["face_location"])],
+        "face_location": FaceBoxes((numbers("face_location", np.ravel(c)) for c in np.ravel(meta["face_location"])),
+                                   meta["face_location"].size),
     }
     bad = {k: len(v) for k, v in cols.items() if len(v) != n}
     if bad:
@@ -121,18 +149,26 @@ def read_mat(mat_path: str) -> dict[str, list]:
     return cols
 
 
-def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
+def row_fields(cols: dict[str, Any], i: int) -> dict[str, Any]:
+    """Row i's fields but full_path, as Python floats / str / a list of floats, in FIELDS order."""
+    return {k: float(cols[k][i]) if k in NUMBER_FIELDS else cols[k][i] for k in FIELDS if k != "full_path"}
+
+
+def iter_records(source: SourceConfig, config: Config) -> Iterator[RawRecord]:
+    """One record per row, as a stream: what stays in memory is the .mat's columns (scipy reads
+    the file whole), not a RawRecord per row."""
     mat_path = os.path.join(source.path, option(source, "mat_file"))
     if not fileio.exists(mat_path):
         raise SourceError(f"source {source.name!r} (imdb_wiki): {mat_path} does not exist "
                           f"(options.mat_file = {option(source, 'mat_file')!r})")
     cols = read_mat(mat_path)
-    records = []
     for i, rel in enumerate(cols["full_path"]):
-        fields = {k: cols[k][i] for k in FIELDS if k != "full_path"}
-        records.append(RawRecord(raw_id=rel or f"row{i}", path=os.path.join(source.path, rel) if rel else "",
-                                 fields=fields))
-    return records
+        fields = row_fields(cols, i)
+        yield RawRecord(raw_id=rel or f"row{i}", path=os.path.join(source.path, rel) if rel else "", fields=fields)
+
+
+def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
+    return list(iter_records(source, config))
 
 
 def age_of(dob: float, photo_taken: float) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Iterator
 
 from config import Config, SourceConfig
 from data_prep import fileio
@@ -60,11 +61,16 @@ def layout(source: SourceConfig) -> tuple[str, ...]:
     return ("./",)
 
 
-def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
+def iter_records(source: SourceConfig, config: Config) -> Iterator[RawRecord]:
+    """The records as a stream (what the Beam job lists)."""
     if not fileio.isdir(source.path):
         raise SourceError(f"source {source.name!r} (utkface): {source.path} is not a directory")
-    return [RawRecord(raw_id=rel, path=os.path.join(source.path, rel), problem=problem)
-            for rel, problem in fileio.walk_entries(source.path)]
+    for rel, problem in fileio.walk_entries(source.path):
+        yield RawRecord(raw_id=rel, path=os.path.join(source.path, rel), problem=problem)
+
+
+def list_records(source: SourceConfig, config: Config) -> list[RawRecord]:
+    return list(iter_records(source, config))
 
 
 def parse_name(name: str) -> tuple[int, int, int]:

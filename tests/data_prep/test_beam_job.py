@@ -157,25 +157,27 @@ def test_folder_examples_group_by_person(run):
 
 
 def test_chunks_keep_every_record_in_order():
-    from data_prep.beam_job import chunk_records, records_to_chunks
+    from data_prep.listing import chunk_records, records_to_chunks
     from data_prep.records import RawRecord
 
     records = [RawRecord(f"r{i}", f"/d/{i}.jpg", {"note": "two\nlines" if i == 3 else i}) for i in range(7)]
+    records[4] = RawRecord("link.jpg", "/d/link.jpg", {}, ("duplicate_path", "link.jpg links to the file a.jpg"))
     records[5] = RawRecord("17/a.jpg", "/d/17/a.jpg", {"gender": math.nan, "face_score": -math.inf, "loc": [1.0, 2.0]})
     chunks = records_to_chunks(records, size=3)
     assert len(chunks) == 3 and not any("\n" in c for c in chunks)  # one manifest line each
     back = [r for c in chunks for r in chunk_records(c)]
-    assert back[:5] == records[:5] and back[6] == records[6]  # a newline inside a field survives
+    assert back[:5] == records[:5] and back[6] == records[6]  # a newline inside a field survives, a problem too
     fields = back[5].fields  # IMDB-WIKI's NaN / -inf fields too
     assert (back[5].raw_id, fields["face_score"], fields["loc"]) == ("17/a.jpg", -math.inf, [1.0, 2.0])
     assert math.isnan(fields["gender"])
 
 
 def test_every_split_dir_exists_even_when_empty(tmp_path, monkeypatch):
-    from data_prep import beam_job
+    from data_prep import listing
     from data_prep.beam_job import run_conversion
 
-    monkeypatch.setattr(beam_job, "CHUNK", 2)  # 3 records: two chunks, one of them short
+    monkeypatch.setattr(listing, "CHUNK", 2)  # 3 records: two chunks, one of them short,
+    monkeypatch.setattr(listing, "SHARD_CHUNKS", 1)  # in two manifest files
     config = make_config(str(tmp_path), [{"name": "g", "format": "genki4k", "path": str(tmp_path / "g"),
                                           "tasks": ["smile"], "sample": {"count": 3, "seed": 0}}],
                          splits={"eval": 0.0001})
