@@ -8,7 +8,7 @@ import collections
 import json
 import math
 import os
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -26,9 +26,12 @@ from components.evaluator.eval_config import (
     positive_class_ids,
 )
 from components.evaluator.interval_gate import bound_failures
+from components.report.bootstrap import METHOD as BOOTSTRAP_METHOD
+from components.report.bootstrap import bootstrap_intervals
 from components.report.fairness import task_fairness
 from components.report.gallery import error_gallery
 from components.report.history import training_curves
+from components.report.label_stats import chance_levels, eval_label_stats
 from components.report.model_card import MODEL_CARD_JSON, build_model_card, write_model_card
 from components.report.page import render_html
 from components.report.tfma_reader import (  # noqa: F401
@@ -43,59 +46,6 @@ from components.trainer.gradient_probe import read_probe
 from config import Config, TaskConfig, split_dir, split_name
 
 _Key = Key
-
-
-def eval_label_stats(config: Config, files: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Counts each task's own eval examples and labels from raw GZIP tf.Example files.
-
-    Returns per task: n, class_counts (classification), positives (multilabel),
-    values (regression).
-    """
-    stats = {t.name: {"n": 0, "class_counts": [0] * t.width if t.type != "regression" else None,
-                      "values": []} for t in config.tasks}
-    spec = {"task_index": tf.io.FixedLenFeature([], tf.int64),
-            "label": tf.io.FixedLenFeature([config.label_width], tf.float32)}
-    files = list(files)
-    if not files:
-        return stats
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1024).map(
-        lambda x: tf.io.parse_example(x, spec))
-    for batch in ds.as_numpy_iterator():
-        for ti, label in zip(batch["task_index"], batch["label"]):
-            if not 0 <= ti < len(config.tasks):
-                raise ValueError(f"eval example has task_index {ti}; valid: 0..{len(config.tasks) - 1}")
-            task = config.tasks[ti]
-            s = stats[task.name]
-            s["n"] += 1
-            if task.type == "regression":
-                s["values"].append(float(label[0]))
-            elif task.type == "multilabel":
-                for c in range(task.width):
-                    s["class_counts"][c] += int(label[c] > 0.5)
-            else:
-                s["class_counts"][int(np.argmax(label[:task.width]))] += 1
-    return stats
-
-
-def chance_levels(task: TaskConfig, s: dict[str, Any]) -> dict[str, Any]:
-    """What a model that ignores the image scores on this task's eval examples."""
-    n = s["n"]
-    if n == 0:
-        return {"chance": None, "chance_rule": "no eval examples"}
-    if task.type == "regression":
-        v = np.asarray(s["values"])
-        return {"chance": float(np.mean(np.abs(v - v.mean()))), "chance_metric": "mean_absolute_error",
-                "chance_rule": "mean_absolute_error of predicting the eval mean"}
-    counts = s["class_counts"]
-    if task.type == "multilabel":
-        per = {c: max(k, n - k) / n for c, k in zip(task.classes, counts)}
-        return {"chance": float(np.mean(list(per.values()))), "chance_per_class": per,
-                "chance_metric": "binary_accuracy",
-                "chance_rule": "per-label majority rate (binary_accuracy), mean over labels",
-                "chance_uniform": 0.5}
-    return {"chance": max(counts) / n, "chance_metric": "accuracy", "chance_rule": "majority-class rate (accuracy)",
-            "chance_uniform": 1.0 / task.width,
-            "class_counts": dict(zip(task.classes, counts))}
 
 
 def _task_metrics(task: TaskConfig, values: dict[_Key, Any], items: tuple) -> dict[str, float]:
@@ -161,6 +111,7 @@ def _clean(x):
     return x
 
 
+INTERVALS_TFMA = "TFMA Poisson bootstrap (evaluation.confidence_intervals), 20 replicates, t-interval"
 NO_THRESHOLDS = (
     "no task sets thresholds: TFX's Evaluator validates a model, and so blesses it, only when a threshold "
     "applies, and on a first run (no blessed baseline) it drops the change thresholds of "
@@ -188,6 +139,9 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
     history = training_curves(model_run_dir, config)
     probe = read_probe(model_run_dir) if model_run_dir else None  # which tasks fight: gradient_probe.py
     gallery = error_gallery(config, model_dir, eval_data)  # the most confident errors, per task
+    # TFMA's intervals when on; else a numpy bootstrap of each primary metric (bootstrap.py)
+    per_example = gallery.pop("per_example", {})
+    boot = None if config.evaluation.confidence_intervals else bootstrap_intervals(config, per_example)
     label_stats = eval_label_stats(config, eval_data)
     validation = validation_summary(eval_output_uri, config, metrics)
     cand = metrics["candidate"]
@@ -226,7 +180,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
             "thresholds": dict(task.thresholds),
             "metrics": overall,
             # 95 % confidence intervals TFMA computed beside each metric (components.evaluator.eval_config).
-            "intervals": _task_metrics(task, metrics["intervals"], ()),
+            "intervals": _task_metrics(task, metrics["intervals"], ()) if boot is None else boot[task.name],
             "primary_metric": PRIMARY_METRIC[task.type],
             "slices": dict(by_slice),
             "slice_intervals": dict(slice_intervals),
@@ -282,6 +236,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         "gradient_conflict": None if probe is None else probe["summary"],
         "gradient_probes": None if probe is None else probe["probes"],
         "error_gallery_scanned": gallery["scanned"],
+        "intervals_method": INTERVALS_TFMA if boot is None else BOOTSTRAP_METHOD,
         "gate_use": (probe["probes"][-1].get("gate_use") if probe and probe["probes"] else None),
         "cross_stitch": (probe["probes"][-1].get("cross_stitch") if probe and probe["probes"] else None),
         "tasks": tasks,

@@ -15,6 +15,8 @@ example_id and source, the true and predicted class (or value). The scan
 stops after `limit` examples, so a large eval split costs a bounded time;
 report.json says how many were scanned. A model that cannot be loaded leaves
 the gallery empty and says why (`error`), and the report is still written.
+The scanned examples' labels and predictions per task are returned too
+(`per_example`, not JSON), for the bootstrap intervals (bootstrap.py).
 """
 from __future__ import annotations
 
@@ -64,6 +66,7 @@ def error_gallery(config: Config, model_dir: str, files: Iterable[str], size: in
     """{"scanned": n, "tasks": {task: [entry, ...]}} with the entries most wrong first."""
     files = list(files)
     heaps: dict[str, list] = {t.name: [] for t in config.tasks}
+    seen: dict[str, tuple[list, list]] = {t.name: ([], []) for t in config.tasks}  # labels, predictions
     scanned = 0
     if files and size > 0:
         try:
@@ -82,6 +85,8 @@ def error_gallery(config: Config, model_dir: str, files: Iterable[str], size: in
             for i, ti in enumerate(parsed["task_index"].numpy()):
                 task = config.tasks[int(ti)]
                 label = parsed["label"].numpy()[i, :task.width]
+                seen[task.name][0].append(label)
+                seen[task.name][1].append(outputs[task.name][i])
                 ranked = _entry(task, label, outputs[task.name][i])
                 if ranked is None:
                     continue
@@ -94,7 +99,9 @@ def error_gallery(config: Config, model_dir: str, files: Iterable[str], size: in
                     heapq.heapreplace(heap, (*key, _materialise(entry, i, parsed)))
             scanned += int(serialized.shape[0])
     tasks = {name: [e for _, _, e in sorted(heap, key=lambda x: (-x[0], -x[1]))] for name, heap in heaps.items()}
-    return {"scanned": scanned, "limit": limit, "size": size, "tasks": tasks}
+    per_example = {t.name: (np.asarray(seen[t.name][0], np.float64).reshape(-1, t.width),
+                            np.asarray(seen[t.name][1], np.float64).reshape(-1, t.width)) for t in config.tasks}
+    return {"scanned": scanned, "limit": limit, "size": size, "tasks": tasks, "per_example": per_example}
 
 
 def _materialise(entry: dict, i: int, parsed) -> dict:

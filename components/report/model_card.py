@@ -25,8 +25,8 @@ LIMITATIONS = (
     "Evaluated only on the eval split of the configured sources; the bundled sample data is generated "
     "(synthetic images), so numbers on it say nothing about real faces.",
     "Trained from scratch: no pretrained weights.",
-    "Metrics are point values on a finite eval set; the 95 % confidence intervals (TFMA Poisson bootstrap, "
-    "20 replicates) show how far they may move; on small eval sets they are wide.",
+    "Metrics are point values on a finite eval set; the 95 % confidence intervals show how far they may "
+    "move; on small eval sets they are wide.",
     "Each example carries one task's label: per-task numbers are on that task's own examples only.",
 )
 
@@ -137,7 +137,8 @@ def build_model_card(report: dict[str, Any]) -> dict[str, Any]:
             "performance_metrics": [m for n, t in tasks.items() for m in _metrics(n, t)],
         },
         "considerations": {
-            "limitations": [{"description": d} for d in LIMITATIONS],
+            "limitations": [{"description": d} for d in LIMITATIONS]
+            + [{"description": f"Intervals: {m}."} for m in [report.get("intervals_method")] if m],
             "tradeoffs": [{"description":
                            "Blessing gates on the " + gated_on +
                            f" of each thresholded metric (evaluation.gate_on: {report.get('gate_on', 'value')}); "

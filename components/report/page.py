@@ -206,7 +206,9 @@ def summary_table(report: dict) -> str:
                     f"<td>{status}</td></tr>")
     return ("<table class='summary'><tr><th class=l>task</th><th class=l>type</th><th class=l>primary metric</th>"
             "<th>value <small>± 95 % interval</small></th><th>n</th><th>chance</th><th>baseline</th><th>threshold</th>"
-            "<th>all gates</th></tr>" + "".join(rows) + "</table>")
+            "<th>all gates</th></tr>" + "".join(rows) + "</table>"
+            + (f"<p class='intervals-method'><small>95 % intervals: {esc(report['intervals_method'])}"
+               "</small></p>" if report.get("intervals_method") else ""))
 
 
 def data_section(report: dict) -> str:
