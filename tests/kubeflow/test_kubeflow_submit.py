@@ -97,7 +97,8 @@ def test_missing_or_stale_schema_exits_2(tmp_path, capsys):
         raw = yaml.safe_load(f)
     # Same name, without smile and genki4k: another contract under the checked-in file's name.
     stale = cluster_config(tmp_path, tasks=raw["tasks"][1:],
-                           sources=[{**raw["sources"][1], "path": "gs://bucket/data/wiki"}])
+                           sources=[{**raw["sources"][1], "path": "gs://bucket/data/wiki"}],
+                           evaluation={"slices": [{"task": "age", "by": "gender"}]})  # no smile slice
     assert kubeflow_runner.main(["--config", stale] + base) == 2
     assert "schemas/bknet_smile_gender_age.pbtxt does not match config" in capsys.readouterr().err
     assert not (tmp_path / "p.json").exists()
