@@ -211,8 +211,8 @@ def class_slice_sql(task: TaskConfig) -> str:
 
     `label_<task>` is the transformed one-hot (multi-hot) label, zero on other
     tasks' examples, so only the task's examples fall in a slice; a multilabel
-    example falls in the slice of each of its labels. The examples carry one
-    task's label each, so a slice by another task's class is not possible.
+    example falls in the slice of each of its labels. A slice by another task's
+    class uses the raw slice-only feature instead (fairness_slice_column).
     """
     names = ", ".join(_sql_string(c) for c in task.classes)
     return (f"SELECT STRUCT([{names}][OFFSET(o)] AS {class_slice_column(task)}) "
