@@ -30,6 +30,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from config import Config, split_dir, split_name
 from data_prep import fileio
 from data_prep.beam_args import complete as complete_beam_args
+from data_prep.beam_args import conversion_mode
 from data_prep.convert import Failed, convert_records, validate_sources
 from data_prep.formats import get_format
 from data_prep.listing import CHUNK, chunk_records, read_manifest, write_manifest
@@ -227,6 +228,10 @@ def _run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, sta
 
     # complete_beam_args: what a portable runner (Flink, Spark) needs too; data_prep/beam_args.py
     args = complete_beam_args(["--runner=DirectRunner", *config.beam.args, *(beam_args or [])])
+    # in-process or multi-process by the number of records, unless the args chose (beam_args.py)
+    extra, mode = conversion_mode(args, sum(listed.values()))
+    args += extra
+    logging.info("data_prep: %d records, %s", sum(listed.values()), mode)
     options = PipelineOptions(args)
     config_json = config.to_json()
     pipeline = beam.Pipeline(options=options)
