@@ -13,8 +13,9 @@ from config import Config, SourceConfig, validate
 from data_prep import fileio
 from data_prep.formats import get_format
 from data_prep.image_prep import prep_image
-from data_prep.records import Parsed, RawRecord, Reject, SourceError, encode_label, make_example, slice_features
-from data_prep.splits import assign_split, hash_position
+from data_prep.listing import iter_source_records, order_key
+from data_prep.records import Parsed, RawRecord, Reject, encode_label, make_example, slice_features
+from data_prep.splits import assign_split
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,9 @@ def validate_sources(config: Config) -> None:
 
 
 def list_source_records(source: SourceConfig, config: Config) -> list[RawRecord]:
-    """Enumerates one source's raw records; SourceError if its path is missing or it has none."""
-    if not fileio.exists(source.path):
-        hint = " (set `sample:` on the source to generate sample data there)" if source.sample is None else ""
-        raise SourceError(f"source {source.name!r}: path {source.path} does not exist{hint}")
-    records = get_format(source.format).list_records(source, config)
-    if not records:
-        raise SourceError(f"source {source.name!r} ({source.format}): no records found under {source.path}")
-    return records
+    """Enumerates one source's raw records; SourceError if its path is missing or it has none.
+    (The Beam job streams them instead: data_prep.listing.)"""
+    return list(iter_source_records(source, config))
 
 
 def stream_order(records: Sequence[RawRecord], config: Config) -> list[RawRecord]:
@@ -54,8 +50,8 @@ def stream_order(records: Sequence[RawRecord], config: Config) -> list[RawRecord
     stream read through a shuffle buffer smaller than a class would see
     batches of few classes. Hash order makes every window of the files an
     unbiased draw, whatever the layout, and stays the same from run to run."""
-    salt = "order\0" + config.splits.salt
-    return sorted(records, key=lambda r: (hash_position(r.raw_id, salt), r.raw_id))
+    key = order_key(config)  # the Beam job sorts the same way, in bounded memory: data_prep.listing
+    return sorted(records, key=lambda r: key(r.raw_id))
 
 
 def read_image_file(path: str) -> bytes:

@@ -63,7 +63,8 @@ def check_source(source: SourceConfig, config: Config) -> None:
 
 
 def order_key(config: Config) -> Callable[[str], tuple[float, str]]:
-    """Sort key of a raw id in stream order (data_prep.convert.stream_order's key)."""
+    """Sort key of a raw id in stream order (data_prep.convert.stream_order): its hash position,
+    salted like the split (`splits.salt` draws another order), then the id."""
     salt = "order\0" + config.splits.salt
     return lambda raw_id: (hash_position(raw_id, salt), raw_id)
 
