@@ -20,7 +20,7 @@ BENCHMARKS = {
     "evaluation": "tfma_vs_numpy: TFMA evaluation time vs batched predict + numpy metrics, same model and data",
     "training": "training images/s: input pipeline vs in-memory fit, vs the model, vs a Python loop",
     "train_parity": ("train_parity: the Trainer's model vs a plain loop's, same model, data, steps; "
-                     "3 datasets x 3 seeds"),
+                     "3 datasets x 8 seeds"),
     "mtl_overhead": "mtl_step_overhead_<method>: a gradient method's training step over the plain weighted sum",
     "prep": "prep_vs_pil_loop: Beam conversion images/s vs a PIL loop, 1 and 2 workers; UTKFace per-task cost",
 }
