@@ -33,6 +33,8 @@ from components.report.gallery import error_gallery
 from components.report.history import training_curves
 from components.report.label_stats import chance_levels, eval_label_stats
 from components.report.model_card import MODEL_CARD_JSON, build_model_card, write_model_card
+from components.report.outcomes import KEY as OUTCOMES_KEY
+from components.report.outcomes import example_outcomes, write_outcomes
 from components.report.page import render_html
 from components.report.tfma_reader import (  # noqa: F401
     Key,
@@ -142,6 +144,9 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
     # TFMA's intervals when on; else a numpy bootstrap of each primary metric (bootstrap.py)
     per_example = gallery.pop("per_example", {})
     boot = None if config.evaluation.confidence_intervals else bootstrap_intervals(config, per_example)
+    # per example and task: id and what the primary metric averages, for make compare (outcomes.py)
+    outcomes = example_outcomes(config, per_example, gallery.pop("example_ids", {}), gallery["scanned"],
+                                gallery["limit"])
     label_stats = eval_label_stats(config, eval_data)
     validation = validation_summary(eval_output_uri, config, metrics)
     cand = metrics["candidate"]
@@ -247,6 +252,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         "data": None if prep_stats is None else {
             "sources": prep_stats.get("sources", {}), "total": prep_stats.get("total"),
             "dead_letter_samples": list(dead_letters or [])},
+        OUTCOMES_KEY: outcomes,  # written to per_example.json, not to report.json (write_report)
     })
 
 
@@ -269,15 +275,19 @@ def _bound_failures(config: Config, eval_output_uri: str) -> list[dict[str, Any]
 
 
 def write_report(report: dict[str, Any], report_dir: str) -> list[str]:
-    """Writes report.json, a self-contained index.html and the model card
-    (model_card/model_card.json and .html); returns their paths."""
+    """Writes report.json, a self-contained index.html, the model card
+    (model_card/model_card.json and .html) and, when the report has them, the
+    per-example outcomes (per_example.json, outcomes.py); returns their paths."""
+    outcomes = report.get(OUTCOMES_KEY)
+    report = {k: v for k, v in report.items() if k != OUTCOMES_KEY}
     tf.io.gfile.makedirs(report_dir)
     paths = [os.path.join(report_dir, "report.json"), os.path.join(report_dir, "index.html")]
     with tf.io.gfile.GFile(paths[0], "w") as f:
         f.write(json.dumps(report, indent=2, sort_keys=True))
     with tf.io.gfile.GFile(paths[1], "w") as f:
         f.write(render_html(report))
-    return paths + write_model_card(build_model_card(report), report_dir)
+    paths += write_model_card(build_model_card(report), report_dir)
+    return paths + ([write_outcomes(outcomes, report_dir)] if outcomes is not None else [])
 
 
 DEAD_LETTER_SAMPLES = 5

@@ -16,7 +16,9 @@ stops after `limit` examples, so a large eval split costs a bounded time;
 report.json says how many were scanned. A model that cannot be loaded leaves
 the gallery empty and says why (`error`), and the report is still written.
 The scanned examples' labels and predictions per task are returned too
-(`per_example`, not JSON), for the bootstrap intervals (bootstrap.py).
+(`per_example`, not JSON), for the bootstrap intervals (bootstrap.py), and
+their example_ids in the same order (`example_ids`), for the report's
+per-example outcome file (outcomes.py).
 """
 from __future__ import annotations
 
@@ -66,7 +68,7 @@ def error_gallery(config: Config, model_dir: str, files: Iterable[str], size: in
     """{"scanned": n, "tasks": {task: [entry, ...]}} with the entries most wrong first."""
     files = list(files)
     heaps: dict[str, list] = {t.name: [] for t in config.tasks}
-    seen: dict[str, tuple[list, list]] = {t.name: ([], []) for t in config.tasks}  # labels, predictions
+    seen: dict[str, tuple[list, list, list]] = {t.name: ([], [], []) for t in config.tasks}  # labels, preds, ids
     scanned = 0
     if files and size > 0:
         try:
@@ -82,11 +84,13 @@ def error_gallery(config: Config, model_dir: str, files: Iterable[str], size: in
         for serialized in tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit).batch(BATCH):
             parsed = tf.io.parse_example(serialized, spec)
             outputs = {k: v.numpy() for k, v in serve(examples=serialized).items()}
+            example_ids = parsed["example_id"].numpy()
             for i, ti in enumerate(parsed["task_index"].numpy()):
                 task = config.tasks[int(ti)]
                 label = parsed["label"].numpy()[i, :task.width]
                 seen[task.name][0].append(label)
                 seen[task.name][1].append(outputs[task.name][i])
+                seen[task.name][2].append(example_ids[i].decode(errors="replace"))
                 ranked = _entry(task, label, outputs[task.name][i])
                 if ranked is None:
                     continue
@@ -101,7 +105,8 @@ def error_gallery(config: Config, model_dir: str, files: Iterable[str], size: in
     tasks = {name: [e for _, _, e in sorted(heap, key=lambda x: (-x[0], -x[1]))] for name, heap in heaps.items()}
     per_example = {t.name: (np.asarray(seen[t.name][0], np.float64).reshape(-1, t.width),
                             np.asarray(seen[t.name][1], np.float64).reshape(-1, t.width)) for t in config.tasks}
-    return {"scanned": scanned, "limit": limit, "size": size, "tasks": tasks, "per_example": per_example}
+    return {"scanned": scanned, "limit": limit, "size": size, "tasks": tasks, "per_example": per_example,
+            "example_ids": {name: ids for name, (_, _, ids) in seen.items()}}
 
 
 def _materialise(entry: dict, i: int, parsed) -> dict:

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from components.report.gallery import error_gallery
+from components.report.outcomes import example_outcomes
 from components.report.page import _gallery
+from tests.components.evaluator import helpers as fx
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +57,26 @@ def test_the_page_shows_thumbnails_with_true_and_predicted(gallery):
     first = gallery["tasks"]["age"][0]
     assert f"true {first['true']}" in html and f"predicted {first['predicted']}" in html
     assert _gallery({"error_gallery": []}) == ""
+
+
+def test_per_example_outcomes_name_every_scanned_example_with_its_score(run, gallery):
+    outcomes = example_outcomes(run.config, gallery["per_example"], gallery["example_ids"], gallery["scanned"],
+                                gallery["limit"])
+    assert outcomes["scanned"] == sum(fx.COUNTS.values()) and outcomes["limit"] == gallery["limit"]
+    for name, e in outcomes["tasks"].items():
+        t, rows = run.config.task(name), run.rows(name)
+        label, pred = run.label[rows, :t.width], run.predictions[name][rows]
+        ids = [run.examples[r]["example_id"] for r in rows]
+        assert sorted(e["ids"]) == sorted(ids) and len(set(e["ids"])) == fx.COUNTS[name]
+        assert e["metric"] == {"binary": "accuracy", "multiclass": "accuracy", "regression": "mean_absolute_error",
+                               "multilabel": "auc"}[t.type]
+        order = [e["ids"].index(i) for i in ids]  # the file's order -> the run's row order
+        if t.type in ("binary", "multiclass"):
+            expected = (label.argmax(1) == pred.argmax(1)).astype(float)
+            np.testing.assert_array_equal(np.asarray(e["scores"])[order], expected)
+        elif t.type == "regression":
+            np.testing.assert_allclose(np.asarray(e["scores"])[order], np.abs(pred[:, 0] - label[:, 0]), rtol=1e-5)
+        else:
+            assert e["classes"] == list(t.classes)
+            np.testing.assert_array_equal(np.asarray(e["labels"])[order], label)
+            np.testing.assert_allclose(np.asarray(e["predictions"])[order], pred, rtol=1e-5)

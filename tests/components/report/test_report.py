@@ -10,6 +10,7 @@ import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.proto import validation_result_pb2
 
 from components.report.component import Report, ReportGen, build_report, eval_files, validation_summary, write_report
+from components.report.outcomes import KEY as OUTCOMES_KEY
 from tests.components.evaluator import helpers as fx
 
 
@@ -139,8 +140,11 @@ def test_tag_split_prefers_the_longest_task_name():
 
 def test_write_report(tmp_path, report):
     paths = write_report(report, str(tmp_path / "report"))
-    assert [os.path.basename(p) for p in paths] == ["report.json", "index.html", "model_card.json", "model_card.html"]
-    assert json.loads(open(paths[0]).read()) == report
+    assert [os.path.basename(p) for p in paths] == ["report.json", "index.html", "model_card.json",
+                                                    "model_card.html", "per_example.json"]
+    # the per-example outcomes go to their own file, not into report.json
+    assert json.loads(open(paths[0]).read()) == {k: v for k, v in report.items() if k != OUTCOMES_KEY}
+    assert json.loads(open(paths[-1]).read()) == report[OUTCOMES_KEY]
     page = open(paths[1]).read()
     assert "NOT BLESSED" in page and "<style>" in page
     assert "http" not in page and "<script" not in page      # self-contained
@@ -253,6 +257,9 @@ def test_report_gen_component_executor(run, tmp_path):
         assert r["eval_data"] == eval_files(os.path.join(run.root, "examples"), run.config)
         assert len(r["eval_data"]) == 3 and r["blessed"] is False and r["blessed_from"] == "model blessing"
         assert os.path.exists(os.path.join(d, "index.html"))
+        outcomes = json.load(open(os.path.join(d, "per_example.json")))
+        # no saved model under model.uri: the gallery scanned nothing, the file still names every task
+        assert {t: len(e["ids"]) for t, e in outcomes["tasks"].items()} == {t: 0 for t in fx.COUNTS}
     assert out.get_int_custom_property("blessed") == 0
     assert ReportGen.SPEC_CLASS.INPUTS["blessing"].optional
     # Without a blessing (optional input) the validation result decides; the

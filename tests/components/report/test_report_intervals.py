@@ -201,7 +201,7 @@ def test_uninformative_plots_and_slices_are_left_out(report):
 def test_model_card_fields_and_link(report, tmp_path):
     paths = write_report(report, str(tmp_path / "report"))
     assert [os.path.relpath(p, str(tmp_path / "report")) for p in paths] == [
-        "report.json", "index.html", "model_card/model_card.json", "model_card/model_card.html"]
+        "report.json", "index.html", "model_card/model_card.json", "model_card/model_card.html", "per_example.json"]
     written = json.load(open(paths[0]))
     assert written["model_card"] == MODEL_CARD_JSON == "model_card/model_card.json"
     card = json.load(open(os.path.join(str(tmp_path / "report"), written["model_card"])))
