@@ -20,7 +20,9 @@ positive gain means the multitask model is better on that task. Each task is
 scored by the metric its baseline comparison gates (config.PRIMARY_METRIC):
 accuracy for classification, mean_absolute_error for regression, AUC
 (mean over labels) for multilabel, on the same eval examples in both runs
-(splits hash the group id, not the task).
+(splits hash the group id, not the task). delta_m gets a 95 % interval from a
+paired bootstrap over those eval examples, matched by id in the runs'
+`report/per_example.json` (runners/compare_interval.py).
 """
 from __future__ import annotations
 
@@ -41,16 +43,13 @@ import yaml
 
 from config import MAX_NAME_LENGTH as MAX_PIPELINE_NAME
 from config import PRIMARY_METRIC, Config, ConfigError, fail, load, validate
+from runners.compare_interval import LOWER_IS_BETTER, comparison_interval, load_outcomes
+from runners.compare_interval import METHOD as CI_METHOD
 from runners.console import run_or_report, text_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPARE_DIR = "compare"  # <output-dir>/compare/<task>/ holds each single-task run
 HTML_START, HTML_END = "<!-- comparison:start -->", "<!-- comparison:end -->"
-
-# Higher-is-better per primary metric (config.PRIMARY_METRIC); mirrors the MetricDef
-# directions in components/evaluator/eval_config.py (test_compare checks they agree)
-# without importing TFMA for a table lookup.
-LOWER_IS_BETTER = {"accuracy": False, "auc": False, "mean_absolute_error": True}
 
 
 def derived_name(config: Config, suffix: str, what: str, fix: str = "shorten the config name") -> str:
@@ -154,8 +153,10 @@ def delta_m(gains: Mapping[str, float | None]) -> float | None:
 
 
 def build_comparison(multitask_report: Mapping[str, Any], single_reports: Mapping[str, Mapping[str, Any]],
-                     config: Config) -> dict[str, Any]:
-    """`comparison` for report.json from the multitask report and one report per task."""
+                     config: Config, interval: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`comparison` for report.json from the multitask report and one report per task;
+    `interval`: delta_m's bootstrap (compare_interval.comparison_interval), None: not computed."""
+    interval = interval or {"ci95": None, "tasks": {}, "warnings": []}
     tasks, warnings = {}, []
     for t in config.tasks:
         multi, single = multitask_report["tasks"][t.name], single_reports[t.name]["tasks"][t.name]
@@ -173,14 +174,19 @@ def build_comparison(multitask_report: Mapping[str, Any], single_reports: Mappin
             "gain": relative_gain(m, s, lower),
             "eval_examples": n_m,
             "eval_examples_single_task": n_s,
+            # examples of the task matched by id in both runs' per_example.json; paired: all of them
+            "examples_matched": interval["tasks"].get(t.name, {}).get("matched"),
+            "paired": interval["tasks"].get(t.name, {}).get("paired"),
         }
     return {
         "tasks": tasks,
         "delta_m": delta_m({k: v["gain"] for k, v in tasks.items()}),
         "delta_m_rule": "mean over tasks of (-1)^l (multitask - single_task) / single_task, "
                         "l = 1 for lower-is-better metrics; > 0: multitask is better",
+        "delta_m_ci95": interval["ci95"],
+        "delta_m_ci_method": CI_METHOD,
         "train": {"steps": config.train.steps, "batch_size": config.train.batch_size, "seed": config.train.seed},
-        "warnings": warnings,
+        "warnings": warnings + list(interval["warnings"]),
     }
 
 
@@ -196,7 +202,15 @@ def format_table(comparison: Mapping[str, Any]) -> str:
     for name, t in comparison["tasks"].items():
         rows.append((name, t["metric"], _fmt(t["single_task"]), _fmt(t["multitask"]), _fmt(t["gain"], True)))
     delta_m = f"delta_m (mean relative gain of multitask): {_fmt(comparison['delta_m'], True)}"
-    return "\n".join([text_table(rows), delta_m])
+    return "\n".join([text_table(rows), delta_m + _ci_text(comparison)])
+
+
+def _ci_text(comparison: Mapping[str, Any]) -> str:
+    """`, 95% interval [low, high] (<method>)`, or "" without an interval."""
+    ci = comparison.get("delta_m_ci95")
+    if not ci:
+        return ""
+    return f", 95% interval [{_fmt(ci[0], True)}, {_fmt(ci[1], True)}] ({comparison['delta_m_ci_method']})"
 
 
 def render_html(comparison: Mapping[str, Any]) -> str:
@@ -219,7 +233,8 @@ def render_html(comparison: Mapping[str, Any]) -> str:
             f"(-1)<sup>l</sup> (multitask &minus; single-task) / single-task, l = 1 when lower is better; "
             f"&gt; 0: the multitask model is better.</p>\n"
             f'<table style="border-collapse:collapse"><tr>{head}</tr>{rows}</table>\n'
-            f"<p><b>&Delta;m = {_fmt(comparison['delta_m'], True)}</b> (mean relative gain over tasks)</p>\n"
+            f"<p><b>&Delta;m = {_fmt(comparison['delta_m'], True)}</b> (mean relative gain over tasks)"
+            f"{e(_ci_text(comparison))}</p>\n"
             + (f"<ul>{warn}</ul>\n" if warn else "") + f"</section>\n{HTML_END}")
 
 
@@ -305,7 +320,10 @@ def compare(config_path: str, output_dir: str, no_cache: bool = False,
         with open(os.path.join(d, "report", "report.json")) as f:
             return json.load(f)
 
-    comparison = build_comparison(report(out), {t: report(runs[t]["output_dir"]) for t in variants}, config)
+    # delta_m's 95 % interval: a paired bootstrap over the runs' per-example outcomes (compare_interval.py)
+    interval = comparison_interval(load_outcomes(out), {t: load_outcomes(runs[t]["output_dir"]) for t in variants})
+    comparison = build_comparison(report(out), {t: report(runs[t]["output_dir"]) for t in variants}, config,
+                                  interval)
     comparison["runs"] = runs
     write_comparison(os.path.join(out, "report"), comparison)
     return comparison

@@ -60,7 +60,11 @@ def test_compare_writes_single_vs_multitask_per_task_and_delta_m(tmp_path):
         assert single["tasks"][task]["eval_examples_in_data"] == report["tasks"][task]["eval_examples_in_data"]
         gains.append((row["multitask"] - row["single_task"]) / row["single_task"])
         assert row["gain"] == pytest.approx(gains[-1])
+        # every eval example of the task is matched by id in both runs' per_example.json: a paired bootstrap
+        assert row["paired"] is True and row["examples_matched"] == single["tasks"][task]["eval_examples_in_data"]
     assert comparison["delta_m"] == pytest.approx(sum(gains) / len(gains))
+    assert len(comparison["delta_m_ci95"]) == 2 and comparison["delta_m_ci95"][0] <= comparison["delta_m_ci95"][1]
+    assert "95% interval [" in proc.stdout
 
     variant = yaml.safe_load((out / "compare" / "age" / "config.yaml").read_text())
     assert [s["tasks"] for s in variant["sources"]] == [["age"]]

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from config import Config, ConfigError, SliceConfig, data_view, load, parse
-from runners import compare
+from runners import compare, compare_interval
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT = os.path.join(ROOT, "configs", "default.yaml")
@@ -175,11 +175,13 @@ def test_build_comparison_exact(cfg):
     c = compare.build_comparison(multi, single, config)
     assert c["tasks"]["smile"] == {"metric": "accuracy", "lower_is_better": False, "single_task": 0.8,
                                    "multitask": 0.9, "gain": pytest.approx(0.125), "eval_examples": 110,
-                                   "eval_examples_single_task": 110}
+                                   "eval_examples_single_task": 110, "examples_matched": None, "paired": None}
     assert c["tasks"]["age"]["metric"] == "mean_absolute_error" and c["tasks"]["age"]["lower_is_better"]
     assert c["tasks"]["age"]["gain"] == pytest.approx(-0.2)
     assert c["delta_m"] == pytest.approx((0.125 - 0.2) / 2)  # -3.75 %
     assert c["train"] == {"steps": 600, "batch_size": 32, "seed": 42}
+    assert c["delta_m_ci95"] is None  # no per-example outcomes given
+    assert c["delta_m_ci_method"] == "paired bootstrap over eval examples, B=1000"
     assert c["warnings"] == ["task age: 142 eval examples in the multitask run, 140 in the single-task run; "
                              "the figures are not on the same examples"]
     assert compare.format_table(c) == (
@@ -187,6 +189,18 @@ def test_build_comparison_exact(cfg):
         "smile  accuracy             0.8000       0.9000     +12.50%\n"
         "age    mean_absolute_error  5.0000       6.0000     -20.00%\n"
         "delta_m (mean relative gain of multitask): -3.75%")
+    interval = {"ci95": [-0.1, 0.0125], "tasks": {"smile": {"matched": 110, "paired": True}},
+                "warnings": ["task age: 140 of 142 multitask and 140 single-task eval examples match by id; ..."]}
+    c = compare.build_comparison(multi, single, config, interval)
+    assert c["delta_m_ci95"] == [-0.1, 0.0125]
+    assert (c["tasks"]["smile"]["examples_matched"], c["tasks"]["smile"]["paired"]) == (110, True)
+    assert (c["tasks"]["age"]["examples_matched"], c["tasks"]["age"]["paired"]) == (None, None)
+    assert c["warnings"][1:] == interval["warnings"]
+    assert compare.format_table(c).endswith(
+        "delta_m (mean relative gain of multitask): -3.75%, 95% interval [-10.00%, +1.25%] "
+        "(paired bootstrap over eval examples, B=1000)")
+    assert ("&Delta;m = -3.75%</b> (mean relative gain over tasks), 95% interval [-10.00%, +1.25%] "
+            "(paired bootstrap over eval examples, B=1000)</p>") in compare.render_html(c)
 
 
 def test_html_section_goes_before_body_end_and_replaces_an_earlier_one(cfg):
@@ -204,6 +218,12 @@ def test_html_section_goes_before_body_end_and_replaces_an_earlier_one(cfg):
     assert compare.insert_html("no body", "S") == "no bodyS"
 
 
+def _outcomes(task, accuracy, n=40):
+    right = round(accuracy * n)
+    return {"metric": "accuracy", "ids": [f"src/{k}/{task}" for k in range(n)],
+            "scores": [1.0] * right + [0.0] * (n - right)}
+
+
 def _fake_run(figures, calls):
     """A `run` that writes report.json + index.html as run_local.py would."""
     def run(config_path, out, no_cache):
@@ -216,6 +236,9 @@ def _fake_run(figures, calls):
             json.dump({"config_name": config.name, "tasks": tasks}, f)
         with open(os.path.join(out, "report", "index.html"), "w") as f:
             f.write("<html><body>per-task report</body></html>")
+        # per-example outcomes of 40 eval examples per task, accuracy = the figure (ReportGen's per_example.json)
+        with open(os.path.join(out, "report", "per_example.json"), "w") as f:
+            json.dump({"tasks": {t: _outcomes(t, figures[(len(config.tasks) > 1, t)]) for t in config.task_names}}, f)
         return 12.34
     return run
 
@@ -242,6 +265,12 @@ def test_compare_runs_every_variant_and_writes_the_comparison(tmp_path):
     assert report["comparison"]["delta_m"] == pytest.approx(-0.025)
     assert set(report["comparison"]["tasks"]["age"]) >= {"single_task", "multitask", "gain", "metric"}
     assert json.loads((out / "report" / "comparison.json").read_text()) == report["comparison"]
+    # delta_m's interval: the paired bootstrap over the runs' per_example.json, 40 examples matched per task
+    expected = compare_interval.delta_m_interval({t: _outcomes(t, figures[(True, t)]) for t in gains},
+                                                 {t: _outcomes(t, figures[(False, t)]) for t in gains})
+    assert c["delta_m_ci95"] == expected["ci95"] and c["delta_m_ci95"][0] < c["delta_m"] < c["delta_m_ci95"][1]
+    assert all((v["examples_matched"], v["paired"]) == (40, True) for v in c["tasks"].values())
+    assert report["comparison"]["delta_m_ci95"] == c["delta_m_ci95"] and c["warnings"] == []
     page = (out / "report" / "index.html").read_text()
     assert page.startswith("<html><body>per-task report" + compare.HTML_START) and "-20.00%" in page
 
