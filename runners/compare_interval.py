@@ -22,8 +22,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from components.report.bootstrap import weighted_auc
-from components.report.outcomes import FILE
+# components.report.* is imported where used: the `components` package loads TFX (its
+# artifact types), and `python -m runners.compare` must answer a config error with one
+# line before TensorFlow starts logging.
 
 RESAMPLES = 1000
 SEED = 20261201
@@ -37,6 +38,8 @@ METHOD = f"paired bootstrap over eval examples, B={RESAMPLES}"
 def load_outcomes(run_output_dir: str) -> dict[str, Any] | None:
     """A run's `<output dir>/report/per_example.json`, or None when there is none (a report
     written before ReportGen wrote it)."""
+    from components.report.outcomes import FILE
+
     path = os.path.join(run_output_dir, "report", FILE)
     if not os.path.exists(path):
         return None
@@ -65,6 +68,8 @@ def resampled_metric(metric: str, data: Mapping[str, np.ndarray], w: np.ndarray)
     """[R] metric values under example counts `w` [R, n] (a resample draws example k w[r, k] times)."""
     if metric != "auc":
         return (w @ data["scores"]) / w.sum(axis=1)
+    from components.report.bootstrap import weighted_auc
+
     labels, preds = data["labels"], data["predictions"]
     per_label = [weighted_auc(w, preds[:, c], labels[:, c] > 0.5) for c in range(labels.shape[1])]
     return np.mean(per_label, axis=0)
@@ -123,6 +128,8 @@ def comparison_interval(outcomes_mt: Mapping[str, Any] | None,
     """delta_m_interval from the runs' per_example.json contents (None: a run without one)."""
     missing = ["multitask"] * (outcomes_mt is None) + [t for t, o in outcomes_st.items() if o is None]
     if missing:
+        from components.report.outcomes import FILE
+
         return {"ci95": None, "tasks": {}, "warnings": [
             f"no delta_m interval: no report/{FILE} in the run(s) of {', '.join(missing)} "
             f"(reports written before ReportGen wrote it: rerun with --no-cache)"]}
