@@ -66,9 +66,10 @@ def _data(entry: Mapping[str, Any], order: list[int] | None = None) -> dict[str,
 
 def resampled_metric(metric: str, data: Mapping[str, np.ndarray], w: np.ndarray) -> np.ndarray:
     """[R] metric values under example counts `w` [R, n] (a resample draws example k w[r, k] times)."""
+    from components.report.bootstrap import weighted_auc, weighted_mean
+
     if metric != "auc":
-        return (w @ data["scores"]) / w.sum(axis=1)
-    from components.report.bootstrap import weighted_auc
+        return weighted_mean(w, data["scores"])
 
     labels, preds = data["labels"], data["predictions"]
     per_label = [weighted_auc(w, preds[:, c], labels[:, c] > 0.5) for c in range(labels.shape[1])]
@@ -114,13 +115,12 @@ def delta_m_interval(per_task_mt: Mapping[str, Mapping[str, Any]], per_task_st: 
         gains.append(-gain if LOWER_IS_BETTER[metric] else gain)
     if not gains:
         return {"ci95": None, "tasks": tasks, "warnings": warnings}
-    dm = np.mean(gains, axis=0)
-    dm = dm[np.isfinite(dm)]
-    if dm.size == 0:
+    from components.report.bootstrap import percentiles
+
+    ci = percentiles(np.mean(gains, axis=0))
+    if ci is None:
         warnings.append("delta_m is undefined in every resample (a single-task figure of 0)")
-        return {"ci95": None, "tasks": tasks, "warnings": warnings}
-    lo, hi = np.percentile(dm, [2.5, 97.5])
-    return {"ci95": [float(lo), float(hi)], "tasks": tasks, "warnings": warnings}
+    return {"ci95": ci, "tasks": tasks, "warnings": warnings}
 
 
 def comparison_interval(outcomes_mt: Mapping[str, Any] | None,

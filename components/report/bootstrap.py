@@ -36,7 +36,8 @@ def poisson_weights(n: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.
     return np.random.default_rng(seed).poisson(1.0, size=(resamples, n)).astype(np.float64)
 
 
-def _percentiles(values: np.ndarray) -> list[float] | None:
+def percentiles(values: np.ndarray) -> list[float] | None:
+    """[2.5th, 97.5th] percentile of the finite values; None when there is none."""
     values = values[np.isfinite(values)]
     if values.size == 0:
         return None
@@ -44,7 +45,8 @@ def _percentiles(values: np.ndarray) -> list[float] | None:
     return [float(lo), float(hi)]
 
 
-def _weighted_mean(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+def weighted_mean(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """[R] means of x under example weights w [R, n]; nan where a resample weighs nothing."""
     total = w.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, (w @ x) / np.where(total > 0, total, 1.0), np.nan)
@@ -76,14 +78,14 @@ def task_intervals(task: TaskConfig, labels: np.ndarray, preds: np.ndarray,
     w = poisson_weights(n, resamples, seed)
     if task.type in ("binary", "multiclass"):
         correct = (np.argmax(preds, axis=1) == np.argmax(labels, axis=1)).astype(np.float64)
-        ci = _percentiles(_weighted_mean(w, correct))
+        ci = percentiles(weighted_mean(w, correct))
         return {"accuracy": ci} if ci else {}
     if task.type == "regression":
-        ci = _percentiles(_weighted_mean(w, np.abs(preds[:, 0] - labels[:, 0]).astype(np.float64)))
+        ci = percentiles(weighted_mean(w, np.abs(preds[:, 0] - labels[:, 0]).astype(np.float64)))
         return {"mean_absolute_error": ci} if ci else {}
     out = {}
     for c, name in enumerate(task.classes):
-        ci = _percentiles(weighted_auc(w, preds[:, c].astype(np.float64), labels[:, c] > 0.5))
+        ci = percentiles(weighted_auc(w, preds[:, c].astype(np.float64), labels[:, c] > 0.5))
         if ci:
             out[f"auc/{name}"] = ci
     return out
