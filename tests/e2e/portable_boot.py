@@ -4,12 +4,17 @@ Beam's worker pool (`python -m apache_beam.runners.worker.worker_pool_main
 --container_executable=<this, wrapped>`) starts it once per SDK worker with the container
 contract's flags. Like the container's boot it:
   1. asks the runner's provision service for the job's pipeline options and staged artifacts;
-  2. fetches every artifact (the `--setup_file` sdist `workflow.tar.gz`, `extra_packages`,
-     a pickled main session) from the artifact retrieval service into
-     <work dir>/staged;
-  3. pip-installs the sdist and extra packages (offline: `--no-index --no-deps`; the worker's
-     environment already has the requirements, as the project's Docker image has), into
-     <work dir>/site, put first on the worker's PYTHONPATH: the shared virtualenv is not touched;
+  2. fetches every artifact (the `--setup_file` sdist `workflow.tar.gz`, `--extra_package`s and
+     their manifest `extra_packages.txt`, a `--requirements_file` as `requirements.txt` with the
+     packages the stager downloaded for it, a pickled main session) from the artifact retrieval
+     service into <work dir>/staged;
+  3. pip-installs, in the container's order, the staged requirements (`pip install -r
+     requirements.txt --no-index --no-deps --find-links <staged>`: the container's first, offline
+     round; its second round, which may reach PyPI, is left out), then the extra packages the
+     manifest lists, then the sdist (offline: `--no-index --no-deps`; the worker's environment
+     already has the project's requirements, as the project's Docker image has), into
+     <work dir>/site, put first on the worker's PYTHONPATH: the shared virtualenv is not touched,
+     and only what the staged requirements file names goes into site;
   4. runs `apache_beam.runners.worker.sdk_worker_main` with the environment the container gives it.
 The worker pool is started without the repository on PYTHONPATH and outside it, so the project's
 modules reach a worker only through what the job staged: what a Flink/Spark/Dataflow worker sees.
@@ -59,15 +64,23 @@ def main(argv: list[str]) -> int:
                 f.write(chunk.data)
         names.append(name)
 
-    # The container's boot installs extra packages, then the workflow sdist (setup.py), then
-    # requirements (from the staged cache); requirements are already in this environment.
-    packages = [n for n in names if n.endswith((".tar.gz", ".whl", ".zip")) and n != "workflow.tar.gz"]
-    packages += [n for n in names if n == "workflow.tar.gz"]
+    # The container's boot installs the staged requirements (from the packages the stager
+    # downloaded for them, staged alongside), then the extra packages its manifest lists, then
+    # the workflow sdist (setup.py). Other staged wheels (the requirements' own) are not installed.
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
+           "--no-build-isolation", "--disable-pip-version-check", "--target", site]
     env = dict(os.environ)
+    if "requirements.txt" in names:
+        subprocess.run([*pip, "--find-links", staged, "-r", os.path.join(staged, "requirements.txt")],
+                       check=True, stdout=sys.stderr)
+    packages = []
+    if "extra_packages.txt" in names:
+        with open(os.path.join(staged, "extra_packages.txt")) as f:
+            packages += [line.strip() for line in f if line.strip()]
+    packages += [n for n in names if n == "workflow.tar.gz"]
     if packages:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
-                        "--no-build-isolation", "--disable-pip-version-check", "--target", site,
-                        *[os.path.join(staged, n) for n in packages]], check=True, stdout=sys.stderr)
+        subprocess.run([*pip, *[os.path.join(staged, n) for n in packages]], check=True, stdout=sys.stderr)
+    if os.path.isdir(site):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [site, env.get("PYTHONPATH", "")]))
     with open(os.path.join(work, "staged_names.json"), "w") as f:
         json.dump(sorted(names), f)

@@ -8,6 +8,10 @@ the project only through `--setup_file=setup.py`, not from the repository or PYT
 
 - test_conversion_*: `python -m data_prep --beam-arg=...` both ways; examples (as sorted
   serialized records per file set), dead letters and prep_stats.json compared.
+- test_requirements_file_staged_offline: the conversion with `--requirements_file` naming a
+  made-up pure-python wheel, found by the stager's `pip download` in a local wheelhouse
+  (PIP_NO_INDEX=1, PIP_FIND_LINKS) and installed by each worker's boot from what was staged;
+  outputs compared with the DirectRunner's.
 - test_dag_*: run_local.py twice on the e2e tiny config, once with `beam.args` pointing at the
   job service (DataPrepExampleGen, StatisticsGen, Transform and the Evaluator all go through it);
   statistics protos, Transform's transformed examples and transform graph files, the Evaluator's
@@ -39,6 +43,9 @@ def services(tmp_path_factory):
         yield work, beam_args
 
 
+PROBE = "mtl_staging_probe"  # a made-up pure-python package, for test_requirements_file_staged_offline
+
+
 def _records(pattern):
     """Split directory -> its tf.Examples, sorted, each re-serialized deterministically: the
     feature map's order in a record is the writer's hash order (it differs between two
@@ -54,10 +61,11 @@ def _records(pattern):
     return {k: sorted(v) for k, v in out.items()}
 
 
-def _run(cmd, timeout=1800):
+def _run(cmd, timeout=1800, env=None):
+    """Runs cmd from the repository root; env: extra variables for it."""
     start = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                          env={**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return time.time() - start
 
@@ -93,6 +101,62 @@ def test_conversion_portable_matches_direct(services, tmp_path):
 
     assert dead(portable) == dead(direct)
     assert any("workflow.tar.gz" in names for names in _worker_staged(work))  # the project came staged
+
+
+def _probe_wheelhouse(tmp_path):
+    """A local wheelhouse with one tiny pure-python wheel (py3-none-any), built offline."""
+    src, wheelhouse = tmp_path / "probe_src", tmp_path / "wheelhouse"
+    (src / PROBE).mkdir(parents=True)
+    (src / PROBE / "__init__.py").write_text("VALUE = 42\n")
+    (src / "setup.py").write_text(
+        f"import setuptools\nsetuptools.setup(name={PROBE!r}, version='0.1.0', packages=[{PROBE!r}])\n")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--disable-pip-version-check", "-w", str(wheelhouse), str(src)],
+                   check=True, capture_output=True, cwd=tmp_path)
+    (wheel,) = (p.name for p in wheelhouse.glob("*.whl"))
+    assert wheel == f"{PROBE}-0.1.0-py3-none-any.whl"
+    return wheelhouse, wheel
+
+
+def test_requirements_file_staged_offline(services, tmp_path):
+    """`--requirements_file` on the portable path without network: the stager's `pip download`
+    (at submission, with the default container's --platform/--abi/--implementation) finds the
+    requirement in a local wheelhouse through PIP_NO_INDEX / PIP_FIND_LINKS, stages it with the
+    file, and each worker's boot pip-installs the file's requirements from what was staged."""
+    work, beam_args = services
+    from config import load
+    from data_prep.generate import generate_missing
+
+    wheelhouse, wheel = _probe_wheelhouse(tmp_path)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"{PROBE}==0.1.0\n")
+    config = write_config(tmp_path / "tiny.yaml", tmp_path / "data")
+    generate_missing(load(str(config)))
+    args = {
+        "direct": [],
+        "portable": [*beam_args, f"--requirements_file={requirements}",
+                     f"--requirements_cache={tmp_path / 'requirements_cache'}"],  # not the shared /tmp one
+    }
+    offline = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse)}  # read by the stager's pip download
+    for name, extra in args.items():
+        _run([sys.executable, "-m", "data_prep", "--config", str(config), "--output-dir", str(tmp_path / name),
+              *[f"--beam-arg={a}" for a in extra]], env=offline if name == "portable" else None)
+    stats = {side: json.loads((tmp_path / side / "prep_stats.json").read_text()) for side in args}
+    assert stats["portable"] == stats["direct"]
+    assert _records(f"{tmp_path}/portable/examples/*/*.gz") == _records(f"{tmp_path}/direct/examples/*/*.gz")
+
+    workers = [os.path.dirname(p) for p in glob.glob(str(work / "workers" / "*" / "staged_names.json"))
+               if {"requirements.txt", wheel} <= set(json.load(open(p)))]
+    assert workers, _worker_staged(work)
+    for worker in workers:  # the probe, and only what the requirements file names, went into site
+        site = os.path.join(worker, "site")
+        assert os.path.isfile(os.path.join(site, PROBE, "__init__.py")), os.listdir(site)
+        probe = subprocess.run([sys.executable, "-c", f"import {PROBE}; print({PROBE}.__file__, {PROBE}.VALUE)"],
+                               env={**os.environ, "PYTHONPATH": site}, cwd=tmp_path,
+                               capture_output=True, text=True)
+        assert probe.returncode == 0 and probe.stdout.split() == [
+            os.path.join(site, PROBE, "__init__.py"), "42"], probe.stdout + probe.stderr
+        assert not [n for n in os.listdir(site) if n.startswith(("numpy", "tensorflow", "apache_beam"))]
 
 
 # ---- the whole DAG ----
