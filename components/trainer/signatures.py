@@ -13,7 +13,10 @@
 
 Raw examples go through Transform's own graph (`transform_features_layer`);
 `serving_image` calls models.preprocess directly, the same function the
-Transform graph was built from, so both paths give the same pixels.
+Transform graph was built from, so both paths give the same pixels. Both run a
+batch larger than `chunk_size(config)` through the model in chunks, one after
+another: the same outputs, and inference memory that does not grow with the
+caller's batch size.
 """
 from __future__ import annotations
 
@@ -49,8 +52,42 @@ def _serving_spec(raw_spec: dict) -> dict:
     return spec
 
 
+# Pixels one model call runs on at most (examples x height x width): the signatures run a
+# larger batch in chunks, one at a time. A caller's batch size then does not set the peak
+# memory of inference: TFMA's evaluation batches grow adaptively up to 1,000 examples as the
+# data grows (tfx_bsl's batch cap), and each doubling of the batch doubled BKNet's activations
+# (docs/results.md, cost curve). 2^18 pixels = 113 examples of 48x48, 5 of 224x224.
+CHUNK_PIXELS = 2 ** 18
+
+
+def chunk_size(config: Config) -> int:
+    """Examples per model call in the signatures: CHUNK_PIXELS worth, at least 1."""
+    height, width = config.image.size
+    return max(1, CHUNK_PIXELS // (height * width))
+
+
 def _outputs(model: keras.Model, image: tf.Tensor, config: Config) -> dict[str, tf.Tensor]:
-    out = model({"image": image}, training=False)
+    chunk = chunk_size(config)
+    n = tf.shape(image)[0]
+
+    def whole():
+        out = model({"image": image}, training=False)
+        return {t: tf.cast(out[t], tf.float32) for t in config.task_names}
+
+    def chunked():
+        k = (n + chunk - 1) // chunk
+        arrays = {t: tf.TensorArray(tf.float32, size=k, infer_shape=False, element_shape=[None, task.width])
+                  for t, task in zip(config.task_names, config.tasks)}
+
+        def body(i, arrays):
+            out = model({"image": image[i * chunk:(i + 1) * chunk]}, training=False)
+            return i + 1, {t: a.write(i, tf.cast(out[t], tf.float32)) for t, a in arrays.items()}
+
+        # parallel_iterations=1: chunks run one after another, so one chunk's activations live.
+        _, arrays = tf.while_loop(lambda i, _: i < k, body, (tf.constant(0), arrays), parallel_iterations=1)
+        return {t: a.concat() for t, a in arrays.items()}
+
+    out = tf.cond(n <= chunk, whole, chunked)
     return {t: tf.identity(out[t], name=t) for t in config.task_names}
 
 
