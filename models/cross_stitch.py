@@ -11,6 +11,13 @@ starts as the paper's near-identity: `self_weight` (0.9) on the diagonal, the re
 (0.1) split equally over the other tasks, so each column starts mostly its own task's.
 With `self_weight: 1.0` the columns are independent (no gradient crosses them).
 
+`lr_scale` (model.params.stitch_lr_scale) trains alpha `lr_scale` times faster than the
+rest of the model, as the paper raises the units' learning rate: the variable holds
+alpha / lr_scale and the layer multiplies it back, so the Trainer's Adam, whose step is
+about the learning rate whatever the gradient's size, moves alpha `lr_scale` times as far
+per step (scaling the gradient instead would change nothing under Adam; under plain SGD
+this reparametrisation would give lr_scale squared).
+
 `CrossStitch` is a plain Keras layer registered for serialization, so a model with it
 saves and loads as Keras config (no Lambda layers).
 """
@@ -28,9 +35,10 @@ SELF_WEIGHT = 0.9  # the paper's initialisation: 0.9 self, 0.1 / (T - 1) each ot
 class CrossStitch(keras.layers.Layer):
     """Inputs: a list of T tensors of one shape [..., C]; outputs: T tensors of that shape."""
 
-    def __init__(self, self_weight: float = SELF_WEIGHT, **kwargs):
+    def __init__(self, self_weight: float = SELF_WEIGHT, lr_scale: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.self_weight = float(self_weight)
+        self.lr_scale = float(lr_scale)
 
     def build(self, input_shape):
         shapes = [tuple(s) for s in input_shape]
@@ -41,19 +49,25 @@ class CrossStitch(keras.layers.Layer):
         start = np.full((tasks, tasks), other, np.float32)
         np.fill_diagonal(start, self.self_weight if tasks > 1 else 1.0)
         init = np.repeat(start[:, :, None], channels, axis=2)
-        self.alpha = self.add_weight(name="alpha", shape=(tasks, tasks, channels),
-                                     initializer=keras.initializers.Constant(init), trainable=True)
+        self.scaled_alpha = self.add_weight(name="alpha", shape=(tasks, tasks, channels), trainable=True,
+                                            initializer=keras.initializers.Constant(init / self.lr_scale))
         super().build(input_shape)
+
+    @property
+    def alpha(self):
+        """The mixing weights [to task, from task, channel]."""
+        return self.scaled_alpha * self.lr_scale
 
     def call(self, inputs):
         xs = list(inputs)
-        return [sum(x * self.alpha[t, s] for s, x in enumerate(xs)) for t in range(len(xs))]
+        alpha = self.alpha
+        return [sum(x * alpha[t, s] for s, x in enumerate(xs)) for t in range(len(xs))]
 
     def compute_output_shape(self, input_shape):
         return list(input_shape)
 
     def get_config(self):
-        return {**super().get_config(), "self_weight": self.self_weight}
+        return {**super().get_config(), "self_weight": self.self_weight, "lr_scale": self.lr_scale}
 
 
 def stitch_layers(model: keras.Model) -> list[CrossStitch]:

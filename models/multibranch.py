@@ -60,7 +60,7 @@ def _stitched(stem, config: Config, p: dict, reg) -> dict:
             xs = {t: _block(xs[t], t, i, width, tower(p, t)["convs_per_block"], p, reg) for t in names}
         else:
             xs = {t: _dense(xs[t], t, i, width, p, reg) for t in names}
-        mixed = CrossStitch(name=f"cross_stitch_{kind}{i}")([xs[t] for t in names])
+        mixed = CrossStitch(lr_scale=p["stitch_lr_scale"], name=f"cross_stitch_{kind}{i}")([xs[t] for t in names])
         xs = dict(zip(names, mixed))
     return xs
 

@@ -29,7 +29,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "bn_momentum": 0.9,        # as BKNet: settles within a few hundred steps
     "towers": {},              # task name -> {filters, convs_per_block, dense} overrides
     "stem": [],                # shared blocks (their filters) before the towers split; [] = none (seed 002)
+    "stitch_lr_scale": 1.0,    # cross_stitch only: the units' learning rate over the model's (models/cross_stitch.py)
 }
+MAX_STITCH_LR_SCALE = 1e4
 
 
 
@@ -85,7 +87,7 @@ def resolve_params(params: Mapping[str, Any], task_names=(), normalization=None)
     if unknown:
         fail(KEY + unknown[0], f"unknown multibranch parameter; valid: {', '.join(sorted(DEFAULT_PARAMS))}")
     out = {**DEFAULT_PARAMS, **_tower("", {k: v for k, v in params.items() if k in TOWER_KEYS})}
-    for key in ("dropout", "l2", "bn_momentum"):
+    for key in ("dropout", "l2", "bn_momentum", "stitch_lr_scale"):
         if key not in params:
             continue
         value = params[key]
@@ -93,6 +95,8 @@ def resolve_params(params: Mapping[str, Any], task_names=(), normalization=None)
             fail(KEY + key, f"expected a finite number, received {value!r}")
         if key in ("dropout", "bn_momentum") and not 0 <= value < 1:
             fail(KEY + key, f"must be in [0, 1), received {value!r}")
+        if key == "stitch_lr_scale" and not 0 < value <= MAX_STITCH_LR_SCALE:
+            fail(KEY + key, f"must be in (0, {MAX_STITCH_LR_SCALE:g}], received {value!r}")
         if key == "l2" and value < 0:
             fail(KEY + key, f"must be >= 0, received {value!r}")
         if key == "l2" and value > 1:

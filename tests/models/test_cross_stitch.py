@@ -65,7 +65,7 @@ def test_identity_units_keep_the_columns_independent():
     mixed = _grads_of_age_loss(model, x)  # near-identity start: age's loss reaches every column
     assert mixed["age"] > 0 and mixed["gender"] > 0 and mixed["race"] > 0
     for unit in stitch_layers(model):
-        unit.alpha.assign(np.repeat(np.eye(3, dtype=np.float32)[:, :, None], unit.alpha.shape[-1], axis=2))
+        unit.scaled_alpha.assign(np.repeat(np.eye(3, dtype=np.float32)[:, :, None], unit.alpha.shape[-1], axis=2))
     alone = _grads_of_age_loss(model, x)
     assert alone["age"] > 0 and alone["gender"] == 0.0 and alone["race"] == 0.0
 
@@ -75,7 +75,7 @@ def test_saves_and_loads_as_plain_keras_with_identical_outputs(tmp_path):
 
     model = get_builder("multibranch")(stitched_config(size=(16, 16), params={"filters": [4], "dense": [6]}))
     for unit in stitch_layers(model):  # weights away from the initial values, so loading must restore them
-        unit.alpha.assign(tf.random.stateless_uniform(unit.alpha.shape, seed=[3, 4]))
+        unit.scaled_alpha.assign(tf.random.stateless_uniform(unit.alpha.shape, seed=[3, 4]))
     model.save(str(tmp_path / "m"), save_format="tf")
     again = keras.models.load_model(str(tmp_path / "m"))
     assert [type(u) for u in stitch_layers(again)] == [CrossStitch, CrossStitch]
@@ -141,3 +141,36 @@ def test_columns_after_a_shared_stem():
     plain = get_builder("multibranch")(parse(config_dict(model="multibranch", tasks=TASKS, size=(16, 16),
                                                          params=params), base_dir=None))
     assert model.count_params() == plain.count_params() + 9 * 4
+
+
+def test_stitch_lr_scale_moves_alpha_that_many_times_faster():
+    import tf_keras as keras
+
+    moved = {}
+    for scale in (1.0, 100.0):
+        config = stitched_config(size=(16, 16), params={"filters": [4], "dense": [], "stitch_lr_scale": scale})
+        keras.utils.set_random_seed(7)
+        model = get_builder("multibranch")(config)
+        unit = stitch_layers(model)[0]
+        assert unit.lr_scale == scale and unit.get_config()["lr_scale"] == scale
+        start = unit.alpha.numpy()
+        np.testing.assert_allclose(start[:, :, 0], [[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.05, 0.05, 0.9]],
+                                   rtol=1e-6)  # the same start whatever the scale
+        x = tf.random.stateless_normal((4, 16, 16, 1), seed=[1, 2])
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(x, training=False)["age"] ** 2)
+        var = unit.scaled_alpha
+        keras.optimizers.Adam(1e-3).apply_gradients([(tape.gradient(loss, var), var)])
+        moved[scale] = unit.alpha.numpy() - start
+    # Adam's first step is lr * g / (|g| + eps), about lr whatever the gradient's size: lr on the
+    # variable alpha / s, so s * lr on alpha
+    steady = np.abs(moved[1.0]) > 0.9e-3  # entries whose gradient is far above Adam's epsilon
+    assert steady[0].all()  # the loss is age's: every entry of the row mixing into the age column moved
+    np.testing.assert_allclose(moved[100.0][steady], moved[1.0][steady] * 100.0, rtol=1e-3)
+
+
+def test_stitch_lr_scale_is_checked_on_load():
+    with pytest.raises(ConfigError, match=r"'model.params.stitch_lr_scale': must be in \(0, 10000\], received 0"):
+        stitched_config(params={"stitch_lr_scale": 0})
+    with pytest.raises(ConfigError, match=r"'model.params.stitch_lr_scale': expected a finite number"):
+        stitched_config(params={"stitch_lr_scale": "fast"})

@@ -64,7 +64,8 @@ def test_params_fail_by_name_when_the_config_loads(make_config):
     from config import ConfigError
 
     with pytest.raises(ConfigError, match=r"'model.params.filter': unknown multibranch parameter; valid: "
-                                          r"bn_momentum, convs_per_block, dense, dropout, filters, l2, stem, towers"):
+                                          r"bn_momentum, convs_per_block, dense, dropout, filters, l2, stem, "
+                                          r"stitch_lr_scale, towers"):
         make_config(model="multibranch", tasks=TASKS, params={"filter": [8]})
     with pytest.raises(ConfigError, match=r"'model.params.filters': expected a non-empty list of positive integers, "
                                           r"received \[\]"):
