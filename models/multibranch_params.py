@@ -29,7 +29,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "bn_momentum": 0.9,        # as BKNet: settles within a few hundred steps
     "towers": {},              # task name -> {filters, convs_per_block, dense} overrides
     "stem": [],                # shared blocks (their filters) before the towers split; [] = none (seed 002)
-    "stitch_lr_scale": 1.0,    # cross_stitch only: the units' learning rate over the model's (models/cross_stitch.py)
+    "stitch_lr_scale": 10.0,   # cross_stitch only: the units' learning rate over the model's (docs/mtl.md: 10 vs 1)
 }
 MAX_STITCH_LR_SCALE = 1e4
 
