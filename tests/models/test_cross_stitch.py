@@ -65,7 +65,9 @@ def test_identity_units_keep_the_columns_independent():
     mixed = _grads_of_age_loss(model, x)  # near-identity start: age's loss reaches every column
     assert mixed["age"] > 0 and mixed["gender"] > 0 and mixed["race"] > 0
     for unit in stitch_layers(model):
-        unit.scaled_alpha.assign(np.repeat(np.eye(3, dtype=np.float32)[:, :, None], unit.alpha.shape[-1], axis=2))
+        eye = np.repeat(np.eye(3, dtype=np.float32)[:, :, None], unit.alpha.shape[-1], axis=2)
+        unit.scaled_alpha.assign(eye / unit.lr_scale)  # the variable holds alpha / stitch_lr_scale
+        np.testing.assert_array_equal(unit.alpha.numpy(), eye)
     alone = _grads_of_age_loss(model, x)
     assert alone["age"] > 0 and alone["gender"] == 0.0 and alone["race"] == 0.0
 
