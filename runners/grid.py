@@ -34,6 +34,8 @@ import sys
 import time
 from typing import Any, Callable, Mapping, Sequence
 
+import yaml
+
 from config import MTL_METHODS, SHARINGS, Config, MtlConfig, load, validate
 from runners import compare
 from runners.console import run_or_report, text_table
@@ -104,12 +106,29 @@ def build_grid(config: Config, variant_reports: Mapping[str, Sequence[Mapping]],
               for t in config.tasks}
     ranking = sorted((n for n in variants if variants[n]["delta_m"]),
                      key=lambda n: -variants[n]["delta_m"]["mean"])
-    return {"variants": variants, "single_task": single, "ranking": ranking,
+    baseline = next(iter(variants), None)
+    for name, v in variants.items():
+        v["vs_baseline"] = paired(v, variants[baseline]) if name != baseline else None
+    return {"variants": variants, "single_task": single, "ranking": ranking, "baseline": baseline,
             "metrics": {t.name: compare.task_metric(t.type)[0] for t in config.tasks},
             "seeds": len(next(iter(variant_reports.values()), [])),
             "train": {"steps": config.train.steps, "batch_size": config.train.batch_size},
             "rule": "delta_m per seed against the single-task models of that seed; mean and 95 % Student-t "
-                    "interval over seeds; beats_single_task: the interval is above 0"}
+                    "interval over seeds; beats_single_task: the interval is above 0; vs_baseline: the "
+                    "variant's delta_m minus the first variant's, paired by seed, with its t interval"}
+
+
+def paired(variant: Mapping[str, Any], baseline: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The variant's delta_m minus the baseline's, seed by seed (same data, seed and single-task
+    models), with the t interval of that difference: a sharper test between two variants than
+    comparing their two intervals, which carry the seed-to-seed spread twice."""
+    if variant["delta_m"] is None or baseline["delta_m"] is None:
+        return None
+    diffs = [a - b for a, b in zip(variant["delta_m_per_seed"], baseline["delta_m_per_seed"])]
+    iv = interval(diffs)
+    verdict = ("not shown" if iv["low"] is None or iv["low"] <= 0 <= iv["high"]
+               else "better" if iv["low"] > 0 else "worse")
+    return {**iv, "per_seed": diffs, "verdict": verdict}
 
 
 def _ci(x: Mapping | None, pct: bool = False) -> str:
@@ -119,36 +138,50 @@ def _ci(x: Mapping | None, pct: bool = False) -> str:
     return f(x["mean"]) + ("" if x["low"] is None else f" [{f(x['low'])}, {f(x['high'])}]")
 
 
-def format_grid(grid: Mapping[str, Any]) -> str:
+def _rows(grid: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """The table's body, shared by the printed table and the page: single-task, then the ranking."""
     tasks = list(grid["metrics"])
-    rows = [("variant", *[f"{t} {grid['metrics'][t]}" for t in tasks], "delta_m [95% interval]", "beats")]
-    rows.append(("single-task", *[_ci(grid["single_task"][t]) for t in tasks], "-", "-"))
+    rows = [("single-task", *[_ci(grid["single_task"][t]) for t in tasks], "-", "-", "-")]
     for name in grid["ranking"] + [n for n in grid["variants"] if n not in grid["ranking"]]:
         v = grid["variants"][name]
+        vs = v.get("vs_baseline")
         rows.append((name, *[_ci(v["tasks"][t]) for t in tasks], _ci(v["delta_m"], pct=True),
-                     "yes" if v["beats_single_task"] else "no"))
-    return text_table(rows)
+                     "yes" if v["beats_single_task"] else "no",
+                     "-" if not vs else f"{_ci(vs, pct=True)} {vs['verdict']}"))
+    return rows
+
+
+def _header(grid: Mapping[str, Any], delta: str) -> tuple[str, ...]:
+    return ("variant", *[f"{t} {grid['metrics'][t]}" for t in grid["metrics"]], delta, "beats",
+            f"vs {grid.get('baseline')} (paired)")
+
+
+def format_grid(grid: Mapping[str, Any]) -> str:
+    return text_table([_header(grid, "delta_m [95% interval]"), *_rows(grid)])
 
 
 def render_html(grid: Mapping[str, Any]) -> str:
     e = html.escape
-    tasks = list(grid["metrics"])
-    cells = lambda row: "".join(f"<td>{e(str(c))}</td>" for c in row)  # noqa: E731
-    rows = [cells(("single-task", *[_ci(grid["single_task"][t]) for t in tasks], "-", "-"))]
-    for name in grid["ranking"] + [n for n in grid["variants"] if n not in grid["ranking"]]:
-        v = grid["variants"][name]
-        rows.append(cells((name, *[_ci(v["tasks"][t]) for t in tasks], _ci(v["delta_m"], pct=True),
-                           "yes" if v["beats_single_task"] else "no")))
-    header = "".join(f"<th>{e(h)}</th>" for h in
-                     ("variant", *[f"{t} ({grid['metrics'][t]})" for t in tasks], "Δm [95 % interval]", "beats"))
+    cells = lambda row, tag="td": "".join(f"<{tag}>{e(str(c))}</{tag}>" for c in row)  # noqa: E731
     return (f'{HTML_START}\n<section id="grid"><h2>Multitask variants against single-task</h2>'
             f"<p>{grid['seeds']} seeds each, {grid['train']['steps']} steps of {grid['train']['batch_size']}; "
             f"mean [95 % Student-t interval] over seeds. {e(grid['rule'])}.</p>"
-            f"<table><tr>{header}</tr>" + "".join(f"<tr>{r}</tr>" for r in rows) + f"</table></section>\n{HTML_END}")
+            f"<table><tr>{cells(_header(grid, 'Δm [95 % interval]'), 'th')}</tr>"
+            + "".join(f"<tr>{cells(r)}</tr>" for r in _rows(grid)) + f"</table></section>\n{HTML_END}")
+
+
+def finished(run_dir: str, config: Config) -> bool:
+    """True when run_dir holds a report of a run of exactly this config (for --reuse-finished)."""
+    path = os.path.join(run_dir, "config.yaml")
+    if not os.path.exists(os.path.join(run_dir, "report", "report.json")) or not os.path.exists(path):
+        return False
+    with open(path) as f:
+        return yaml.safe_load(f) == json.loads(config.to_json())
 
 
 def run_grid(config_path: str, output_dir: str, methods: Sequence[str], sharings: Sequence[str], seeds: int,
-             run: Callable[[str, str, bool], float] = compare.run_local, log: Callable[[str], None] = print) -> dict:
+             run: Callable[[str, str, bool], float] = compare.run_local, log: Callable[[str], None] = print,
+             reuse_finished: bool = False) -> dict:
     config = load(config_path)
     validate(config)
     out = os.path.abspath(output_dir)
@@ -170,8 +203,11 @@ def run_grid(config_path: str, output_dir: str, methods: Sequence[str], sharings
             plans[d] = single_config(config, t, base_seed + s)
     for i, (d, v) in enumerate(plans.items(), start=1):
         validate(Config.from_json(v.to_json()), check_paths=False)  # as run_local.py will
-        path = compare.write_config(v, os.path.join(d, "config.yaml"))
         log(f"[{i}/{len(plans)}] {os.path.relpath(d, out)}")
+        if reuse_finished and finished(d, v):
+            log("  reused: a finished run of the same config")
+            continue
+        path = compare.write_config(v, os.path.join(d, "config.yaml"))
         log(f"  done in {run(path, d, False):.0f} s")
 
     def report(d):
@@ -208,12 +244,15 @@ def main(argv=None) -> int:
     ap.add_argument("--sharing", default="hard", type=lambda t: _names(t, SHARINGS, "--sharing"),
                     help=f"comma-separated model.sharing.type values ({', '.join(SHARINGS)})")
     ap.add_argument("--seeds", type=int, default=3, help="seeds per variant and per single-task model (>= 1)")
+    ap.add_argument("--reuse-finished", action="store_true",
+                    help="skip a run whose folder already holds a report of the same config (code changes "
+                         "since are not detected; without the flag, TFX's cache decides)")
     args = ap.parse_args(argv)
     if args.seeds < 1:
         ap.error("--seeds: at least 1")
     start = time.time()
     grid, rc = run_or_report(lambda: run_grid(args.config, args.output_dir, args.methods, args.sharing,
-                                             args.seeds))
+                                             args.seeds, reuse_finished=args.reuse_finished))
     if rc:
         return rc
     print()

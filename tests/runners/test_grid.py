@@ -55,6 +55,27 @@ def test_build_grid_delta_m_per_seed_and_its_interval():
     assert g["metrics"] == {"a": "accuracy", "r": "mean_absolute_error"}
     table = grid.format_grid(g)
     assert table.splitlines()[2].startswith("pcgrad_hard") and "+17.50%" in table
+    # vs the first variant (pcgrad_hard itself): none_hard's delta_m minus pcgrad's, seed by seed
+    assert g["baseline"] == "pcgrad_hard" and v["vs_baseline"] is None
+    vs = g["variants"]["none_hard"]["vs_baseline"]
+    assert vs["per_seed"] == pytest.approx([-0.375, 0.025]) and vs["mean"] == pytest.approx(-0.175)
+    assert vs["verdict"] == "not shown"  # half width 12.706205 * 0.282843 / sqrt(2) = 2.541241
+
+
+def test_paired_difference_can_show_what_two_overlapping_intervals_cannot():
+    config = two_task_config()
+    singles = {"a": [report(0.5, None)] * 3, "r": [report(None, 2.0)] * 3}
+    # both variants swing by seed together; b is 0.01 above a at every seed (accuracy gain 0.02 / 2 tasks)
+    a = [report(0.50, 2.0), report(0.60, 2.0), report(0.40, 2.0)]
+    b = [report(0.51, 2.0), report(0.61, 2.0), report(0.41, 2.0)]
+    g = grid.build_grid(config, {"a": a, "b": b}, singles)
+    da, db = g["variants"]["a"]["delta_m"], g["variants"]["b"]["delta_m"]
+    assert db["low"] < da["high"]  # the two intervals overlap ...
+    vs = g["variants"]["b"]["vs_baseline"]
+    assert vs["per_seed"] == pytest.approx([0.01] * 3) and vs["verdict"] == "better"  # ... the paired one does not
+    worse = grid.build_grid(config, {"b": b, "a": a}, singles)["variants"]["a"]["vs_baseline"]
+    assert worse["verdict"] == "worse" and "worse" in grid.format_grid(grid.build_grid(config, {"b": b, "a": a},
+                                                                                      singles))
 
 
 def test_beats_single_task_needs_the_whole_interval_above_zero():
@@ -90,6 +111,35 @@ def test_run_grid_runs_every_variant_seed_and_single_task_once(tmp_path):
     assert sorted(json.loads((tmp_path / "report" / "grid.json").read_text())["ranking"]) == ["imtl_hard",
                                                                                               "none_hard"]
     assert "<!-- grid:start -->" in (tmp_path / "report" / "index.html").read_text()
+
+
+def test_reuse_finished_skips_only_runs_of_the_same_config(tmp_path):
+    runs = []
+
+    def fake_run(config_path, out_dir, no_cache):
+        runs.append(os.path.relpath(out_dir, tmp_path))
+        cfg = load(config_path)
+        os.makedirs(os.path.join(out_dir, "report"), exist_ok=True)
+        tasks = {t.name: {"type": t.type, "metrics": {"accuracy": 0.5}} for t in cfg.tasks}
+        with open(os.path.join(out_dir, "report", "report.json"), "w") as f:
+            json.dump({"tasks": tasks}, f)
+        return 1.0
+
+    kw = dict(run=fake_run, log=lambda _: None)
+    grid.run_grid("configs/default.yaml", str(tmp_path), ["none"], ["hard"], 1, **kw)
+    assert len(runs) == 4
+    runs.clear()
+    grid.run_grid("configs/default.yaml", str(tmp_path), ["none", "pcgrad"], ["hard"], 1, reuse_finished=True, **kw)
+    assert runs == ["grid/pcgrad_hard/s0"]  # the finished none and single-task runs are reused
+    runs.clear()
+    # a changed config (here: its seed, written into the run's config.yaml) is run again
+    cfg = tmp_path / "grid" / "none_hard" / "s0" / "config.yaml"
+    cfg.write_text(cfg.read_text().replace("seed: 42", "seed: 41"))
+    grid.run_grid("configs/default.yaml", str(tmp_path), ["none"], ["hard"], 1, reuse_finished=True, **kw)
+    assert runs == ["grid/none_hard/s0"]
+    runs.clear()
+    grid.run_grid("configs/default.yaml", str(tmp_path), ["none"], ["hard"], 1, **kw)  # without the flag: all
+    assert len(runs) == 4
 
 
 def test_cli_refuses_unknown_methods(capsys):
