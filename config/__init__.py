@@ -31,6 +31,7 @@ from config.types import (
     THRESHOLD_METRICS,
     AugmentConfig,
     BeamConfig,
+    CompareConfig,
     Config,
     EvaluationConfig,
     ImageConfig,
@@ -64,6 +65,6 @@ __all__ = [
     "TaskConfig", "PREP_COLORS", "PREP_RESIZE", "PrepConfig", "SourceConfig", "ImageConfig",
     "SplitsConfig", "SamplingConfig", "LossWeightingConfig", "MtlConfig", "MTL_METHODS", "MTL_GRAD_ON",
     "MTL_PARAMS", "SHARINGS", "SharingConfig", "AugmentConfig", "TrainConfig",
-    "ModelConfig", "SliceConfig", "EvaluationConfig", "TFRecordsConfig", "BeamConfig", "Config",
+    "ModelConfig", "SliceConfig", "EvaluationConfig", "TFRecordsConfig", "BeamConfig", "CompareConfig", "Config",
     "split_dir", "split_name", "split_names", "data_view", "train_view",
 ]

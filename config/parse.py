@@ -43,6 +43,7 @@ from config.checks import (
 from config.errors import ConfigError, fail, show
 from config.parse_train import parse_train
 from config.types import (
+    MTL_METHODS,
     NORMALIZATIONS,
     PIPELINE_NAME_PATTERN,
     PREP_COLORS,
@@ -53,6 +54,7 @@ from config.types import (
     THRESHOLD_METRICS,
     TRUNK_SHARINGS,
     BeamConfig,
+    CompareConfig,
     Config,
     EvaluationConfig,
     ImageConfig,
@@ -67,6 +69,7 @@ from config.types import (
 )
 
 _PIPELINE_NAME = re.compile(PIPELINE_NAME_PATTERN + r"\Z")
+MAX_GRID_SEEDS = 20  # compare.seeds: each seed is (variants + tasks) whole-pipeline runs
 
 
 # ----------------------------------------------------------------- sections
@@ -314,6 +317,18 @@ def _parse_tfrecords(raw: Any) -> TFRecordsConfig:
     return TFRecordsConfig(gzip_level=level)
 
 
+def _parse_compare(raw: Any, model: ModelConfig) -> CompareConfig:
+    d = section("compare", raw, CompareConfig)
+    valid = getattr(registry.load(registry.PARAMS, model.name, "model"), "SHARINGS", TRUNK_SHARINGS)
+    names = {}
+    for key, allowed in (("methods", MTL_METHODS), ("sharing", valid)):
+        names[key] = tuple(choice(f"compare.{key}[{i}]", v, allowed)
+                           for i, v in enumerate(listed(f"compare.{key}", d[key] or [], key, non_empty=False)))
+        unique(f"compare.{key}", names[key], key)
+    return CompareConfig(methods=names["methods"], sharing=names["sharing"],
+                         seeds=number("compare.seeds", d["seeds"], int, lo=1, hi=MAX_GRID_SEEDS))
+
+
 def parse(raw: Any, base_dir: str | None) -> Config:
     """Validates a config mapping (as read from YAML or JSON) into a ``Config``; raises ConfigError.
     `base_dir`: the config file's folder, against which relative paths resolve (None: from JSON)."""
@@ -337,7 +352,8 @@ def parse(raw: Any, base_dir: str | None) -> Config:
                   splits=_parse_splits(d.get("splits")), train=train, model=model,
                   beam=_parse_beam(d.get("beam")),
                   evaluation=_parse_evaluation(d.get("evaluation"), tasks, sources),
-                  tfrecords=_parse_tfrecords(d.get("tfrecords")))
+                  tfrecords=_parse_tfrecords(d.get("tfrecords")),
+                  compare=_parse_compare(d.get("compare"), model))
 
 
 def load(path: str) -> Config:

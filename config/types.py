@@ -280,6 +280,15 @@ class BeamConfig:
 
 
 @dataclass(frozen=True)
+class CompareConfig:
+    """`compare:` the grid of multitask variants that `make compare` and runners.grid train.
+    No methods (the default): `make compare` trains one multitask and one single-task model per task."""
+    methods: tuple[str, ...] = ()    # train.mtl.method values; empty: the grid uses the config's own
+    sharing: tuple[str, ...] = ()    # model.sharing.type values; empty: the config's own
+    seeds: int = 3
+
+
+@dataclass(frozen=True)
 class Config:
     name: str
     image: ImageConfig
@@ -291,6 +300,7 @@ class Config:
     beam: BeamConfig = BeamConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     tfrecords: TFRecordsConfig = TFRecordsConfig()
+    compare: CompareConfig = CompareConfig()
 
     @property
     def label_width(self) -> int:
@@ -349,6 +359,7 @@ def data_view(config: Config) -> Config:
         tasks=tuple(dataclasses.replace(t, loss_weight=1.0, thresholds={}, tolerance=None, loss="")
                     for t in config.tasks),
         train=TrainConfig(), model=ModelConfig(), beam=BeamConfig(), evaluation=EvaluationConfig(),
+        compare=CompareConfig(),
     )
 
 
@@ -359,5 +370,5 @@ def train_view(config: Config) -> Config:
     return dataclasses.replace(
         config,
         tasks=tuple(dataclasses.replace(t, thresholds={}, tolerance=None) for t in config.tasks),
-        beam=BeamConfig(), evaluation=EvaluationConfig(),
+        beam=BeamConfig(), evaluation=EvaluationConfig(), compare=CompareConfig(),
     )

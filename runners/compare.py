@@ -329,6 +329,13 @@ def compare(config_path: str, output_dir: str, no_cache: bool = False,
     return comparison
 
 
+def _wants_grid(config_path: str) -> bool:
+    try:
+        return bool(load(config_path).compare.methods)
+    except ConfigError:
+        return False  # compare() reports it, with the exit status every runner uses
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Train one single-task model per task with the same pipeline "
                                              "and report multitask vs single-task per task and delta_m.")
@@ -337,6 +344,11 @@ def main(argv=None) -> int:
                                                             "single-task runs go to <dir>/compare/<task>/")
     ap.add_argument("--no-cache", action="store_true", help="rerun every component of every run")
     args = ap.parse_args(argv)
+    if _wants_grid(args.config):  # the config's `compare:` section asks for the grid of variants x seeds
+        from runners import grid  # grid builds on this module: imported here, not at the top
+
+        return grid.main(["--config", args.config, "--output-dir", args.output_dir]
+                         + (["--no-cache"] if args.no_cache else []))
     start = time.time()
     comparison, rc = run_or_report(lambda: compare(args.config, args.output_dir, args.no_cache))
     if rc:

@@ -36,7 +36,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
-from config import MTL_METHODS, SHARINGS, Config, MtlConfig, load, validate
+from config import MTL_METHODS, SHARINGS, Config, ConfigError, MtlConfig, load, validate
 from runners import compare
 from runners.console import run_or_report, text_table
 
@@ -175,15 +175,23 @@ def finished(run_dir: str, config: Config) -> bool:
     path = os.path.join(run_dir, "config.yaml")
     if not os.path.exists(os.path.join(run_dir, "report", "report.json")) or not os.path.exists(path):
         return False
-    with open(path) as f:
-        return yaml.safe_load(f) == json.loads(config.to_json())
+    try:
+        with open(path) as f:  # parsed back, so a run written before a config key was added still matches
+            return Config.from_json(json.dumps(yaml.safe_load(f))) == config
+    except (OSError, yaml.YAMLError, ConfigError):
+        return False
 
 
-def run_grid(config_path: str, output_dir: str, methods: Sequence[str], sharings: Sequence[str], seeds: int,
-             run: Callable[[str, str, bool], float] = compare.run_local, log: Callable[[str], None] = print,
-             reuse_finished: bool = False) -> dict:
+def run_grid(config_path: str, output_dir: str, methods: Sequence[str] = (), sharings: Sequence[str] = (),
+             seeds: int | None = None, run: Callable[[str, str, bool], float] = compare.run_local,
+             log: Callable[[str], None] = print, reuse_finished: bool = False, no_cache: bool = False) -> dict:
+    """Empty methods / sharings and seeds None come from the config's `compare:` section, and
+    without one from its own train.mtl.method and model.sharing.type (3 seeds)."""
     config = load(config_path)
     validate(config)
+    methods = methods or config.compare.methods or (config.train.mtl.method,)
+    sharings = sharings or config.compare.sharing or (config.model.sharing.type,)
+    seeds = seeds or config.compare.seeds
     out = os.path.abspath(output_dir)
     base_seed = config.train.seed
     plans = {}  # run dir -> config
@@ -201,14 +209,15 @@ def run_grid(config_path: str, output_dir: str, methods: Sequence[str], sharings
     for t, dirs in single_dirs.items():
         for s, d in enumerate(dirs):
             plans[d] = single_config(config, t, base_seed + s)
+    for v in plans.values():  # every run's config, as run_local.py will check it, before the first run
+        validate(Config.from_json(v.to_json()), check_paths=False)
     for i, (d, v) in enumerate(plans.items(), start=1):
-        validate(Config.from_json(v.to_json()), check_paths=False)  # as run_local.py will
         log(f"[{i}/{len(plans)}] {os.path.relpath(d, out)}")
         if reuse_finished and finished(d, v):
             log("  reused: a finished run of the same config")
             continue
         path = compare.write_config(v, os.path.join(d, "config.yaml"))
-        log(f"  done in {run(path, d, False):.0f} s")
+        log(f"  done in {run(path, d, no_cache):.0f} s")
 
     def report(d):
         with open(os.path.join(d, "report", "report.json")) as f:
@@ -239,20 +248,25 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m runners.grid", description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/default.yaml")
     ap.add_argument("--output-dir", default="outputs")
-    ap.add_argument("--methods", default="none", type=lambda t: _names(t, MTL_METHODS, "--methods"),
-                    help=f"comma-separated train.mtl.method values ({', '.join(MTL_METHODS)})")
-    ap.add_argument("--sharing", default="hard", type=lambda t: _names(t, SHARINGS, "--sharing"),
-                    help=f"comma-separated model.sharing.type values ({', '.join(SHARINGS)})")
-    ap.add_argument("--seeds", type=int, default=3, help="seeds per variant and per single-task model (>= 1)")
+    ap.add_argument("--methods", default=(), type=lambda t: _names(t, MTL_METHODS, "--methods"),
+                    help=f"comma-separated train.mtl.method values ({', '.join(MTL_METHODS)}); default: the "
+                         "config's compare.methods, else its train.mtl.method")
+    ap.add_argument("--sharing", default=(), type=lambda t: _names(t, SHARINGS, "--sharing"),
+                    help=f"comma-separated model.sharing.type values ({', '.join(SHARINGS)}); default: the "
+                         "config's compare.sharing, else its model.sharing.type")
+    ap.add_argument("--seeds", type=int, default=None,
+                    help="seeds per variant and per single-task model (>= 1); default: compare.seeds (3)")
     ap.add_argument("--reuse-finished", action="store_true",
                     help="skip a run whose folder already holds a report of the same config (code changes "
                          "since are not detected; without the flag, TFX's cache decides)")
+    ap.add_argument("--no-cache", action="store_true", help="rerun every component of every run")
     args = ap.parse_args(argv)
-    if args.seeds < 1:
+    if args.seeds is not None and args.seeds < 1:
         ap.error("--seeds: at least 1")
     start = time.time()
     grid, rc = run_or_report(lambda: run_grid(args.config, args.output_dir, args.methods, args.sharing,
-                                             args.seeds, reuse_finished=args.reuse_finished))
+                                             args.seeds, reuse_finished=args.reuse_finished,
+                                             no_cache=args.no_cache))
     if rc:
         return rc
     print()

@@ -33,6 +33,7 @@ FIRST = {
     "evaluation": {"max_regression": 0.05, "gate_on": "lower_bound", "confidence_intervals": True,
                    "slices": [{"task": "b", "by": "class"}], "min_slice_size": 10},
     "tfrecords": {"gzip_level": 3},
+    "compare": {"methods": ["none", "pcgrad"], "sharing": ["hard", "mmoe"], "seeds": 2},
 }
 SECOND = copy.deepcopy(FIRST)  # what FIRST's choices exclude
 SECOND["train"]["loss_weighting"] = {"type": "static"}

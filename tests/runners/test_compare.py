@@ -287,3 +287,20 @@ def test_cli_bad_config_exits_2_before_any_run(tmp_path, capsys):
     assert compare.main(["--config", str(bad), "--output-dir", str(tmp_path / "out")]) == 2
     assert "config key 'sources[1].options." in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_with_a_compare_section_runs_the_grid(tmp_path, monkeypatch):
+    from runners import grid
+
+    raw = yaml.safe_load(open(DEFAULT))
+    for s in raw["sources"]:
+        s["path"] = os.path.abspath(os.path.join(os.path.dirname(DEFAULT), s["path"]))
+    path = tmp_path / "c.yaml"
+    asked = []
+    monkeypatch.setattr(grid, "main", lambda argv: asked.append(argv) or 0)
+    path.write_text(yaml.safe_dump({**raw, "compare": {"methods": ["none", "pcgrad"]}}))
+    assert compare.main(["--config", str(path), "--output-dir", "o", "--no-cache"]) == 0
+    assert asked == [["--config", str(path), "--output-dir", "o", "--no-cache"]]
+    path.write_text(yaml.safe_dump(raw))  # no compare section: the one-seed comparison, not the grid
+    monkeypatch.setattr(compare, "compare", lambda *a: (_ for _ in ()).throw(ConfigError("ran compare")))
+    assert compare.main(["--config", str(path), "--output-dir", "o"]) == 2 and len(asked) == 1

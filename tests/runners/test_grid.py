@@ -146,3 +146,39 @@ def test_cli_refuses_unknown_methods(capsys):
     with pytest.raises(SystemExit):
         grid.main(["--methods", "pcgrad,magic"])
     assert "valid: none, pcgrad" in capsys.readouterr().err
+
+
+def test_the_config_compare_section_sets_the_grid_and_flags_override_it(tmp_path):
+    import yaml
+
+    raw = yaml.safe_load(open("configs/default.yaml"))
+    raw["compare"] = {"methods": ["none", "rlw"], "sharing": ["hard"], "seeds": 2}
+    for s in raw["sources"]:
+        s["path"] = os.path.abspath(os.path.join("configs", s["path"]))
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    runs = []
+
+    def fake_run(config_path, out_dir, no_cache):
+        runs.append(os.path.relpath(out_dir, tmp_path / "o"))
+        cfg = load(config_path)
+        os.makedirs(os.path.join(out_dir, "report"), exist_ok=True)
+        with open(os.path.join(out_dir, "report", "report.json"), "w") as f:
+            json.dump({"tasks": {t.name: {"type": t.type, "metrics": {"accuracy": 0.5}} for t in cfg.tasks}}, f)
+        return 1.0
+
+    g = grid.run_grid(str(path), str(tmp_path / "o"), run=fake_run, log=lambda _: None)
+    assert sorted(g["variants"]) == ["none_hard", "rlw_hard"] and g["seeds"] == 2 and len(runs) == (2 + 3) * 2
+    runs.clear()
+    g = grid.run_grid(str(path), str(tmp_path / "o"), ["pcgrad"], (), 1, run=fake_run, log=lambda _: None)
+    assert list(g["variants"]) == ["pcgrad_hard"] and g["seeds"] == 1
+
+
+def test_a_variant_the_model_cannot_take_fails_before_any_run(tmp_path):
+    from config import ConfigError
+
+    runs = []
+    with pytest.raises(ConfigError, match="cross_stitch"):
+        grid.run_grid("configs/default.yaml", str(tmp_path), ["none"], ["hard", "cross_stitch"], 1,
+                      run=lambda *a: runs.append(a) or 1.0, log=lambda _: None)
+    assert runs == []
