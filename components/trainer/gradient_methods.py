@@ -24,7 +24,10 @@ learning rate suits every method.
             Newton steps; d = G^T alpha. When the solver does not converge
             (or a task's gradient is ~0, which has no solution) the step
             falls back to equal weights and `fallback` is 1 (the Trainer
-            counts and logs these steps).
+            counts and logs these steps). The equal weights are sqrt(K / sum_i
+            |g_i|^2), not 1: a solution's alpha_i goes as 1 / |g_i|, so weights
+            of 1 made each fallback step |g| times larger than its neighbours,
+            and Adam took a jump (measured in docs/mtl.md).
   rlw       Lin et al. 2022, "Reasonable Effectiveness of Random Weighting":
             weights softmax(z) * K, z ~ N(0, 1) drawn anew each step.
   gradnorm  Chen et al. 2018 (stateful, components/trainer/mtl_step.py):
@@ -152,7 +155,9 @@ def nash_mtl(G: tf.Tensor, present: tf.Tensor, iterations: int = 30,
     # infinity while the residual shrinks; a spread of over 1e4 counts as a failure too.
     spread = tf.reduce_max(alpha) / (tf.reduce_min(alpha) + EPS)
     ok = finite & tf.reduce_all(tf.math.is_finite(alpha)) & (residual < tolerance) & (spread < 1e4)
-    alpha = tf.where(ok, alpha, tf.ones_like(alpha))
+    # equal weights at a bargaining solution's size (see the module doc)
+    equal = tf.sqrt(tf.cast(n, M.dtype) / (tf.linalg.trace(M) + EPS))
+    alpha = tf.where(ok, alpha, tf.fill(tf.shape(alpha), equal))
     weights = tf.scatter_nd(idx[:, None], alpha, tf.shape(present, out_type=tf.int64))
     return tf.linalg.matvec(G, weights, transpose_a=True), weights, 1.0 - tf.cast(ok, G.dtype)
 

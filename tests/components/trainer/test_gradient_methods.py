@@ -109,12 +109,15 @@ def test_nash_mtl_solves_the_bargaining_equation():
     assert float(fallback) == 0.0
 
 
-@pytest.mark.parametrize("G", [[[1, 0], [0, 0]], [[1, 0], [np.nan, 1]]])
-def test_nash_mtl_falls_back_to_equal_weights(G):
-    # a zero gradient row has no solution (its alpha runs off to infinity); NaN none either
+@pytest.mark.parametrize("G, weight", [([[1, 0], [0, 0]], np.sqrt(2.0)), ([[3, 0], [0, 0]], np.sqrt(2.0) / 3),
+                                       ([[1, 0], [np.nan, 1]], 1.0)])
+def test_nash_mtl_falls_back_to_equal_weights_of_a_solutions_size(G, weight):
+    # A zero gradient row has no solution (its alpha runs off to infinity); NaN none either. The
+    # equal weights are sqrt(K / sum |g_i|^2): 3x the gradient, a third of the weight, as a
+    # solution's alpha ~ 1 / |g| would be (with NaN, G G^T is replaced by the identity: weight 1).
     d, w, fallback = gm.nash_mtl(f32(G), ALL)
     assert float(fallback) == 1.0
-    np.testing.assert_array_equal(w.numpy(), [1, 1])
+    np.testing.assert_allclose(w.numpy(), [weight, weight], rtol=1e-5)
 
 
 def test_rlw_weights_are_a_scaled_softmax_of_normal_draws():
