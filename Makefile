@@ -25,7 +25,8 @@ setup: $(STAMP)
 
 # Multitask variants (train.mtl.method x model.sharing.type) over seeds against single-task
 # models, with 95 % intervals (docs/compare.md); e.g. GRID="--methods none,pcgrad --seeds 3".
-GRID ?= --methods none --sharing hard --seeds 3
+# Without GRID: the config's compare section, else its own method and sharing, 3 seeds.
+GRID ?=
 compare-grid: setup
 	$(PY) -m runners.grid --config $(CONFIG) --output-dir $(OUTPUT) $(GRID)
 
