@@ -237,10 +237,15 @@ def _shared_trunk(family: str) -> bool:
     return getattr(registry.load(registry.PARAMS, family, "model"), "SHARED_TRUNK", True)
 
 
+def _family_sharings(family: str) -> tuple[str, ...]:
+    """The model.sharing types a family takes: its params module's SHARINGS, else every trunk sharing."""
+    return getattr(registry.load(registry.PARAMS, family, "model"), "SHARINGS", TRUNK_SHARINGS)
+
+
 def _parse_sharing(raw: Any, family: str) -> SharingConfig:
     d = section("model.sharing", raw, SharingConfig)
     kind = choice("model.sharing.type", d["type"], SHARINGS)
-    valid = getattr(registry.load(registry.PARAMS, family, "model"), "SHARINGS", TRUNK_SHARINGS)
+    valid = _family_sharings(family)
     if kind not in valid:
         why = ("has no trunk shared by the tasks to put experts on" if not _shared_trunk(family)
                else "has one shared trunk, not a column per task to cross-stitch")
@@ -319,7 +324,7 @@ def _parse_tfrecords(raw: Any) -> TFRecordsConfig:
 
 def _parse_compare(raw: Any, model: ModelConfig) -> CompareConfig:
     d = section("compare", raw, CompareConfig)
-    valid = getattr(registry.load(registry.PARAMS, model.name, "model"), "SHARINGS", TRUNK_SHARINGS)
+    valid = _family_sharings(model.name)
     names = {}
     for key, allowed in (("methods", MTL_METHODS), ("sharing", valid)):
         names[key] = tuple(choice(f"compare.{key}[{i}]", v, allowed)
