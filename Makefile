@@ -11,14 +11,16 @@ export TF_USE_LEGACY_KERAS := 1
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup lint run compare compare-grid test test-fast test-all bench bench-scale lock clean
+.PHONY: setup lint run compare compare-grid test test-fast test-all bench bench-scale lock clean image kfp-local
 
-# Re-runs only when requirements.txt changes. `python3.10` resolves through
-# pyenv thanks to .python-version; the venv keeps pip (TFX needs it).
-$(STAMP): requirements.txt
+# Re-runs only when a lock changes. `python3.10` resolves through pyenv thanks
+# to .python-version; the venv keeps pip (TFX needs it). requirements.txt is what
+# the pipeline runs on (and all the image holds); requirements-dev.txt adds the
+# test and lint tools.
+$(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || python3.10 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install --python $(PY) -r requirements.txt
+	$(VENV)/bin/uv pip install --python $(PY) -r requirements.txt -r requirements-dev.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -71,9 +73,19 @@ SIZES ?= 5000,20000,80000
 bench-scale: setup
 	$(PY) -m benchmarks.scale --sizes $(SIZES) --output bench-results.json
 
+# Both locks; the dev lock is constrained to the runtime one, so they agree on
+# every package they share.
+LOCK_FLAGS := --python-version 3.10 --python-platform x86_64-manylinux_2_28
+# The image every Kubeflow task runs in (Dockerfile): `docker build` where a daemon
+# answers, else podman, with the base made from Debian packages when no registry
+# answers (docs/kubeflow.md). IMAGE defaults to multitask-tfx:<commit>.
+IMAGE ?=
+image:
+	containers/build_image.sh $(IMAGE)
+
 lock: setup
-	$(VENV)/bin/uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
-		requirements.in -o requirements.txt
+	$(VENV)/bin/uv pip compile $(LOCK_FLAGS) requirements.in -o requirements.txt
+	$(VENV)/bin/uv pip compile $(LOCK_FLAGS) requirements-dev.in -o requirements-dev.txt
 
 clean:
 	rm -rf outputs bench-results.json .pytest_cache
