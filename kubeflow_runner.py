@@ -46,6 +46,34 @@ def is_cluster_path(path: str) -> bool:
     return "://" in path or any(path.startswith(p) or path + "/" == p for p in CLUSTER_PREFIXES)
 
 
+# Object stores a pipeline root may name. Open-source KFP v2's launcher maps gs://,
+# s3:// and minio:// roots (nothing else: a volume path fails before a task starts),
+# and TFX's executors read and write the artifact URIs themselves through
+# TensorFlow's file systems: the image's TensorFlow 2.16 reads gs:// (through
+# tensorflow-io-gcs-filesystem); s3:// needs tensorflow-io, which the lock does not
+# hold, and no TensorFlow file system reads minio://.
+ROOT_SCHEMES = ("gs://",)
+_REFUSED_ROOTS = {
+    "s3://": "TensorFlow 2.16 in the image reads s3:// only through the tensorflow-io package, "
+             "which requirements.txt does not hold",
+    "minio://": "the launcher accepts minio://, but TFX's executors write artifacts through "
+                "TensorFlow, which has no minio:// file system",
+}
+
+
+def check_pipeline_root(root: str) -> str:
+    """The pipeline root without a trailing '/', or RunnerError when a KFP v2 run could not use it."""
+    for prefix, why in _REFUSED_ROOTS.items():
+        if root.startswith(prefix):
+            raise RunnerError(f"--pipeline-root {root}: {why}; use gs://BUCKET/PATH (docs/kubeflow.md)")
+    if not root.startswith(ROOT_SCHEMES) or len(root.rstrip("/")) <= len("gs://"):
+        raise RunnerError(
+            f"--pipeline-root {root} is not an object store URL; Kubeflow Pipelines' launcher maps only "
+            "object store roots to its tasks (a volume path fails before a task starts): use gs://BUCKET/PATH "
+            "(docs/kubeflow.md)")
+    return root.rstrip("/")
+
+
 def kfp_pipeline_name(name: str) -> str:
     """The config's name made valid for KFP: lower case, '_' -> '-'."""
     kfp_name = name.lower().replace("_", "-")
@@ -89,7 +117,7 @@ def local_paths_in(config: Config, paths) -> list[str]:
 def cluster_paths(args, config: Config, schema_file: str):
     from pipeline.pipeline import PipelinePaths
 
-    root = args.pipeline_root.rstrip("/")
+    root = check_pipeline_root(args.pipeline_root)
     return PipelinePaths(
         pipeline_root=root,
         schema_file=schema_file,
@@ -111,8 +139,11 @@ def compile_pipeline(config: Config, paths, options, image: str, output: str) ->
     from pipeline.pipeline import create_pipeline
 
     output = os.path.abspath(output)
+    # Spec 2.1: parameters as `runtimeValue.constant` with a `parameterType`, the only
+    # form the open-source KFP v2 driver reads (2.0.0's `constantValue` reaches no task there).
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=image, use_pipeline_spec_2_1=True),
         output_dir=os.path.dirname(output), output_filename=os.path.basename(output))
     job = runner.run(create_pipeline(config, paths, options), write_out=True)
     # kfp.Client takes .yaml/.zip/.tar.gz packages holding the pipelineSpec, not TFX's JSON.
@@ -131,8 +162,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         epilog="Beam args start with '--', so pass them with '=': --beam-arg=--runner=DataflowRunner")
     ap.add_argument("--config", default="configs/default.yaml", help="run config (YAML)")
     ap.add_argument("--pipeline-root", required=True,
-                    help="where runs write artifacts: gs://BUCKET/PATH, s3://BUCKET/PATH or a volume "
-                         "mounted in every pod, e.g. /mnt/pipeline")
+                    help="where runs write artifacts: gs://BUCKET/PATH (the one object store both KFP's "
+                         "launcher and TensorFlow in the image take; docs/kubeflow.md)")
     ap.add_argument("--image", default=DEFAULT_IMAGE,
                     help=f"image built from ./Dockerfile that every component runs in (default {DEFAULT_IMAGE}; "
                          "use a unique tag per build, see docs/kubeflow.md)")
@@ -211,8 +242,7 @@ def main(argv=None) -> int:
     # No source fingerprint: it would list files on gs:// at compile time; the
     # KFP cache keys on the config and the image instead (docs/kubeflow.md).
     options = RunOptions(beam_args=tuple(config.beam.args) + tuple(args.beam_arg),
-                         enable_cache=not args.no_cache, source_fingerprint="",
-                         baseline_excludes_candidate=False)
+                         enable_cache=not args.no_cache, source_fingerprint="")
     job = compile_pipeline(config, paths, options, args.image, args.output)
     yaml_path = yaml_path_for(os.path.abspath(args.output))
     print(f"compiled: {os.path.abspath(args.output)}\npipeline spec: {yaml_path}")

@@ -1,47 +1,104 @@
-"""Resolver strategy: the latest blessed model other than the candidate.
+"""The Evaluator's baseline: the model being served now, read from the push destination.
 
-TFX's LatestBlessedModelStrategy runs before the Trainer, so on a rerun with
-nothing changed it returns the candidate itself (blessed by the previous run)
-as the baseline: the Evaluator's inputs change, it reruns, and it compares
-the model with itself. Resolving after the Trainer and skipping the
-candidate keeps an unchanged rerun fully cached and always compares a new
-model with the previous blessed one.
+A regression guard should compare the new model with the one it would
+replace, and that is the model the Pusher last wrote, not whatever MLMD
+calls blessed. Picking it is an ordinary container task, so the same DAG runs
+under LocalDagRunner, open-source Kubeflow Pipelines (whose backends execute
+no `resolver` tasks: a TFX `Resolver` compiles to those) and Vertex AI
+(docs/kubeflow.md).
+
+`PushedModelBaseline` takes the Trainer's model as its input. That orders it
+after the Trainer, before the Evaluator and so before this run's Pusher, and
+makes it part of the cache key: an unchanged rerun reuses the cached Trainer,
+this task and the Evaluator (no new model, so no new comparison), while a new
+model is always compared with what serves when it is evaluated.
+
+Its output is a `Model` artifact holding a copy of the served SavedModel
+under `Format-Serving/`, the layout the Evaluator reads. With nothing pushed
+yet the artifact is empty and says so (`found` = 0); the Evaluator then runs
+without a baseline, as on a first run (components/evaluator/executor.py).
 """
-from __future__ import annotations
 
-from typing import Dict, List, Optional
+import posixpath
 
-from tfx import types
-from tfx.dsl.components.common import resolver
+from tfx import v1 as tfx
 
-try:
-    from tfx.components.evaluator import constants as _eval_consts
-
-    _CURRENT_MODEL_ID = _eval_consts.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY
-    _BLESSED = _eval_consts.ARTIFACT_PROPERTY_BLESSED_KEY
-except ImportError:  # ml-pipelines-sdk without tfx.components
-    _CURRENT_MODEL_ID, _BLESSED = "current_model_id", "blessed"
+# Custom properties of the output (also read by the Evaluator and the report).
+FOUND = "found"
+PUSHED_VERSION = "pushed_version"
+PUSHED_PATH = "pushed_path"
+# The Evaluator reads a Model artifact's SavedModel from here (tfx.utils.path_utils).
+SERVING_SUBDIR = "Format-Serving"
 
 
-def latest_blessed_other_than(models: List[types.Artifact], blessings: List[types.Artifact],
-                              candidate_ids: set[int]):
-    """(model, blessing) of the newest blessed model not in candidate_ids, or (None, None)."""
-    blessed = {b.get_int_custom_property(_CURRENT_MODEL_ID): b
-               for b in blessings if b.get_int_custom_property(_BLESSED) == 1}
-    for model in sorted(models, key=lambda a: a.id, reverse=True):
-        if model.id in blessed and model.id not in candidate_ids:
-            return model, blessed[model.id]
-    return None, None
+def _join(*parts: str) -> str:
+    # posixpath keeps gs:// URLs intact; os.path would do the same on Linux only.
+    return posixpath.join(*parts)
 
 
-class LatestBlessedOtherModelStrategy(resolver.ResolverStrategy):
-    """Inputs `model`, `model_blessing` (all in MLMD) and `candidate` (the Trainer's model)."""
+def pushed_versions(push_destination: str) -> list[str]:
+    """Version folders the Pusher wrote under `push_destination`, oldest first.
 
-    def resolve_artifacts(self, store, input_dict: Dict[str, List[types.Artifact]]
-                          ) -> Optional[Dict[str, List[types.Artifact]]]:
-        del store
-        model, blessing = latest_blessed_other_than(
-            input_dict.get("model", []), input_dict.get("model_blessing", []),
-            {a.id for a in input_dict.get("candidate", [])})
-        return {"model": [model] if model else [], "model_blessing": [blessing] if blessing else [],
-                "candidate": list(input_dict.get("candidate", []))}
+    The Pusher names each push by its Unix time in seconds; only folders with
+    a whole SavedModel (saved_model.pb) count, so a push cut short is skipped.
+    """
+    import tensorflow as tf
+
+    if not tf.io.gfile.isdir(push_destination):
+        return []
+    versions = [name.rstrip("/") for name in tf.io.gfile.listdir(push_destination)]
+    versions = [v for v in versions if v.isdigit()
+                and tf.io.gfile.exists(_join(push_destination, v, "saved_model.pb"))]
+    return sorted(versions, key=int)
+
+
+def copy_tree(src: str, dst: str) -> int:
+    """Copies the folder `src` to `dst` with tf.io.gfile (local or object store); returns the file count."""
+    import tensorflow as tf
+
+    count = 0
+    for folder, _, files in tf.io.gfile.walk(src):
+        rel = posixpath.relpath(folder, src)
+        target = dst if rel == "." else _join(dst, rel)
+        tf.io.gfile.makedirs(target)
+        for name in files:
+            tf.io.gfile.copy(_join(folder, name), _join(target, name), overwrite=True)
+            count += 1
+    return count
+
+
+def pick_baseline(push_destination: str, baseline) -> str | None:
+    """Fills the `baseline` Model artifact with the newest push; returns its version, None if none."""
+    versions = pushed_versions(push_destination)
+    baseline.set_string_custom_property(PUSHED_PATH, "")
+    baseline.set_string_custom_property(PUSHED_VERSION, "")
+    baseline.set_int_custom_property(FOUND, 0)
+    if not versions:
+        return None
+    version = versions[-1]
+    source = _join(push_destination, version)
+    copy_tree(source, _join(baseline.uri, SERVING_SUBDIR))
+    baseline.set_string_custom_property(PUSHED_PATH, source)
+    baseline.set_string_custom_property(PUSHED_VERSION, version)
+    baseline.set_int_custom_property(FOUND, 1)
+    return version
+
+
+def has_baseline(model) -> bool:
+    """False for the empty artifact `PushedModelBaseline` writes when nothing was pushed yet."""
+    return not (model.has_custom_property(FOUND) and model.get_int_custom_property(FOUND) == 0)
+
+
+@tfx.dsl.components.component
+def PushedModelBaseline(
+    candidate: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model],
+    baseline: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Model],
+    push_destination: tfx.dsl.components.Parameter[str],
+):
+    """The model serving now (the newest push under `push_destination`) as the Evaluator's baseline."""
+    del candidate  # an input only for the order and the cache key (module docstring)
+    version = pick_baseline(push_destination, baseline)
+    if version is None:
+        print(f"baseline: nothing pushed under {push_destination} yet; evaluating without one")
+    else:
+        print(f"baseline: the served model {_join(push_destination, version)}")

@@ -31,9 +31,6 @@ class RunOptions:
     beam_args: tuple[str, ...] = ()
     enable_cache: bool = True
     source_fingerprint: str = ""
-    # Resolve the baseline after the Trainer, skipping the candidate (see
-    # components/baseline.py); Kubeflow V2 compiles only TFX's own strategy.
-    baseline_excludes_candidate: bool = True
 
 
 def create_components(config: Config, paths: PipelinePaths, options: RunOptions) -> list:
@@ -42,8 +39,9 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
     import tensorflow_data_validation as tfdv
 
     from components.anomaly_gate import AnomalyGate
-    from components.baseline import LatestBlessedOtherModelStrategy
+    from components.baseline import PushedModelBaseline
     from components.evaluator.eval_config import build_eval_config
+    from components.evaluator.executor import Evaluator
     from components.example_gen.component import DataPrepExampleGen
     from components.report.component import ReportGen
 
@@ -95,28 +93,21 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
         custom_config={"config": train_view(config).to_json()},  # see train_view
     )
 
-    baseline_channels = dict(
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    )
-    if options.baseline_excludes_candidate:
-        model_resolver = tfx.dsl.Resolver(
-            strategy_class=LatestBlessedOtherModelStrategy, candidate=trainer.outputs["model"],
-            **baseline_channels)
-    else:  # the only strategy KubeflowV2DagRunner compiles
-        model_resolver = tfx.dsl.Resolver(
-            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy, **baseline_channels)
-    model_resolver = model_resolver.with_id("latest_blessed_model_resolver")
+    # The baseline is the model serving now, picked by a container task, not a
+    # Resolver: open-source Kubeflow Pipelines runs no resolver tasks, and the
+    # same DAG runs locally (components/baseline.py, docs/kubeflow.md).
+    baseline = PushedModelBaseline(candidate=trainer.outputs["model"],
+                                   push_destination=paths.serving_model_dir)
 
     # gate_on lower_bound: TFMA gates only on the point value; the gate on the
     # interval's bound is applied to the Evaluator's blessing (components/evaluator/interval_gate.py).
-    evaluator_class = tfx.components.Evaluator
+    evaluator_class = Evaluator
     if config.evaluation.gate_on == "lower_bound":
         from components.evaluator.interval_gate import IntervalGatedEvaluator as evaluator_class
     evaluator = evaluator_class(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
+        baseline_model=baseline.outputs["baseline"],
         eval_config=build_eval_config(config),
         example_splits=eval_splits,
     ).with_id("Evaluator")  # the same node id with either class
@@ -141,7 +132,7 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
     report.add_upstream_node(pusher)
 
     return [example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform,
-            trainer, model_resolver, evaluator, pusher, report]
+            trainer, baseline, evaluator, pusher, report]
 
 
 def create_pipeline(config: Config, paths: PipelinePaths, options: RunOptions = RunOptions(),

@@ -4,7 +4,8 @@ TFMA 0.47.1 cannot do it: its validator (evaluators/metrics_validator.py)
 checks `float(metric)`, which for a metric computed with confidence intervals
 is the unsampled point value; a `GenericValueThreshold` has no field that
 names the interval. So the gate is applied where the blessing is decided:
-`IntervalGatedEvaluator` is TFX's Evaluator whose executor, after TFMA has
+`IntervalGatedEvaluator` is the pipeline's Evaluator (components/evaluator/executor.py)
+whose executor, after TFMA has
 validated and TFX has written the blessing, re-checks every value threshold of
 the overall slice against the worse end of the metric's 95 % interval (the
 lower bound of a higher-is-better metric, the upper bound of an error metric)
@@ -21,12 +22,11 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
-from tfx import v1 as tfx
 from tfx.components.evaluator import constants as _consts
-from tfx.components.evaluator import executor as _evaluator_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact_utils, standard_component_specs
 
+from components.evaluator.executor import BaselineAwareExecutor, Evaluator
 from components.report.tfma_reader import class_id_of, interval_of
 
 _CANDIDATE_NAMES = ("", "candidate")
@@ -112,8 +112,8 @@ def apply_gate(blessing, eval_config: tfma.EvalConfig, eval_output_uri: str) -> 
     return failures
 
 
-class IntervalGateExecutor(_evaluator_executor.Executor):
-    """TFX's Evaluator executor, then `apply_gate` on its blessing."""
+class IntervalGateExecutor(BaselineAwareExecutor):
+    """The pipeline's Evaluator executor, then `apply_gate` on its blessing."""
 
     def Do(self, input_dict, output_dict, exec_properties):
         super().Do(input_dict, output_dict, exec_properties)
@@ -126,6 +126,6 @@ class IntervalGateExecutor(_evaluator_executor.Executor):
                    artifact_utils.get_single_uri(output_dict[standard_component_specs.EVALUATION_KEY]))
 
 
-class IntervalGatedEvaluator(tfx.components.Evaluator):
+class IntervalGatedEvaluator(Evaluator):
     """The Evaluator for `evaluation.gate_on: lower_bound` (same inputs, outputs and properties)."""
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(IntervalGateExecutor)

@@ -18,10 +18,7 @@ DATAFLOW_ARGS = ["--runner=DataflowRunner", "--project=my-project", "--region=eu
                  "--temp_location=gs://bucket/tmp"]
 KFP_NAME = "bknet-smile-gender-age"  # configs/default.yaml's name, '_' -> '-'
 TASKS = ["AnomalyGate", "DataPrepExampleGen", "Evaluator", "ExampleValidator", "ImportSchemaGen",
-         "Pusher", "ReportGen", "StatisticsGen", "Trainer", "Transform",
-         # the latest-blessed-model Resolver compiles to two query tasks
-         "latest_blessed_model_resolver-model-blessing-resolver",
-         "latest_blessed_model_resolver-model-resolver"]
+         "PushedModelBaseline", "Pusher", "ReportGen", "StatisticsGen", "Trainer", "Transform"]
 
 
 
@@ -71,12 +68,9 @@ class Guards:
 
 
 def params(job, task):
-    """A task's constant parameters, as compiled."""
-    out = {}
-    for name, p in job["pipelineSpec"]["root"]["dag"]["tasks"][task]["inputs"].get("parameters", {}).items():
-        value = p["runtimeValue"]["constantValue"]
-        out[name] = value.get("stringValue", value.get("numberValue", value.get("intValue")))
-    return out
+    """A task's constant parameters, as compiled (spec 2.1: `runtimeValue.constant`)."""
+    return {name: p["runtimeValue"]["constant"]
+            for name, p in job["pipelineSpec"]["root"]["dag"]["tasks"][task]["inputs"].get("parameters", {}).items()}
 
 
 def local_dag(config, options):

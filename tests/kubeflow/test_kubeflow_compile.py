@@ -38,7 +38,7 @@ def test_output_is_a_kfp_pipeline_spec_and_yaml_package(compiled):
     assert sorted(job) == ["displayName", "labels", "pipelineSpec", "runtimeConfig"]
     spec = json_format.ParseDict(job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
     assert spec.pipeline_info.name == KFP_NAME
-    assert spec.schema_version == "2.0.0"
+    assert spec.schema_version == "2.1.0"
     assert job["runtimeConfig"]["gcsOutputDirectory"] == PIPELINE_ROOT  # trailing '/' dropped
     # The .yaml beside it is what kfp.Client submits: the same spec.
     yaml_path = compiled["json_path"][:-5] + ".yaml"
@@ -50,14 +50,52 @@ def test_spec_holds_every_component_of_the_local_dag(compiled):
     from pipeline.pipeline import RunOptions
 
     config = load(compiled["config_path"])
-    local_ids = [c.id for c in local_dag(config, RunOptions()).components]
+    local_ids = sorted(c.id for c in local_dag(config, RunOptions()).components)
     tasks = sorted(compiled["job"]["pipelineSpec"]["root"]["dag"]["tasks"])
-    assert tasks == TASKS
-    # each task comes from one local component: itself, or the Resolver's two queries
-    owner = {t: [i for i in local_ids if t == i or t.startswith(i + "-")] for t in tasks}
-    assert all(len(v) == 1 for v in owner.values()), owner
-    assert sorted({v[0] for v in owner.values()}) == sorted(local_ids)
+    assert tasks == TASKS == local_ids  # one task per local component, nothing else
     assert len(local_ids) == 11
+
+
+# --- what an open-source KFP v2 backend (kubeflow/pipelines backend/src/v2) would refuse ---
+
+
+def test_no_task_is_a_resolver_or_importer(compiled):
+    """The open-source Argo compiler refuses `resolver` executors when the run is created
+    ("not implemented"): every executor must be a container."""
+    spec = compiled["job"]["pipelineSpec"]
+    kinds = {name: sorted(ex) for name, ex in spec["deploymentSpec"]["executors"].items()}
+    assert kinds and all(k == ["container"] for k in kinds.values()), kinds
+    assert "resolver" not in compiled["text"].lower().replace("cluster_resolver", "")
+    # the Evaluator's baseline comes from a container task, ordered after the Trainer
+    evaluator = spec["root"]["dag"]["tasks"]["Evaluator"]
+    src = evaluator["inputs"]["artifacts"]["baseline_model"]["taskOutputArtifact"]
+    assert src == {"producerTask": "PushedModelBaseline", "outputArtifactKey": "baseline"}
+    baseline = spec["root"]["dag"]["tasks"]["PushedModelBaseline"]
+    assert baseline["dependentTasks"] == ["Trainer"]
+    assert params(compiled["job"], "PushedModelBaseline")["push_destination"] == \
+        "gs://bucket/root/serving_model/bknet_smile_gender_age"
+
+
+def test_parameters_are_spec_2_1_constants_the_driver_passes(compiled):
+    """The open-source driver fills `parameterValues` only from `runtimeValue.constant`
+    (spec 2.1); 2.0.0's `constantValue` and typed `parameters` reach no task."""
+    spec = compiled["job"]["pipelineSpec"]
+    seen = 0
+    for name, task in spec["root"]["dag"]["tasks"].items():
+        for pname, p in task.get("inputs", {}).get("parameters", {}).items():
+            assert list(p) == ["runtimeValue"] and list(p["runtimeValue"]) == ["constant"], (name, pname, p)
+            seen += 1
+    assert seen >= 24
+    for comp in spec["components"].values():
+        for pname, p in comp.get("inputDefinitions", {}).get("parameters", {}).items():
+            assert "parameterType" in p and "type" not in p, (pname, p)
+    assert "constantValue" not in compiled["text"] and '"intValue"' not in compiled["text"]
+
+
+def test_pipeline_root_is_an_object_store_url(compiled):
+    """The launcher maps only object-store roots; a /mnt volume root fails before a task starts."""
+    root = compiled["job"]["runtimeConfig"]["gcsOutputDirectory"]
+    assert root == PIPELINE_ROOT and root.startswith("gs://")
 
 
 def test_parameters_equal_the_local_dag_except_paths(compiled):
@@ -70,11 +108,9 @@ def test_parameters_equal_the_local_dag_except_paths(compiled):
     options = RunOptions(beam_args=tuple(DATAFLOW_ARGS), source_fingerprint="")
     job = compiled["job"]
     path_params = {("ImportSchemaGen", "schema_file"), ("Pusher", "push_destination"),
-                   ("ReportGen", "report_dir")}
+                   ("PushedModelBaseline", "push_destination"), ("ReportGen", "report_dir")}
     compared = 0
     for comp in local_dag(config, options).components:
-        if comp.id not in job["pipelineSpec"]["root"]["dag"]["tasks"]:
-            continue  # the Resolver: no parameters of its own
         compiled_params = params(job, comp.id)
         for name, local in comp.exec_properties.items():
             if local is None or (comp.id, name) in path_params:
@@ -131,7 +167,7 @@ def test_parameters_equal_the_local_dag_except_paths(compiled):
 def test_every_container_runs_the_image_with_the_beam_args(compiled):
     executors = compiled["job"]["pipelineSpec"]["deploymentSpec"]["executors"]
     containers = {k: v["container"] for k, v in executors.items() if "container" in v}
-    assert len(containers) == 10  # all but the Resolver's two queries
+    assert len(containers) == 11  # every task
     assert {c["image"] for c in containers.values()} == {IMAGE}
     # Beam-based executors get the Dataflow args on their command line.
     for name in ("StatisticsGen_executor", "Transform_executor", "Evaluator_executor"):
@@ -165,6 +201,8 @@ def test_code_the_spec_names_is_in_the_image(compiled):
     named += [params(job, "Trainer")["run_fn"], params(job, "Transform")["preprocessing_fn"]]
     ours = sorted({n for n in named if not n.startswith("tfx.")})
     assert ours == ["components.anomaly_gate.AnomalyGate_Executor",
+                    "components.baseline.PushedModelBaseline_Executor",
+                    "components.evaluator.executor.BaselineAwareExecutor",
                     "components.example_gen.component.DataPrepExampleGen_Executor",
                     "components.report.component.ReportGen_Executor",
                     "components.trainer.run_fn.run_fn", "components.transform.preprocessing.preprocessing_fn"]

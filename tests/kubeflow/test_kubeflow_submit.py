@@ -112,15 +112,30 @@ def test_local_paths_refused_unless_allowed(tmp_path, capsys):
     assert err.count("\n") == 1
     assert f"sources[genki4k].path: {os.path.join(ROOT, 'data', 'sample', 'genki4k')}" in err
     assert f"sources[wiki].path: {os.path.join(ROOT, 'data', 'sample', 'wiki')}" in err
-    assert kubeflow_runner.main(["--config", cluster_config(tmp_path), "--pipeline-root", "/tmp/root",
-                                 "--compile-only"]) == 2
-    assert "pipeline_root: /tmp/root" in capsys.readouterr().err
-    # PVC and in-image paths are cluster paths.
+    # PVC and in-image paths are cluster paths for the data.
     assert kubeflow_runner.is_cluster_path("/mnt/pipeline") and kubeflow_runner.is_cluster_path("/pipeline/data")
     assert not kubeflow_runner.is_cluster_path("/mntx/data")
     # --allow-local-paths compiles, warning once per path.
-    assert kubeflow_runner.main(base + ["--pipeline-root", "/mnt/pipeline", "--allow-local-paths"]) == 0
+    assert kubeflow_runner.main(base + ["--pipeline-root", PIPELINE_ROOT, "--allow-local-paths"]) == 0
     assert capsys.readouterr().err.count("WARNING: local path") == 2
+
+
+@pytest.mark.parametrize("root, says", [
+    ("/mnt/pipeline", "is not an object store URL"),  # the launcher maps no volume path
+    ("/tmp/root", "is not an object store URL"),
+    ("gs://", "is not an object store URL"),
+    ("s3://bucket/root", "tensorflow-io"),  # TF 2.16 reads s3:// only with tensorflow-io, not in the lock
+    ("minio://bucket/root", "no minio:// file system"),
+])
+def test_pipeline_root_must_be_an_object_store_the_tasks_can_write(tmp_path, capsys, root, says):
+    argv = ["--config", cluster_config(tmp_path), "--pipeline-root", root, "--compile-only",
+            "--output", str(tmp_path / "p.json")]
+    assert kubeflow_runner.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: --pipeline-root {root}") and says in err
+    assert not (tmp_path / "p.json").exists()
+    # --allow-local-paths is about data paths: it does not let a root through
+    assert kubeflow_runner.main(argv + ["--allow-local-paths"]) == 2
 
 
 def test_submission_needs_a_host(tmp_path, monkeypatch, capsys):
