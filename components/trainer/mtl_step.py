@@ -11,25 +11,34 @@
      when the step is traced). K backward passes.
    - `grad_on: representation` (LibMTL's rep-grad): each task's gradient on
      the shared representation z (the deepest layer every task output depends
-     on, e.g. BKNet's `flatten`), per example. K backward passes through the
-     heads only, then one through the trunk with the combined gradient.
-3. The method combines G into one direction d (and task weights); the
-   shared part gets d, each task's own layers get their task's gradient
-   times the method's weight for it; L2 weight decay is added unchanged.
+     on, e.g. BKNet's `flatten`), per example, then SUMMED over the batch: G is
+     [K, size of z]. (Per-example rows flattened over the batch would never
+     overlap, since each example carries its own tasks, and every cross-task dot
+     product would be 0.) K backward passes through the heads only; the method's
+     coefficients then weight the per-example gradients, and one backward pass
+     takes their sum through the trunk.
+3. The method gives the coefficients of d = G^T c for the shared part (its
+   weights, or PCGrad's and CAGrad's combinations) and each task's weight on
+   its own layers (`gradient_methods.Combination`); L2 weight decay is added
+   unchanged.
 
-Under a distribution strategy with several replicas (`grad_on: params`
-only), G is the global batch's: each replica's gradients of its loss sums are
-added over the replicas and divided by the global example counts, so every
-replica computes the same d and applies 1 / replicas of it (the optimizer adds
-the replicas' gradients).
+Under a distribution strategy with several replicas, G is the global batch's:
+each replica's gradients of its task loss sums (over the global example
+counts) are added over the replicas, so every replica computes the same
+coefficients. With `params` each replica applies 1 / replicas of d and of the
+heads' gradients; with `representation` each applies the coefficients to its
+own examples' representation gradients; the optimizer adds the replicas'
+gradients. L2's gradient, the same on every replica, is divided by the
+replicas, as in the plain step (training_model.py).
 
 State (checkpointed with the model, so a resumed Trainer continues it):
-gradnorm's weights and first losses, famo's logits and Adam moments, the
-weights the last step used (logged per epoch as `mtl_weight/<task>`) and the
-count of steps where nash_mtl fell back to equal weights (`mtl_fallbacks`).
-FAMO's logit step uses the losses of consecutive batches (delta = log
-L_i(t-1) - log L_i(t)) instead of a second forward pass on the same batch,
-which the paper's code spends.
+gradnorm's weights, first losses and Adam moments, famo's logits and Adam
+moments, nash_mtl's last solution, the coefficients the last step used
+(logged per epoch as `mtl_weight/<task>`), and the count of steps where the
+solver failed (`mtl_fallbacks`; `MtlState.fallback_share()` is its share of
+the steps). FAMO's logit step compares the task losses before the step with
+those after it on the same batch (one more forward pass), as the paper's code
+does.
 """
 from __future__ import annotations
 
@@ -87,16 +96,26 @@ class MtlState(keras.layers.Layer):
 
     def __init__(self, k: int, **kwargs):
         super().__init__(name="mtl_state", **kwargs)
-        zeros = lambda name: self.add_weight(name=name, shape=(k,), initializer="zeros",  # noqa: E731
-                                             trainable=False, dtype=tf.float32)
-        self.last_weights = self.add_weight(name="last_weights", shape=(k,), initializer="ones", trainable=False)
-        self.gradnorm_weights = self.add_weight(name="gradnorm_weights", shape=(k,), initializer="ones",
-                                                trainable=False)
-        self.initial_losses = zeros("initial_losses")
-        self.famo_logits, self.famo_m, self.famo_v = zeros("famo_logits"), zeros("famo_m"), zeros("famo_v")
-        self.previous_losses = zeros("previous_losses")
-        self.steps = self.add_weight(name="steps", shape=(), initializer="zeros", trainable=False)
-        self.fallbacks = self.add_weight(name="fallbacks", shape=(), initializer="zeros", trainable=False)
+
+        def weight(name, shape=(k,), initializer="zeros"):
+            # ONLY_FIRST_REPLICA: every replica computes the same value, so any one may write it
+            return self.add_weight(name=name, shape=shape, initializer=initializer, trainable=False,
+                                   dtype=tf.float32, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+        self.last_weights = weight("last_weights", initializer="ones")
+        self.gradnorm_weights = weight("gradnorm_weights", initializer="ones")
+        self.gradnorm_m, self.gradnorm_v = weight("gradnorm_m"), weight("gradnorm_v")
+        self.initial_losses = weight("initial_losses")
+        self.famo_logits, self.famo_m, self.famo_v = weight("famo_logits"), weight("famo_m"), weight("famo_v")
+        self.nash_beta = weight("nash_beta", initializer="ones")  # nash_mtl's last solution, scale-free
+        self.steps = weight("steps", shape=())
+        self.fallbacks = weight("fallbacks", shape=())
+
+    def fallback_share(self) -> float:
+        """The share of the steps so far where the method's solver failed and kept its
+        previous solution (nash_mtl; 0 for the methods without a solver)."""
+        steps = float(self.steps.numpy())
+        return float(self.fallbacks.numpy()) / steps if steps else 0.0
 
 
 class MtlStep:
@@ -105,6 +124,8 @@ class MtlStep:
     def __init__(self, training_model: keras.Model, config: Config):
         mtl = config.train.mtl
         self.method, self.grad_on = mtl.method, mtl.grad_on
+        if self.method not in MTL_METHODS[1:]:
+            raise ValueError(f"unknown train.mtl.method {self.method!r}; valid: {', '.join(MTL_METHODS[1:])}")
         self.params = dict(mtl.params)
         self.task_names = list(config.task_names)
         self.loss_weights = tf.constant([t.loss_weight for t in config.tasks], tf.float32)
@@ -119,12 +140,28 @@ class MtlStep:
             logging.info("train.mtl: %s on the representation %r", self.method, name)
 
     # -------------------------------------------------------------- the step
+    def _losses(self, model, y, y_pred, sample_weight, replica, replicas):
+        """Per task: its objective on this replica (its share of the global masked mean, times its
+        loss weight), and the global batch's loss sums and example counts (no gradient)."""
+        task_sums, counts = task_sums_and_counts(self.task_names, model.task_losses, y, y_pred, sample_weight)
+        sums, counts = tf.stack(task_sums), tf.stack(counts)
+        if replicas > 1:
+            reduced = replica.all_reduce(tf.distribute.ReduceOp.SUM, tf.stop_gradient(tf.concat([sums, counts], 0)))
+            global_sums, counts = reduced[:len(self.task_names)], reduced[len(self.task_names):]
+        else:
+            global_sums = tf.stop_gradient(sums)
+        denominators = tf.maximum(counts, 1.0)
+        # from the per-task tensors, not the stacked `sums` (see task_sums_and_counts)
+        objectives = [s / denominators[i] * self.loss_weights[i] for i, s in enumerate(task_sums)]
+        return objectives, global_sums / denominators, counts
+
     def train_step(self, model, x, y, sample_weight):
         replica = tf.distribute.get_replica_context()
         replicas = replica.num_replicas_in_sync if replica is not None else 1
-        if replicas > 1 and self.grad_on == "representation":
-            raise ValueError("train.mtl.grad_on 'representation' runs on one replica; use 'params' "
-                             "with a distribution strategy")
+
+        def sum_over_replicas(t):
+            return replica.all_reduce(tf.distribute.ReduceOp.SUM, t) if replicas > 1 else t
+
         variables = [v for v in model.trainable_variables if "loss_weighting" not in v.name]
         with tf.GradientTape(persistent=True) as tape:
             if self.trunk is not None:
@@ -132,45 +169,37 @@ class MtlStep:
                 y_pred = self.heads(z, training=True)
             else:
                 y_pred = model(x, training=True)
-            task_sums, counts = task_sums_and_counts(self.task_names, model.task_losses, y, y_pred, sample_weight)
-            sums, counts = tf.stack(task_sums), tf.stack(counts)
+            objectives, losses, counts = self._losses(model, y, y_pred, sample_weight, replica, replicas)
             l2 = tf.add_n(model.losses) if model.losses else None
-            if replicas > 1:
-                reduced = replica.all_reduce(tf.distribute.ReduceOp.SUM,
-                                             tf.stop_gradient(tf.concat([sums, counts], 0)))
-                global_sums, counts = reduced[:len(self.task_names)], reduced[len(self.task_names):]
-            else:
-                global_sums = tf.stop_gradient(sums)
-            denominators = tf.maximum(counts, 1.0)
-            # task i's objective on this replica: its share of the global mean, times its loss weight;
-            # from the per-task tensors, not the stacked `sums` (see task_sums_and_counts)
-            objectives = [s / denominators[i] * self.loss_weights[i] for i, s in enumerate(task_sums)]
-        present = tf.cast(counts > 0, tf.float32)
-        losses = global_sums / denominators  # the global batch's masked means, as logged
+        present = tf.cast(counts > 0, tf.float32)  # losses: the global batch's masked means, as logged
+        weighted_losses = losses * self.loss_weights
 
         if self.trunk is not None:
             shared_vars = self.trunk.trainable_variables
             z_grads = [tape.gradient(o, z, unconnected_gradients=tf.UnconnectedGradients.ZERO) for o in objectives]
-            G = tf.stack([tf.reshape(g, [-1]) for g in z_grads])
-            d, weights = self._combine(G, present, losses * self.loss_weights)
-            shared_grads = tape.gradient(z, shared_vars, output_gradients=tf.reshape(d, tf.shape(z)))
-            grads = dict(zip((id(v) for v in shared_vars), shared_grads))
+            # LibMTL's rep-grad: each task's gradient on z summed over the (global) batch
+            G = sum_over_replicas(tf.stack([tf.reshape(tf.reduce_sum(g, 0), [-1]) for g in z_grads]))
+            combination = self._combine(G, present, weighted_losses)
+            c = tf.stop_gradient(combination.coefficients)
+            per_example = tf.add_n([c[i] * g for i, g in enumerate(z_grads)])
+            grads = dict(zip((id(v) for v in shared_vars), tape.gradient(z, shared_vars, output_gradients=per_example)))
             head_vars = [v for v in variables if id(v) not in grads]
-            weighted = tf.add_n([tf.stop_gradient(weights[i]) * o for i, o in enumerate(objectives)])
+            heads = tf.stop_gradient(combination.heads)
+            weighted = tf.add_n([heads[i] * o for i, o in enumerate(objectives)])
             grads.update(zip((id(v) for v in head_vars), tape.gradient(weighted, head_vars)))
         else:
             per_task = [tape.gradient(o, variables) for o in objectives]
             if replicas > 1:  # the global batch's task gradients: every replica combines the same G
-                per_task = [[None if g is None else replica.all_reduce(tf.distribute.ReduceOp.SUM, g) for g in gs]
-                            for gs in per_task]
+                per_task = [[None if g is None else sum_over_replicas(g) for g in gs] for gs in per_task]
             shared = [j for j in range(len(variables)) if sum(gs[j] is not None for gs in per_task) >= 2]
             if shared:
                 G = tf.stack([tf.concat([tf.reshape(gs[j], [-1]) for j in shared], 0) for gs in per_task])
-                d, weights = self._combine(G, present, losses * self.loss_weights)
+                combination = self._combine(G, present, weighted_losses)
+                d = gm.direction(G, combination)
             else:  # a tower per task (multibranch): nothing to arbitrate, every task its own gradient
                 logging.warning("train.mtl %s: the tasks share no parameter; each trains on its own gradient",
                                 self.method)
-                d, weights = tf.zeros([0]), present
+                combination = gm.Combination(present, present, tf.zeros([]))
             grads, offset = {}, 0
             for j in shared:
                 size = tf.size(variables[j])
@@ -178,65 +207,87 @@ class MtlStep:
                 offset += size
             for j, v in enumerate(variables):
                 if id(v) not in grads:
-                    parts = [weights[i] * gs[j] for i, gs in enumerate(per_task) if gs[j] is not None]
+                    parts = [combination.heads[i] * gs[j] for i, gs in enumerate(per_task) if gs[j] is not None]
                     grads[id(v)] = tf.add_n(parts) / replicas if parts else None
-        if l2 is not None:
+        if l2 is not None:  # the same on every replica, and the optimizer adds the replicas' gradients
             for v, g in zip(variables, tape.gradient(l2, variables)):
                 if g is not None:
+                    g = g / replicas
                     grads[id(v)] = g if grads.get(id(v)) is None else grads[id(v)] + g
         del tape
         model.optimizer.apply_gradients((grads[id(v)], v) for v in variables if grads.get(id(v)) is not None)
-        total = tf.reduce_sum(tf.stop_gradient(weights) * losses * self.loss_weights)
+        if self.method == "famo":
+            self._famo_update(model, x, y, sample_weight, replica, replicas, losses, present)
+        total = tf.reduce_sum(tf.stop_gradient(combination.heads) * weighted_losses)
         if l2 is not None:
             total += l2
         model._track(total, losses, counts)
         return model.compute_metrics(x, y, y_pred, sample_weight)
 
-    def _combine(self, G: tf.Tensor, present: tf.Tensor, losses: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _famo_update(self, model, x, y, sample_weight, replica, replicas, before, present):
+        """FAMO's logit step from the task losses on this batch before and after the step (the
+        paper's code: a second forward pass in training mode, without a gradient). Batch norm's
+        moving statistics are put back after it, so the extra pass leaves the model as it was."""
+        state: MtlState = self.state
+        own = {id(v) for v in state.weights} | {id(v) for v in model.weighting.weights}
+        moving = [v for v in model.non_trainable_variables if id(v) not in own]
+        saved = [tf.identity(v) for v in moving]
+        with tf.control_dependencies(saved):
+            y_after = model(x, training=True)
+        _, after, _ = self._losses(model, y, y_after, sample_weight, replica, replicas)
+        after = tf.stop_gradient(after)
+        with tf.control_dependencies([after]):
+            for v, value in zip(moving, saved):
+                v.assign(value)
+        weights = self.loss_weights
+        logits, m, v = gm.famo_update(state.famo_logits, state.famo_m, state.famo_v, state.steps,
+                                      before * weights, after * weights, present,
+                                      lr=self.params.get("lr", 0.025), decay=self.params.get("decay", 1e-3))
+        state.famo_logits.assign(logits)
+        state.famo_m.assign(m)
+        state.famo_v.assign(v)
+
+    def _combine(self, G: tf.Tensor, present: tf.Tensor, losses: tf.Tensor) -> gm.Combination:
         state: MtlState = self.state
         step = tf.cast(state.steps, tf.int32)
         seed = tf.stack([tf.constant(self.seed, tf.int32), step])
+        t = state.steps + 1.0  # Adam's step number
         if self.method == "pcgrad":
-            d, weights = gm.pcgrad(G, present, seed)
+            combination = gm.pcgrad(G, present, seed)
         elif self.method == "cagrad":
-            d, weights = gm.cagrad(G, present, c=self.params.get("c", 0.4))
+            combination = gm.cagrad(G, present, c=self.params.get("c", 0.4))
         elif self.method == "imtl":
-            d, weights = gm.imtl(G, present)
+            combination = gm.imtl(G, present)
         elif self.method == "nash_mtl":
-            d, weights, fallback = gm.nash_mtl(G, present)
-            state.fallbacks.assign_add(fallback)
+            combination, beta = gm.nash_mtl(G, present, tf.identity(state.nash_beta))
+            state.nash_beta.assign(beta)
         elif self.method == "rlw":
-            d, weights = gm.rlw(G, present, seed)
+            combination = gm.rlw(G, present, seed)
         elif self.method == "gradnorm":
-            weights = tf.identity(state.gradnorm_weights)
-            d = tf.linalg.matvec(G, weights * present, transpose_a=True)
+            weights = tf.identity(state.gradnorm_weights) * present
+            combination = gm.Combination(weights, weights, tf.zeros([]))
             state.initial_losses.assign(tf.where((state.initial_losses == 0) & (present > 0), losses,
                                                  state.initial_losses))
-            state.gradnorm_weights.assign(gm.gradnorm_update(
-                weights, tf.norm(G, axis=1), losses, state.initial_losses, present,
-                alpha=self.params.get("alpha", 1.5), lr=self.params.get("lr", 0.025)))
-        elif self.method == "famo":
-            weights = gm.famo_weights(state.famo_logits, losses, present)
-            d = tf.linalg.matvec(G, weights, transpose_a=True)
-            both = present * tf.cast(state.previous_losses > 0, tf.float32)
-            t = state.steps + 1.0
-            logits, m, v = gm.famo_update(state.famo_logits, state.famo_m, state.famo_v, t,
-                                          state.previous_losses, losses, both, lr=self.params.get("lr", 0.025),
-                                          decay=self.params.get("decay", 1e-3))
-            state.famo_logits.assign(logits)
-            state.famo_m.assign(m)
-            state.famo_v.assign(v)
-            state.previous_losses.assign(tf.where(present > 0, losses, state.previous_losses))
-        else:
-            raise ValueError(f"unknown train.mtl.method {self.method!r}; valid: {', '.join(MTL_METHODS[1:])}")
+            new, m, v = gm.gradnorm_update(
+                tf.identity(state.gradnorm_weights), tf.identity(state.gradnorm_m), tf.identity(state.gradnorm_v), t,
+                tf.norm(G, axis=1), losses, tf.identity(state.initial_losses), present,
+                alpha=self.params.get("alpha", 1.5), lr=self.params.get("lr", 0.025))
+            state.gradnorm_weights.assign(new)
+            state.gradnorm_m.assign(m)
+            state.gradnorm_v.assign(v)
+        else:  # famo: the logits move after the step (_famo_update)
+            combination = gm.famo_weights(state.famo_logits, losses, present)
+        state.fallbacks.assign_add(combination.fallback)
         state.steps.assign_add(1.0)
-        state.last_weights.assign(weights)
-        return d, weights
+        state.last_weights.assign(combination.coefficients)
+        return combination
 
 
 class LogMtl(keras.callbacks.Callback):
-    """Adds `mtl_weight/<task>` (the weights of the epoch's last step) and `mtl_fallbacks` to the
-    epoch logs (TensorBoard writes them), and warns when nash_mtl fell back that epoch."""
+    """Adds `mtl_weight/<task>` (each task's coefficient in the shared direction at the epoch's
+    last step), `mtl_fallbacks` (a running count) and `mtl_fallback_share` (its share of the
+    steps) to the epoch logs (TensorBoard writes them), and warns when the solver failed that
+    epoch."""
 
     def __init__(self, state: MtlState, task_names: Sequence[str], method: str):
         super().__init__()
@@ -250,7 +301,8 @@ class LogMtl(keras.callbacks.Callback):
             logs[f"mtl_weight/{name}"] = float(w)
         total = float(self.state.fallbacks.numpy())
         logs["mtl_fallbacks"] = total
+        logs["mtl_fallback_share"] = self.state.fallback_share()
         if total > self._fallbacks:
-            logging.warning("train.mtl %s: the solver failed on %d step(s) this epoch; those steps used equal "
-                            "weights", self.method, int(total - self._fallbacks))
+            logging.warning("train.mtl %s: the solver failed on %d step(s) this epoch; those steps kept the "
+                            "previous solution", self.method, int(total - self._fallbacks))
         self._fallbacks = total

@@ -78,7 +78,7 @@ def test_a_resume_that_lost_the_state_ends_elsewhere(tmp_path, monkeypatch):
         def on_train_begin(self, logs=None):
             super().on_train_begin(logs)
             state = self.model.mtl_state
-            for v in (state.famo_logits, state.famo_m, state.famo_v, state.previous_losses):
+            for v in (state.famo_logits, state.famo_m, state.famo_v):
                 v.assign(np.zeros(v.shape, np.float32))
 
     monkeypatch.setattr(keras.callbacks, "BackupAndRestore", RestoreThenForget)
