@@ -83,6 +83,12 @@ IMAGE ?=
 image:
 	containers/build_image.sh $(IMAGE)
 
+# The compiled Kubeflow spec run offline: every task in the image, fed what a KFP v2
+# launcher feeds it, DIR/root standing in for the object store (runners/kfp_local.py,
+# docs/kubeflow.md). Writes OUTPUT/report/report.json and OUTPUT/serving_model/.
+kfp-local: setup image
+	$(PY) -m runners.kfp_local --config $(CONFIG) --output-dir $(OUTPUT)
+
 lock: setup
 	$(VENV)/bin/uv pip compile $(LOCK_FLAGS) requirements.in -o requirements.txt
 	$(VENV)/bin/uv pip compile $(LOCK_FLAGS) requirements-dev.in -o requirements-dev.txt

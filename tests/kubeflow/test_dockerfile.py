@@ -83,3 +83,39 @@ def test_build_context_holds_the_code_and_leaves_out_local_state():
     for prefix in (".venv/", ".git/", "outputs/", "data/sample/"):
         assert not any(p.startswith(prefix) for p in files), prefix
     assert not any("__pycache__/" in p for p in files)
+
+
+DEV_TOOLS = ("pytest", "ruff", "import-linter", "hypothesis")
+
+
+def lock(name):
+    """{package: version} of a compiled lock file."""
+    with open(os.path.join(ROOT, name)) as f:
+        pins = [ln.split("#")[0].strip() for ln in f]
+    return dict(p.split(";")[0].strip().split("==", 1) for p in pins if p)
+
+
+def test_the_image_lock_holds_no_development_tools():
+    runtime, dev = lock("requirements.txt"), lock("requirements-dev.txt")
+    assert [t for t in DEV_TOOLS if t in runtime] == []
+    assert "tfx" in runtime and "kfp" in runtime
+    assert all(t in dev for t in DEV_TOOLS)
+    # The dev lock is compiled against the runtime one: a package in both has one version.
+    assert {p: (v, dev[p]) for p, v in runtime.items() if p in dev and dev[p] != v} == {}
+    # ...and make setup installs both; the Dockerfile only the runtime lock.
+    with open(os.path.join(ROOT, "Makefile")) as f:
+        assert "-r requirements.txt -r requirements-dev.txt" in f.read()
+    assert not [a for _, a in instructions() if "requirements-dev" in a]  # comments may name it
+
+
+def test_the_compiler_leaves_with_the_layer_that_needed_it():
+    """Some pinned packages are sdists: build tools come and go in one RUN, so no layer keeps them."""
+    instrs = instructions()
+    install = instrs[index(instrs, "RUN", lambda a: "pip install" in a)][1]
+    steps = [s.strip() for s in install.split("&&")]
+    add = next(i for i, s in enumerate(steps) if "apt-get install" in s and "build-essential" in s)
+    pip = next(i for i, s in enumerate(steps) if s.startswith("pip install"))
+    purge = next(i for i, s in enumerate(steps) if "apt-get purge" in s)
+    assert add < pip < purge
+    assert "packages-before" in steps[purge]  # everything the install brought, not only build-essential
+    assert any("/var/lib/apt/lists" in s for s in steps[purge:])
