@@ -184,7 +184,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--no-cache", action="store_true",
                     help="rerun every component (needed when source files changed under the same path)")
     ap.add_argument("--allow-local-paths", action="store_true",
-                    help="compile even if data/output paths are local to this machine (warns)")
+                    help="submit even if data/output paths are local to this machine (warns; "
+                         "--compile-only only warns anyway)")
     return ap.parse_args(argv)
 
 
@@ -215,9 +216,11 @@ def main(argv=None) -> int:
                               "or use --compile-only / --dry-run")
         paths = cluster_paths(args, config, schema_file)
         local = local_paths_in(config, paths)
-        if local and not args.allow_local_paths:
+        # Compiling alone puts nothing at risk (the spec can be read, or compiled again with
+        # cluster paths): local paths are warnings then; a submission refuses them.
+        if local and not args.allow_local_paths and not args.compile_only:
             raise RunnerError(
-                "paths a Kubeflow pod cannot read (use gs://, s3://, /mnt/... or /pipeline/..., "
+                "paths a Kubeflow pod cannot read (use gs://, /mnt/... or /pipeline/..., "
                 f"or pass --allow-local-paths): {'; '.join(local)}")
     except ConfigError as e:
         print(error_line(e), file=sys.stderr)

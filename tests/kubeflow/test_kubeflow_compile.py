@@ -221,3 +221,19 @@ def test_code_the_spec_names_is_in_the_image(compiled):
         cls = import_utils.import_class_by_path(title)
         assert issubclass(cls, Artifact) and cls.TYPE_NAME == title
         assert module_file(title) in files
+
+
+def test_the_default_config_compiles_to_a_spec_open_source_kfp_runs(tmp_path, capsys):
+    """`python kubeflow_runner.py --config configs/default.yaml --pipeline-root gs://BUCKET/root
+    --compile-only --output FILE`: schema 2.1.0, no resolver executor (local data paths only warn)."""
+    import kubeflow_runner
+
+    out = tmp_path / "spec.json"
+    rc = kubeflow_runner.main(["--config", f"{ROOT}/configs/default.yaml", "--pipeline-root", "gs://BUCKET/root",
+                               "--compile-only", "--output", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    job = json.loads(out.read_text())
+    assert job["pipelineSpec"]["schemaVersion"] == "2.1.0"
+    executors = job["pipelineSpec"]["deploymentSpec"]["executors"].values()
+    assert [e for e in executors if "resolver" in e or "container" not in e] == []
+    assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://BUCKET/root"

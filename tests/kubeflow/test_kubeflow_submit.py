@@ -104,19 +104,22 @@ def test_missing_or_stale_schema_exits_2(tmp_path, capsys):
     assert not (tmp_path / "p.json").exists()
 
 
-def test_local_paths_refused_unless_allowed(tmp_path, capsys):
+def test_local_paths_refused_for_a_submission_unless_allowed(tmp_path, capsys):
     default = os.path.join(ROOT, "configs", "default.yaml")
-    base = ["--config", default, "--compile-only", "--output", str(tmp_path / "p.json")]
-    assert kubeflow_runner.main(base + ["--pipeline-root", PIPELINE_ROOT]) == 2
+    base = ["--config", default, "--pipeline-root", PIPELINE_ROOT, "--output", str(tmp_path / "p.json")]
+    assert kubeflow_runner.main(base + ["--dry-run"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert f"sources[genki4k].path: {os.path.join(ROOT, 'data', 'sample', 'genki4k')}" in err
     assert f"sources[wiki].path: {os.path.join(ROOT, 'data', 'sample', 'wiki')}" in err
+    assert not (tmp_path / "p.json").exists()
     # PVC and in-image paths are cluster paths for the data.
     assert kubeflow_runner.is_cluster_path("/mnt/pipeline") and kubeflow_runner.is_cluster_path("/pipeline/data")
     assert not kubeflow_runner.is_cluster_path("/mntx/data")
-    # --allow-local-paths compiles, warning once per path.
-    assert kubeflow_runner.main(base + ["--pipeline-root", PIPELINE_ROOT, "--allow-local-paths"]) == 0
+    # --allow-local-paths submits (here: a dry run), warning once per path; compiling alone only warns.
+    assert kubeflow_runner.main(base + ["--dry-run", "--allow-local-paths"]) == 0
+    assert capsys.readouterr().err.count("WARNING: local path") == 2
+    assert kubeflow_runner.main(base + ["--compile-only"]) == 0
     assert capsys.readouterr().err.count("WARNING: local path") == 2
 
 
