@@ -86,8 +86,10 @@ image:
 # The compiled Kubeflow spec run offline: every task in the image, fed what a KFP v2
 # launcher feeds it, DIR/root standing in for the object store (runners/kfp_local.py,
 # docs/kubeflow.md). Writes OUTPUT/report/report.json and OUTPUT/serving_model/.
+# KFP_LOCAL_ARGS: more flags, e.g. "--expect-figures-of outputs/report/report.json".
+KFP_LOCAL_ARGS ?=
 kfp-local: setup image
-	$(PY) -m runners.kfp_local --config $(CONFIG) --output-dir $(OUTPUT)
+	$(PY) -m runners.kfp_local --config $(CONFIG) --output-dir $(OUTPUT) $(KFP_LOCAL_ARGS)
 
 lock: setup
 	$(VENV)/bin/uv pip compile $(LOCK_FLAGS) requirements.in -o requirements.txt

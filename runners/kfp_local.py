@@ -321,7 +321,42 @@ def run(args) -> int:
     served = sorted(os.listdir(os.path.join(out, "serving_model"))) if os.path.isdir(
         os.path.join(out, "serving_model")) else []
     print(f"pushed versions: {', '.join(served) or 'none'}")
+    if args.expect_figures_of:
+        with open(args.expect_figures_of) as f:
+            count, diffs = task_figure_differences(report, json.load(f))
+        if diffs:
+            print(f"per-task figures differ from {args.expect_figures_of} ({len(diffs)} of {count} numbers):",
+                  file=sys.stderr)
+            for line in diffs[:20]:
+                print(f"  {line}", file=sys.stderr)
+            return 1
+        print(f"per-task figures equal those of {args.expect_figures_of}: {count} numbers, exactly")
     return 0
+
+
+def task_figure_differences(report: dict, expected: dict) -> tuple[int, list[str]]:
+    """(numbers compared, differences) between two report.json's per-task entries, exactly."""
+    diffs: list[str] = []
+    count = 0
+
+    def walk(a, b, where):
+        nonlocal count
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                if key not in a or key not in b:
+                    diffs.append(f"{where}.{key}: only in {'the expected report' if key in b else 'this run'}")
+                else:
+                    walk(a[key], b[key], f"{where}.{key}")
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            for i, (x, y) in enumerate(zip(a, b)):
+                walk(x, y, f"{where}[{i}]")
+        else:
+            count += isinstance(a, (int, float)) and not isinstance(a, bool)
+            if a != b:
+                diffs.append(f"{where}: {a!r} here, {b!r} expected")
+
+    walk(report["tasks"], expected["tasks"], "tasks")
+    return count, diffs
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -334,6 +369,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="podman (default) or docker run each task in the image; process runs them here, "
                          "in this Python (the image's paths, /pipeline, must then exist)")
     ap.add_argument("--run-id", help="run id in the artifact URIs (default run-YYYYmmdd-HHMMSS)")
+    ap.add_argument("--expect-figures-of", metavar="REPORT_JSON",
+                    help="after the run, compare every per-task figure of the report with this report.json "
+                         "(e.g. make run's) exactly; exit 1 on a difference")
     return ap.parse_args(argv)
 
 

@@ -166,3 +166,14 @@ def test_container_command_mounts_the_output_and_data_at_their_own_paths():
     assert "--network=none" in cmd and cmd[-4:] == ["img:1", "python", "-m", "x"]
     assert cmd[cmd.index("/o:/o:rw") - 1] == "-v" and cmd[cmd.index("/d:/d:ro") - 1] == "-v"
     assert kfp_local.container_command("process", "img:1", ["a"], [("/o", "rw")]) == ["a"]
+
+
+def test_figure_comparison_is_exact_and_names_what_differs():
+    a = {"tasks": {"smile": {"metrics": {"accuracy": 0.9, "auc": 0.95}, "intervals": {"accuracy": [0.8, 1.0]}}}}
+    b = json.loads(json.dumps(a))
+    assert kfp_local.task_figure_differences(a, b) == (4, [])
+    b["tasks"]["smile"]["metrics"]["auc"] = 0.9500000001
+    b["tasks"]["smile"]["extra"] = 1
+    count, diffs = kfp_local.task_figure_differences(a, b)
+    assert diffs == ["tasks.smile.extra: only in the expected report",
+                     "tasks.smile.metrics.auc: 0.95 here, 0.9500000001 expected"]
