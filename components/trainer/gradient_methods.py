@@ -15,7 +15,9 @@ part). It returns a `Combination`:
   heads         [K]: the weight of each task's own gradient on its own layers
                 (the task-specific parameters), as the method's reference code
                 gives it: 1 for pcgrad, cagrad and imtl (each head gets its own
-                loss gradient), the method's loss weight for the others.
+                loss gradient), the method's loss weight for the others. With
+                `grad_on: representation` the methods in SOLVED_FROM_G give every
+                head 1 (components/trainer/mtl_step.py).
   fallback      1.0 when the method's solver failed and it kept its previous
                 solution (nash_mtl only; 0 otherwise).
 
@@ -63,6 +65,8 @@ from typing import NamedTuple
 import tensorflow as tf
 
 EPS = 1e-8
+# The methods that solve for their coefficients from G (the others are loss weightings).
+SOLVED_FROM_G = ("pcgrad", "cagrad", "imtl", "nash_mtl")
 
 
 class Combination(NamedTuple):

@@ -184,9 +184,14 @@ class MtlStep:
             per_example = tf.add_n([c[i] * g for i, g in enumerate(z_grads)])
             grads = dict(zip((id(v) for v in shared_vars), tape.gradient(z, shared_vars, output_gradients=per_example)))
             head_vars = [v for v in variables if id(v) not in grads]
-            heads = tf.stop_gradient(combination.heads)
-            weighted = tf.add_n([heads[i] * o for i, o in enumerate(objectives)])
-            grads.update(zip((id(v) for v in head_vars), tape.gradient(weighted, head_vars)))
+            # sum_i heads_i dL_i/dv in one backward pass (a sum formed here, after the tape closed,
+            # would have no gradient: the heads once trained on nothing but L2 this way)
+            # weights solved from the representation's gradient (nash_mtl's 1 / |g|) say nothing about the
+            # heads, whose gradients do not cancel over the batch as the summed rows do: there the heads
+            # take their own gradients, as LibMTL's rep-grad gives them (pcgrad, cagrad, imtl: 1 anyway)
+            heads = present if self.method in gm.SOLVED_FROM_G else tf.stop_gradient(combination.heads)
+            head_grads = tape.gradient(objectives, head_vars, output_gradients=[heads[i] for i in range(len(heads))])
+            grads.update(zip((id(v) for v in head_vars), head_grads))
         else:
             per_task = [tape.gradient(o, variables) for o in objectives]
             if replicas > 1:  # the global batch's task gradients: every replica combines the same G

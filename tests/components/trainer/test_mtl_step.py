@@ -106,13 +106,33 @@ def test_representation_mode_weights_each_example_by_its_tasks_coefficient():
 
 
 @pytest.mark.parametrize("method", ["pcgrad", "cagrad", "imtl"])
-def test_heads_get_their_own_task_gradient(method):
-    # the reference code of all three gives each task's own layers its own loss gradient
-    _, _, training = tiny(method)
+@pytest.mark.parametrize("grad_on", ["params", "representation"])
+def test_heads_get_their_own_task_gradient(method, grad_on):
+    # the reference code of all three gives each task's own layers its own loss gradient (in
+    # representation mode, the heads once got no gradient at all)
+    _, _, training = tiny(method, grad_on)
     training.get_layer("trunk").kernel.assign([[1.0]])  # h = 1: dL_a/dk_a = 2 (k_a - 2) = -2
     one_step(training)
     assert float(training.get_layer("a").kernel.numpy()[0, 0]) == pytest.approx(3.0)
     assert float(training.get_layer("b").kernel.numpy()[0, 0]) == pytest.approx(-3.0)  # 2 (1 + 1) = 4
+
+
+@pytest.mark.parametrize("grad_on, heads", [("params", np.sqrt(20) * np.array([0.5, 0.25])),
+                                             ("representation", np.array([1.0, 1.0]))])
+def test_nash_heads_take_alpha_on_params_and_their_own_gradient_on_the_representation(grad_on, heads):
+    """h = 1: g_a = -2, g_b = 4 on w (and, summed, on h): opposite, so the step keeps the starting
+    solution, alpha = sqrt(n) (1/2, 1/4), n = |G G^T|_F = 20. On the parameters the heads take
+    alpha, as the reference's sum_i alpha_i L_i: k_a = 1 + 2 alpha_a, k_b = 1 - 4 alpha_b. On the
+    representation alpha comes from gradients summed over the batch, which say nothing of the
+    heads' (a linear head's bias drives its task's summed gradient, 2 k mean(residual), to 0 long
+    before the task is learned, and 1 / |g| then blew the heads up in
+    test_every_method_trains_and_logs_its_weights): each head takes its own gradient, as with
+    LibMTL's rep-grad."""
+    _, _, training = tiny("nash_mtl", grad_on)
+    training.get_layer("trunk").kernel.assign([[1.0]])
+    one_step(training)
+    assert float(training.get_layer("a").kernel.numpy()[0, 0]) == pytest.approx(1 + 2 * heads[0], rel=1e-5)
+    assert float(training.get_layer("b").kernel.numpy()[0, 0]) == pytest.approx(1 - 4 * heads[1], rel=1e-5)
 
 
 def three_correlated_tasks(method: str):
