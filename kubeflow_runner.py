@@ -84,7 +84,7 @@ def kfp_pipeline_name(name: str) -> str:
     return kfp_name
 
 
-def schema_in_image(config: Config) -> str:
+def schema_in_image(config: Config, image_root: str = IMAGE_ROOT) -> str:
     """Path, inside the image, of the checked-in contract schema for this config.
 
     ImportSchemaGen reads the file in the task pod, so it must be in the image
@@ -101,7 +101,7 @@ def schema_in_image(config: Config) -> str:
     with open(local) as f:
         if f.read() != schema_text(config):
             raise RunnerError(f"schema {rel} does not match config {config.name!r}; {fix}")
-    return posixpath.join(IMAGE_ROOT, rel)
+    return posixpath.join(image_root, rel)
 
 
 def local_paths_in(config: Config, paths) -> list[str]:
@@ -167,6 +167,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--image", default=DEFAULT_IMAGE,
                     help=f"image built from ./Dockerfile that every component runs in (default {DEFAULT_IMAGE}; "
                          "use a unique tag per build, see docs/kubeflow.md)")
+    ap.add_argument("--image-root", default=IMAGE_ROOT,
+                    help=f"where the image holds this repo (default {IMAGE_ROOT}, as the Dockerfile puts it); "
+                         "the spec names the schema file under it")
     ap.add_argument("--serving-dir", help="the Pusher's destination (default PIPELINE_ROOT/serving_model/NAME)")
     ap.add_argument("--report-dir", help="where the per-task report goes (default PIPELINE_ROOT/report/NAME)")
     ap.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
@@ -209,7 +212,7 @@ def main(argv=None) -> int:
         config = load(args.config)
         # format options, face boxes, sample settings; the data paths are the pods' (not checked here)
         validate(config, check_paths=False)
-        schema_file = schema_in_image(config)
+        schema_file = schema_in_image(config, args.image_root)
         kfp_name = kfp_pipeline_name(config.name)
         if not args.compile_only and not args.dry_run and not args.host:
             raise RunnerError("no KFP endpoint: give --host URL (or set KF_PIPELINES_ENDPOINT), "

@@ -203,15 +203,18 @@ def image_exists(runtime: str, image: str) -> bool:
     return subprocess.run(check, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
 
 
-def compile_spec(config_path: str, out: str, image: str) -> dict:
-    """kubeflow_runner.py --compile-only, as a user compiles for a cluster, plus this run's local folders."""
+def compile_spec(config_path: str, out: str, image: str, image_root: str | None = None) -> dict:
+    """kubeflow_runner.py --compile-only, as a user compiles for a cluster, plus this run's local folders.
+
+    `image_root`: where the tasks find this repo, when not the image's /pipeline (the process runtime).
+    """
     spec_path = os.path.join(out, "pipeline.json")
     cmd = [sys.executable, os.path.join(REPO_ROOT, "kubeflow_runner.py"), "--config", config_path,
            "--pipeline-root", COMPILED_ROOT, "--image", image, "--compile-only", "--output", spec_path,
            # the report and the pushed model go to DIR (mounted at the same path in every task),
            # and so do the sources: local paths, hence --allow-local-paths
            "--serving-dir", os.path.join(out, "serving_model"), "--report-dir", os.path.join(out, "report"),
-           "--allow-local-paths"]
+           "--allow-local-paths"] + (["--image-root", image_root] if image_root else [])
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         raise KfpLocalError(f"compiling failed (exit {proc.returncode}): "
@@ -293,7 +296,9 @@ def run(args) -> int:
         raise KfpLocalError(f"image {args.image} not found by {args.runtime}; build it with `make image`")
 
     t0 = time.time()
-    job = compile_spec(os.path.abspath(args.config), out, args.image)
+    # The process runtime runs the tasks from this checkout: it is "the image" there.
+    job = compile_spec(os.path.abspath(args.config), out, args.image,
+                       REPO_ROOT if args.runtime == "process" else None)
     compile_s = time.time() - t0
     mounts = [(out, "rw")] + [(s.path, "ro") for s in config.sources]
     done = execute(job, out, args.runtime, args.run_id, mounts,
@@ -367,7 +372,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--image", default=DEFAULT_IMAGE, help=f"image built by `make image` (default {DEFAULT_IMAGE})")
     ap.add_argument("--runtime", choices=RUNTIMES, default=os.environ.get("KFP_LOCAL_RUNTIME", "podman"),
                     help="podman (default) or docker run each task in the image; process runs them here, "
-                         "in this Python (the image's paths, /pipeline, must then exist)")
+                         "in this Python, from this checkout (no image; what make test uses)")
     ap.add_argument("--run-id", help="run id in the artifact URIs (default run-YYYYmmdd-HHMMSS)")
     ap.add_argument("--expect-figures-of", metavar="REPORT_JSON",
                     help="after the run, compare every per-task figure of the report with this report.json "

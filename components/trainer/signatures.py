@@ -66,13 +66,27 @@ def chunk_size(config: Config) -> int:
     return max(1, CHUNK_PIXELS // (height * width))
 
 
+def _call(model: keras.Model, image: tf.Tensor, config: Config) -> dict[str, tf.Tensor]:
+    """The model on a batch, a batch of one run as two (the example twice), first row kept.
+
+    On the CPU a batch of one takes other kernels (matrix-vector) than any larger batch, and
+    its outputs differ from the same example's in a larger batch in the last bits (measured
+    on BKNet: every example of a batch of one, none of batches of 2 to 226). TFMA's
+    adaptive batches start at one example and grow with its timings, so without this the
+    Evaluator's probability sums (calibration) changed in the 9th digit from run to run.
+    """
+    m = tf.shape(image)[0]
+    image = tf.cond(m == 1, lambda: tf.concat([image, image], axis=0), lambda: image)
+    out = model({"image": image}, training=False)
+    return {t: tf.cast(out[t][:m], tf.float32) for t in config.task_names}
+
+
 def _outputs(model: keras.Model, image: tf.Tensor, config: Config) -> dict[str, tf.Tensor]:
     chunk = chunk_size(config)
     n = tf.shape(image)[0]
 
     def whole():
-        out = model({"image": image}, training=False)
-        return {t: tf.cast(out[t], tf.float32) for t in config.task_names}
+        return _call(model, image, config)
 
     def chunked():
         k = (n + chunk - 1) // chunk
@@ -80,8 +94,8 @@ def _outputs(model: keras.Model, image: tf.Tensor, config: Config) -> dict[str, 
                   for t, task in zip(config.task_names, config.tasks)}
 
         def body(i, arrays):
-            out = model({"image": image[i * chunk:(i + 1) * chunk]}, training=False)
-            return i + 1, {t: a.write(i, tf.cast(out[t], tf.float32)) for t, a in arrays.items()}
+            out = _call(model, image[i * chunk:(i + 1) * chunk], config)
+            return i + 1, {t: a.write(i, out[t]) for t, a in arrays.items()}
 
         # parallel_iterations=1: chunks run one after another, so one chunk's activations live.
         _, arrays = tf.while_loop(lambda i, _: i < k, body, (tf.constant(0), arrays), parallel_iterations=1)

@@ -31,3 +31,19 @@ def test_chunked_outputs_equal_one_call(monkeypatch, n):
         assert out[t].shape == (n, task.width)
         # inference is per example (BatchNorm uses its moving statistics), so chunking changes nothing
         np.testing.assert_allclose(out[t].numpy(), whole[t].numpy(), rtol=0, atol=1e-6)
+
+
+def test_an_example_alone_gives_the_bits_it_gives_in_a_batch():
+    """TFMA batches adaptively from one example up: a batch of one must not take other kernels."""
+    config = make_config(size=(48, 48))
+    keras.utils.set_random_seed(3)
+    model = get_builder(config.model.name)(config)
+    images = np.random.default_rng(0).random((9, 48, 48, 1), dtype=np.float32)
+    spec = [tf.TensorSpec([None, 48, 48, 1], tf.float32)]
+    fn = tf.function(lambda im: signatures._outputs(model, im, config), input_signature=spec)
+    batch = fn(images)
+    for i in range(len(images)):
+        alone = fn(images[i:i + 1])
+        for t in config.task_names:
+            assert alone[t].shape == (1, batch[t].shape[1])
+            np.testing.assert_array_equal(alone[t].numpy()[0], batch[t].numpy()[i])

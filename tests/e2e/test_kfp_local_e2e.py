@@ -1,0 +1,84 @@
+"""The compiled Kubeflow spec run whole, task by task, through TFX's Kubeflow v2 entrypoint.
+
+`python -m runners.kfp_local --runtime process` on tiny data: every task of the spec, fed only
+what a KFP v2 launcher feeds it, in this Python instead of the image (`make kfp-local` is the
+same run in the image, docs/kubeflow.md). Twice on one output dir: the second run's baseline is
+the first run's pushed model. The figures equal run_local.py's on the same config and data.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.e2e.helpers import ROOT, TASKS, write_config
+
+pytestmark = pytest.mark.e2e
+
+
+def kfp_local(config, out, run_id):
+    cmd = [sys.executable, "-m", "runners.kfp_local", "--runtime", "process", "--config", str(config),
+           "--output-dir", str(out), "--run-id", run_id]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("kfp")
+    config = write_config(tmp / "tiny.yaml", tmp / "data")
+    raw = yaml.safe_load(config.read_text())
+    raw["name"] = "bknet_smile_gender_age"  # the contract schema checked into schemas/ (same tasks and sources)
+    config.write_text(yaml.safe_dump(raw))
+    out = tmp / "out"
+    first = kfp_local(config, out, "run-1")
+    report1 = json.loads((out / "report" / "report.json").read_text())
+    second = kfp_local(config, out, "run-2")
+    return tmp, config, out, first, report1, second
+
+
+def test_every_task_runs_from_the_spec_and_the_model_is_pushed(two_runs):
+    _, _, out, first, report1, _ = two_runs
+    spec = json.loads((out / "pipeline.json").read_text())
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    timed = json.loads((out / "last_kfp_run.json").read_text())["tasks"]
+    assert sorted(t["task"] for t in timed) == sorted(tasks)
+    assert "baseline: none pushed yet" in first.stdout
+    assert report1["blessed"] is True
+    assert report1["config_name"] == "bknet-smile-gender-age"  # the KFP name the spec carries
+    # every task's artifacts under the stand-in root, as the launcher provisions them
+    for name in tasks:
+        assert (out / "root" / "bknet-smile-gender-age" / "run-1" / name / "executor_input.json").is_file()
+    assert len(os.listdir(out / "serving_model")) == 2  # one push per run, both blessed
+
+
+def test_the_second_run_compares_with_the_first_runs_pushed_model(two_runs):
+    _, _, out, _, report1, second = two_runs
+    first_version = sorted(os.listdir(out / "serving_model"))[0]
+    assert f"baseline: the pushed model {first_version}" in second.stdout
+    written = json.loads((out / "pods" / "run-2" / "PushedModelBaseline" / "kfp_outputs" /
+                          "output_metadata.json").read_text())
+    assert written["artifacts"]["baseline"]["artifacts"][0]["metadata"]["pushed_version"] == first_version
+    report2 = json.loads((out / "report" / "report.json").read_text())
+    # the Evaluator evaluated the baseline too: the report shows its figures beside the candidate's
+    for task in TASKS:
+        assert "baseline_metrics" not in report1["tasks"][task]
+        assert report2["tasks"][task]["baseline_metrics"]["accuracy"] == report1["tasks"][task]["metrics"]["accuracy"]
+    # same data, same seeds: the second model scores as the first
+    assert {t: report2["tasks"][t]["metrics"] for t in TASKS} == {t: report1["tasks"][t]["metrics"] for t in TASKS}
+
+
+def test_the_figures_equal_run_local(two_runs):
+    tmp, config, _, _, report1, _ = two_runs
+    local_out = tmp / "local"
+    proc = subprocess.run([sys.executable, "run_local.py", "--config", str(config), "--output-dir", str(local_out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from runners.kfp_local import task_figure_differences
+
+    local = json.loads((local_out / "report" / "report.json").read_text())
+    count, diffs = task_figure_differences(report1, local)
+    assert diffs == [] and count > 100
