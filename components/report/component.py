@@ -30,7 +30,7 @@ from components.report.bootstrap import METHOD as BOOTSTRAP_METHOD
 from components.report.bootstrap import bootstrap_intervals
 from components.report.fairness import task_fairness
 from components.report.gallery import error_gallery
-from components.report.history import training_curves
+from components.report.history import FALLBACK_WARN, mtl_fallback_share, training_curves
 from components.report.label_stats import chance_levels, eval_label_stats
 from components.report.model_card import MODEL_CARD_JSON, build_model_card, write_model_card
 from components.report.outcomes import KEY as OUTCOMES_KEY
@@ -154,6 +154,10 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
     slices = sorted({k[0] for k in cand if k[0]}, key=lambda s: [(c, str(v)) for c, v in s])
 
     warnings = [f"error gallery left out: {gallery['error']}"] if gallery.get("error") else []
+    fallback_share = mtl_fallback_share(model_run_dir)
+    if fallback_share > FALLBACK_WARN:
+        warnings.append(f"train.mtl.method {config.train.mtl.method}: its solver failed on {fallback_share:.0%} of "
+                        f"the training steps (above {FALLBACK_WARN:.0%}), which kept the previous weights there")
     tasks = {}
     for task in config.tasks:
         overall = _task_metrics(task, cand, ())
@@ -238,6 +242,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         "bound_failures": gate,
         "model_run_dir": model_run_dir,
         "training_curves_total": history.get("", {}),
+        "mtl_fallback_share": fallback_share,
         "gradient_conflict": None if probe is None else probe["summary"],
         "gradient_probes": None if probe is None else probe["probes"],
         "error_gallery_scanned": gallery["scanned"],

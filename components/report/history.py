@@ -84,3 +84,16 @@ def training_curves(model_run_dir: str | None, config: Config) -> dict[str, dict
             task, metric = split
             out.setdefault(task, {}).setdefault(metric, {})[run] = [[s, by_step[s]] for s in sorted(by_step)]
     return out
+
+
+FALLBACK_TAG = _PREFIX + "mtl_fallback_share"
+FALLBACK_WARN = 0.05
+
+
+def mtl_fallback_share(model_run_dir: str | None) -> float:
+    """The share of training steps whose gradient method's solver failed (Nash-MTL keeps its previous
+    solution then), as the Trainer logged it at the end of training; 0 for methods without a solver."""
+    if not model_run_dir or not tf.io.gfile.isdir(model_run_dir):
+        return 0.0
+    by_step = read_scalars(os.path.join(model_run_dir, "train")).get(FALLBACK_TAG, {})
+    return by_step[max(by_step)] if by_step else 0.0

@@ -105,6 +105,7 @@ def test_report_figures_data(run, report):
     assert set(report["training_curves_total"]["learning_rate"]) == {"train"}
     assert [e for e, _ in report["training_curves_total"]["learning_rate"]["train"]] == [0, 1, 2]
     assert report["model_run_dir"] == run.model_run_dir and report["max_regression"] == 0.05
+    assert report["mtl_fallback_share"] == 0.0  # method none: no solver, nothing logged
 
 
 def test_training_curves_match_the_events(run):
@@ -345,3 +346,22 @@ def test_no_thresholds_is_not_blessed_with_the_reason(run, tmp_path):
     # with thresholds (the shared run), nothing of the kind
     r = build_report(run.config, run.eval_output, run.model_dir, run.eval_files, blessed=None)
     assert r["not_blessed_reason"] is None and r["blessed_from"] == "tfma validation result"
+
+
+def test_mtl_fallback_share_is_the_last_logged_and_warned_above_5_percent(run, tmp_path):
+    """The Trainer logs `mtl_fallback_share` each epoch (Nash-MTL's failed solver steps); the report
+    takes the end-of-training value and warns above 5 %."""
+    from components.report.history import mtl_fallback_share
+
+    model_run = tmp_path / "model_run"
+    writer = tf.summary.create_file_writer(str(model_run / "train"))
+    with writer.as_default():
+        for step, share in enumerate([0.5, 0.2, 0.08]):
+            tf.summary.scalar("epoch_mtl_fallback_share", share, step=step)
+    writer.close()
+    assert mtl_fallback_share(str(model_run)) == pytest.approx(0.08)
+    assert mtl_fallback_share(str(tmp_path / "none")) == 0.0 and mtl_fallback_share(None) == 0.0
+    r = build_report(run.config, run.eval_output, run.model_dir, run.eval_files, blessed=None,
+                     model_run_dir=str(model_run))
+    assert r["mtl_fallback_share"] == pytest.approx(0.08)
+    assert [w for w in r["warnings"] if "solver failed on 8% of the training steps (above 5%)" in w]
