@@ -109,7 +109,7 @@ def task_metrics(task, y: np.ndarray, p: np.ndarray, edges=None) -> dict[tuple[s
 
 def slice_masks(config, label: np.ndarray, task_index: np.ndarray, source: np.ndarray) -> dict[tuple, np.ndarray]:
     """The EvalConfig's slices as row masks: overall, source, task_index, class slices."""
-    from components.evaluator.eval_config import class_slice_column, class_slice_tasks
+    from components.common.eval_config import class_slice_column, class_slice_tasks
 
     out = {(): np.ones(len(label), bool)}
     for s in sorted(set(source)):
@@ -252,7 +252,7 @@ def save_model(config, path: str, build=None) -> None:
 def run_tfma(config, model_dir: str, data: str, out: str) -> Metrics:
     import tensorflow_model_analysis as tfma
 
-    from components.evaluator.eval_config import build_eval_config
+    from components.common.eval_config import build_eval_config
     from components.report.tfma_reader import load_tfma_metrics
 
     eval_config = build_eval_config(config)

@@ -5,10 +5,12 @@ and the name registry. Imports nothing else of the project (import-linter's
     from config import load
     config = load("configs/default.yaml")   # ConfigError naming the key on a bad value
     validate(config)                         # format options, face boxes, sample, data layout
+    config_from_json(config.to_json())       # as a component receives it (config/codec.py)
 
 Every ConfigError reads `config key '<path>': <what was received and what is valid>`;
 entry points print `error_line(e)` on stderr and exit with status 2.
 """
+from config.codec import config_from_custom_config, config_from_json
 from config.errors import ConfigError, error_line, fail
 from config.parse import load, parse
 from config.types import (
@@ -59,7 +61,8 @@ from config.types import (
 from config.validate import validate
 
 __all__ = [
-    "ConfigError", "error_line", "fail", "load", "parse", "validate", "MAX_NAME_LENGTH", "PRIMARY_METRIC",
+    "ConfigError", "error_line", "fail", "load", "parse", "validate", "config_from_json",
+    "config_from_custom_config", "MAX_NAME_LENGTH", "PRIMARY_METRIC",
     "THRESHOLD_METRICS", "TASK_TYPES", "SAMPLERS", "NORMALIZATIONS", "TASK_LOSSES",
     "LOSS_WEIGHTINGS", "STRATEGIES", "LR_DECAYS", "KEEPS", "label_key", "weight_key", "slice_key",
     "TaskConfig", "PREP_COLORS", "PREP_RESIZE", "PrepConfig", "SourceConfig", "ImageConfig",

@@ -5,8 +5,8 @@ config/parse.py reads the defaults from these dataclasses and checks every
 key on load, so a bad config fails in one line that names the key, what was
 received and what is valid, before any heavy import or Beam job starts
 (config/validate.py adds the checks that read format modules and the disk).
-Components receive the config as JSON (``to_json`` / ``from_json``) through
-their exec properties.
+Components receive the config as JSON (``Config.to_json``, decoded by
+``config.codec.config_from_json``) through their exec properties.
 """
 from __future__ import annotations
 
@@ -54,12 +54,12 @@ NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
 PIPELINE_NAME_PATTERN = r"[A-Za-z]([A-Za-z0-9_-]*[A-Za-z0-9])?"
 
 # The metric a baseline comparison always gates, even without a threshold
-# (components/evaluator/eval_config.py), and the one runners.compare scores by.
+# (components/common/eval_config.py), and the one runners.compare scores by.
 PRIMARY_METRIC = {"multiclass": "accuracy", "binary": "accuracy",
                   "regression": "mean_absolute_error", "multilabel": "auc"}
 # The metrics `tasks[i].thresholds` may gate, per task type: name -> "higher" (the
 # threshold is a floor: a score) or "lower" (a ceiling: an error).
-# The gateable MetricDefs of components/evaluator/eval_config.py (tests/config checks
+# The gateable MetricDefs of components/common/eval_config.py (tests/config checks
 # they agree); within_tolerance also needs the task's `tolerance`.
 THRESHOLD_METRICS = {
     "multiclass": {"accuracy": "higher", "precision": "higher", "recall": "higher", "f1": "higher"},
@@ -322,12 +322,6 @@ class Config:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @staticmethod
-    def from_json(text: str) -> "Config":
-        from config.parse import parse  # parse builds these types: imported here, not at the top
-
-        return parse(json.loads(text), base_dir=None)
 
 
 def split_name(split: str, source: str) -> str:

@@ -27,7 +27,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from config import Config, split_dir, split_name
+from config import Config, config_from_json, split_dir, split_name
 from data_prep import fileio
 from data_prep.beam_args import complete as complete_beam_args
 from data_prep.beam_args import conversion_mode
@@ -56,7 +56,7 @@ class _SourceFn(beam.DoFn):
         self._source_name = source_name
 
     def setup(self) -> None:
-        self._config = Config.from_json(self._config_json)
+        self._config = config_from_json(self._config_json)
         self._source = next(s for s in self._config.sources if s.name == self._source_name)
 
 

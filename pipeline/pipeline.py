@@ -40,7 +40,7 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
 
     from components.anomaly_gate import AnomalyGate
     from components.baseline import PushedModelBaseline
-    from components.evaluator.eval_config import build_eval_config
+    from components.common.eval_config import build_eval_config
     from components.evaluator.executor import Evaluator
     from components.example_gen.component import DataPrepExampleGen
     from components.report.component import ReportGen

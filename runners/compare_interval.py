@@ -29,7 +29,7 @@ import numpy as np
 RESAMPLES = 1000
 SEED = 20261201
 # Higher-is-better per primary metric (config.PRIMARY_METRIC); mirrors the MetricDef
-# directions in components/evaluator/eval_config.py (test_compare checks they agree)
+# directions in components/common/eval_config.py (test_compare checks they agree)
 # without importing TFMA for a table lookup.
 LOWER_IS_BETTER = {"accuracy": False, "auc": False, "mean_absolute_error": True}
 METHOD = f"paired bootstrap over eval examples, B={RESAMPLES}"

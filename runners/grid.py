@@ -6,13 +6,13 @@
 
 A variant is a (train.mtl.method, model.sharing.type) pair; each is trained
 with `--seeds` seeds (train.seed = the config's seed + s), and one single-task
-model per task per seed is trained once (runners.compare.single_task_config;
+model per task per seed is trained once (runners.compare_base.single_task_config;
 a rerun reuses every finished run through TFX's cache). Every run is the
 whole pipeline, via run_local.py, under `<output-dir>/grid/<name>/s<seed>/`.
 
 Per variant and task: the primary metric's mean over seeds and its 95 %
 Student-t interval. Per variant and seed: delta_m against the single-task
-models of the same seed (runners.compare.delta_m; Maninis et al. 2019), then
+models of the same seed (runners.compare_base.delta_m; Maninis et al. 2019), then
 delta_m's mean and 95 % t interval over seeds. Variants are ranked by mean
 delta_m; `beats_single_task` is true when the whole interval is above 0.
 Written to `<output-dir>/report/grid.json` and as a section of
@@ -36,8 +36,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
-from config import MTL_METHODS, SHARINGS, Config, ConfigError, MtlConfig, load, validate
-from runners import compare
+from config import MTL_METHODS, SHARINGS, Config, ConfigError, MtlConfig, config_from_json, load, validate
+from runners import compare_base
 from runners.console import run_or_report, text_table
 
 GRID_DIR = "grid"
@@ -62,7 +62,7 @@ def interval(values: Sequence[float]) -> dict[str, Any]:
 
 
 def variant_name(config: Config, method: str, sharing: str) -> str:
-    return compare.derived_name(config, f"{method}_{sharing}", "the grid's")
+    return compare_base.derived_name(config, f"{method}_{sharing}", "the grid's")
 
 
 def variant_config(config: Config, method: str, sharing: str, seed: int) -> Config:
@@ -80,7 +80,7 @@ def variant_config(config: Config, method: str, sharing: str, seed: int) -> Conf
 
 
 def single_config(config: Config, task: str, seed: int) -> Config:
-    single = compare.single_task_config(config, task)
+    single = compare_base.single_task_config(config, task)
     return dataclasses.replace(single, train=dataclasses.replace(single.train, seed=seed))
 
 
@@ -91,18 +91,19 @@ def build_grid(config: Config, variant_reports: Mapping[str, Sequence[Mapping]],
     for name, reports in variant_reports.items():
         tasks = {}
         for t in config.tasks:
-            values = [compare.task_figure(r["tasks"][t.name]) for r in reports]
+            values = [compare_base.task_figure(r["tasks"][t.name]) for r in reports]
             tasks[t.name] = interval(values) if None not in values else None
         per_seed = []
         for s, r in enumerate(reports):
-            gains = {t.name: compare.relative_gain(compare.task_figure(r["tasks"][t.name]),
-                                                   compare.task_figure(single_reports[t.name][s]["tasks"][t.name]),
-                                                   compare.task_metric(t.type)[1]) for t in config.tasks}
-            per_seed.append(compare.delta_m(gains))
+            gains = {t.name: compare_base.relative_gain(
+                compare_base.task_figure(r["tasks"][t.name]),
+                compare_base.task_figure(single_reports[t.name][s]["tasks"][t.name]),
+                compare_base.task_metric(t.type)[1]) for t in config.tasks}
+            per_seed.append(compare_base.delta_m(gains))
         dm = interval(per_seed) if None not in per_seed else None
         variants[name] = {"tasks": tasks, "delta_m": dm, "delta_m_per_seed": per_seed,
                           "beats_single_task": bool(dm and dm["low"] is not None and dm["low"] > 0)}
-    single = {t.name: interval([compare.task_figure(r["tasks"][t.name]) for r in single_reports[t.name]])
+    single = {t.name: interval([compare_base.task_figure(r["tasks"][t.name]) for r in single_reports[t.name]])
               for t in config.tasks}
     ranking = sorted((n for n in variants if variants[n]["delta_m"]),
                      key=lambda n: -variants[n]["delta_m"]["mean"])
@@ -110,7 +111,7 @@ def build_grid(config: Config, variant_reports: Mapping[str, Sequence[Mapping]],
     for name, v in variants.items():
         v["vs_baseline"] = paired(v, variants[baseline]) if name != baseline else None
     return {"variants": variants, "single_task": single, "ranking": ranking, "baseline": baseline,
-            "metrics": {t.name: compare.task_metric(t.type)[0] for t in config.tasks},
+            "metrics": {t.name: compare_base.task_metric(t.type)[0] for t in config.tasks},
             "seeds": len(next(iter(variant_reports.values()), [])),
             "train": {"steps": config.train.steps, "batch_size": config.train.batch_size},
             "rule": "delta_m per seed against the single-task models of that seed; mean and 95 % Student-t "
@@ -177,13 +178,13 @@ def finished(run_dir: str, config: Config) -> bool:
         return False
     try:
         with open(path) as f:  # parsed back, so a run written before a config key was added still matches
-            return Config.from_json(json.dumps(yaml.safe_load(f))) == config
+            return config_from_json(json.dumps(yaml.safe_load(f))) == config
     except (OSError, yaml.YAMLError, ConfigError):
         return False
 
 
 def run_grid(config_path: str, output_dir: str, methods: Sequence[str] = (), sharings: Sequence[str] = (),
-             seeds: int | None = None, run: Callable[[str, str, bool], float] = compare.run_local,
+             seeds: int | None = None, run: Callable[[str, str, bool], float] = compare_base.run_local,
              log: Callable[[str], None] = print, reuse_finished: bool = False, no_cache: bool = False) -> dict:
     """Empty methods / sharings and seeds None come from the config's `compare:` section, and
     without one from its own train.mtl.method and model.sharing.type (3 seeds)."""
@@ -210,13 +211,13 @@ def run_grid(config_path: str, output_dir: str, methods: Sequence[str] = (), sha
         for s, d in enumerate(dirs):
             plans[d] = single_config(config, t, base_seed + s)
     for v in plans.values():  # every run's config, as run_local.py will check it, before the first run
-        validate(Config.from_json(v.to_json()), check_paths=False)
+        validate(config_from_json(v.to_json()), check_paths=False)
     for i, (d, v) in enumerate(plans.items(), start=1):
         log(f"[{i}/{len(plans)}] {os.path.relpath(d, out)}")
         if reuse_finished and finished(d, v):
             log("  reused: a finished run of the same config")
             continue
-        path = compare.write_config(v, os.path.join(d, "config.yaml"))
+        path = compare_base.write_config(v, os.path.join(d, "config.yaml"))
         log(f"  done in {run(path, d, no_cache):.0f} s")
 
     def report(d):
@@ -232,7 +233,7 @@ def run_grid(config_path: str, output_dir: str, methods: Sequence[str] = (), sha
     page_path = os.path.join(report_dir, "index.html")
     page = open(page_path).read() if os.path.exists(page_path) else STANDALONE_PAGE
     with open(page_path, "w") as f:
-        f.write(compare.insert_html(page, render_html(grid), (HTML_START, HTML_END)))
+        f.write(compare_base.insert_html(page, render_html(grid), (HTML_START, HTML_END)))
     return grid
 
 

@@ -14,7 +14,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from components.artifacts import PrepReport
-from config import Config, split_names
+from config import Config, config_from_json, split_names
 
 
 @tfx.dsl.components.component
@@ -33,7 +33,7 @@ def DataPrepExampleGen(
     del source_fingerprint
     from data_prep.beam_job import run_conversion  # Beam-heavy: import when run
 
-    config = Config.from_json(config_json)
+    config = config_from_json(config_json)
     stats_path = os.path.join(prep_report.uri, "prep_stats.json")
     stats = run_conversion(
         config,

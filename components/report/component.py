@@ -17,7 +17,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from components.artifacts import PrepReport, Report  # TYPE_NAME components.Report
-from components.evaluator.eval_config import (
+from components.common.eval_config import (
     PRIMARY_METRIC,
     build_eval_config,
     class_slice_column,
@@ -25,7 +25,8 @@ from components.evaluator.eval_config import (
     metric_defs,
     positive_class_ids,
 )
-from components.evaluator.interval_gate import bound_failures
+from components.common.interval_bounds import bound_failures
+from components.common.probe_file import read_probe
 from components.report.bootstrap import METHOD as BOOTSTRAP_METHOD
 from components.report.bootstrap import bootstrap_intervals
 from components.report.fairness import task_fairness
@@ -44,8 +45,7 @@ from components.report.tfma_reader import (  # noqa: F401
     load_tfma_metrics,
     validation_summary,
 )
-from components.trainer.gradient_probe import read_probe
-from config import Config, TaskConfig, split_dir, split_name
+from config import Config, TaskConfig, config_from_json, split_dir, split_name
 
 _Key = Key
 
@@ -347,7 +347,7 @@ def ReportGen(
     curves read from its TensorBoard events; `prep_report` (ExampleGen's,
     optional) the data section: per source read / written / rejected by
     reason and a few dead-letter records."""
-    config = Config.from_json(config_json)
+    config = config_from_json(config_json)
     blessed = None
     # Without thresholds the Evaluator publishes a blessing artifact with no `blessed` property
     # (it validated nothing): that is "no decision", not "not blessed".

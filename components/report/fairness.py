@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from components.evaluator.eval_config import fairness_slice_column, fairness_slices
+from components.common.eval_config import fairness_slice_column, fairness_slices
 from components.report.plots import esc
 from config import PRIMARY_METRIC, Config, TaskConfig
 

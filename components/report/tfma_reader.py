@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
+from components.common.tfma_values import class_id_of, interval_of
 from config import Config
 
 # TFMA names the models "candidate"/"baseline" when TFX passes a baseline, and
@@ -37,10 +38,6 @@ def slice_name(items: tuple) -> str:
     return "overall" if not items else ", ".join(f"{c}={v}" for c, v in items)
 
 
-def class_id_of(key) -> int | None:
-    return key.sub_key.class_id.value if key.HasField("sub_key") and key.sub_key.HasField("class_id") else None
-
-
 def _array(value) -> list[float] | None:
     a = value.array_value
     for field in ("float64_values", "float32_values", "int64_values", "int32_values"):
@@ -49,33 +46,16 @@ def _array(value) -> list[float] | None:
     return None
 
 
-def interval_of(kv) -> list[float] | None:
-    """[lower, upper] of a scalar metric's 95 % confidence interval as TFMA wrote it, or None.
-
-    TFMA 0.47.1 (metrics_plots_and_validations_writer) writes the unsampled
-    value as `value` and the t-interval (alpha 0.05, degrees of freedom =
-    replicates - 1) as `confidence_interval.{lower,upper}_bound`; older writers
-    put both in a `bounded_value`."""
-    if kv.HasField("confidence_interval"):
-        ci = kv.confidence_interval
-        if ci.lower_bound.HasField("double_value") and ci.upper_bound.HasField("double_value"):
-            return [ci.lower_bound.double_value.value, ci.upper_bound.double_value.value]
-    if kv.value.HasField("bounded_value"):
-        b = kv.value.bounded_value
-        return [b.lower_bound.value, b.upper_bound.value]
-    return None
-
-
 def load_tfma_metrics(eval_output_uri: str, sole_task: str | None = None) -> dict[str, dict[Key, Any]]:
     """TFMA metrics as {'candidate'|'baseline'|'diff': {(slice, output, name, class_id): value}}.
 
     Scalars are floats; array metrics (error_histogram) are lists of floats.
-    With confidence intervals on (components.evaluator.eval_config), the value is TFMA's
+    With confidence intervals on (components.common.eval_config), the value is TFMA's
     unsampled value (the metric on all examples) and the 95 % interval it
     writes beside it is in 'intervals' (candidate), 'baseline_intervals' and
     'diff_intervals': {key: [lower_bound, upper_bound]}.
     `sole_task`: the task of a one-task model, whose outputs TFMA leaves unnamed
-    (see components.evaluator.eval_config: a one-output model's metrics name no output).
+    (see components.common.eval_config: a one-output model's metrics name no output).
     """
     out: dict[str, dict[Key, Any]] = {"candidate": {}, "baseline": {}, "diff": {}, "intervals": {},
                                       "baseline_intervals": {}, "diff_intervals": {}}

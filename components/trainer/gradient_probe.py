@@ -17,7 +17,7 @@ weights the loss weighting used that epoch are recorded beside them.
 
 Written as TensorBoard scalars (`gradient/cosine/<a>/<b>`, `gradient/norm/<task>`)
 and, by the chief, as `gradient_conflict.json` in the Trainer's model_run
-folder, which the report reads (report.json `gradient_conflict`). With
+folder (components/common/probe_file.py), which the report reads (report.json `gradient_conflict`). With
 mixture-of-experts sharing (`model.sharing` mmoe / cgc / ple) each probe also
 records every task's mean gate over the experts on its own probe examples
 (`gate_use`, TensorBoard `gates/<task>/expert<k>`), so an expert no task uses,
@@ -31,7 +31,6 @@ one-task run has nothing to compare and writes no probe.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from typing import Mapping, Sequence
 
@@ -40,11 +39,11 @@ import tensorflow as tf
 import tf_keras as keras
 from absl import logging
 
+from components.common.probe_file import read_probe, write_probe
 from models.cross_stitch import mixing, stitch_layers
 from models.losses import task_sums_and_counts
 from models.sharing import gate_layers
 
-PROBE_FILE = "gradient_conflict.json"
 PROBE_PER_TASK = 32  # examples of each task in the probe batch (fewer where the eval split has fewer)
 PROBE_CHUNK = 32  # examples differentiated at once: the activation memory of a training step
 _MAX_BATCHES = 64  # eval batches read to fill the probe batch before giving up on a rare task
@@ -218,17 +217,6 @@ class GradientConflictProbe(keras.callbacks.Callback):
         """gradient_conflict.json (every epoch, so a killed run keeps what it probed)."""
         if not self.out_dir:
             return
-        tf.io.gfile.makedirs(self.out_dir)
-        doc = {"tasks": self.task_names, "probe_examples": int(tf.shape(self.batch[0]["image"])[0]),
-               "summary": summarize(self.probes), "probes": self.probes}
-        with tf.io.gfile.GFile(os.path.join(self.out_dir, PROBE_FILE), "w") as f:
-            f.write(json.dumps(doc, indent=1, sort_keys=True))
-
-
-def read_probe(model_run_dir: str) -> dict | None:
-    """The Trainer's gradient_conflict.json, or None when the run wrote none."""
-    path = os.path.join(model_run_dir, PROBE_FILE)
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
+        write_probe(self.out_dir, {"tasks": self.task_names,
+                                   "probe_examples": int(tf.shape(self.batch[0]["image"])[0]),
+                                   "summary": summarize(self.probes), "probes": self.probes})

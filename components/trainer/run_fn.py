@@ -25,8 +25,7 @@ from components.trainer.mtl_step import LogMtl
 from components.trainer.samplers import sampling_weights
 from components.trainer.signatures import make_signatures
 from components.trainer.training_model import make_training_model, metrics_for
-from components.transform.preprocessing import config_from_custom_config
-from config import STRATEGIES, Config
+from config import STRATEGIES, Config, config_from_custom_config
 from models import get_builder
 from models.tf_compat import skip_autograph_for_tf_keras
 from serving import write_metadata

@@ -1,7 +1,8 @@
 """Transform's preprocessing_fn: raw contract features -> model features.
 
 Referenced by name (`components.transform.preprocessing.preprocessing_fn`) from the
-pipeline; Transform passes `custom_config={'config': Config.to_json()}`.
+pipeline; Transform passes `custom_config={'config': Config.to_json()}`, decoded by
+`config.config_from_custom_config` (config/codec.py, shared with the Trainer's run_fn).
 Outputs, for every task in the config:
   image           float32 [H, W, C]  (models.preprocess, the shared function)
   label_<task>    float32 [width]    the task's own slots of `label` (they start at 0),
@@ -15,16 +16,8 @@ from typing import Any, Mapping
 
 import tensorflow as tf
 
-from config import Config, label_key, weight_key
+from config import Config, config_from_custom_config, label_key, weight_key
 from models.preprocess import preprocess_image_batch
-
-
-def config_from_custom_config(custom_config: Mapping[str, Any] | None) -> Config:
-    """The run's Config from a component's custom_config ({'config': <json>})."""
-    if not custom_config or "config" not in custom_config:
-        raise ValueError("custom_config must hold the run's config as {'config': Config.to_json()}; "
-                         f"received keys: {sorted(custom_config or {})}")
-    return Config.from_json(custom_config["config"])
 
 
 def _dense(x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor, width: int | None, default: Any) -> tf.Tensor:

@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from config import Config, ConfigError, load, parse, split_names
+from config import ConfigError, config_from_json, load, parse, split_names
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT = os.path.join(ROOT, "configs", "default.yaml")
@@ -33,7 +33,7 @@ def test_default_config_loads_with_expected_shape():
 
 def test_json_round_trip_is_identity():
     cfg = load(DEFAULT)
-    assert Config.from_json(cfg.to_json()) == cfg
+    assert config_from_json(cfg.to_json()) == cfg
 
 
 @pytest.mark.parametrize("mutate, key, hint", [
@@ -72,7 +72,7 @@ def test_gzip_level_auto_deflates_only_sources_labelling_several_tasks():
     raw["tfrecords"] = {"gzip_level": 1}
     cfg = parse(raw, base_dir=None)
     assert [cfg.tfrecords.level_for(s) for s in cfg.sources] == [1, 1]
-    assert Config.from_json(cfg.to_json()) == cfg
+    assert config_from_json(cfg.to_json()) == cfg
 
 
 def test_task_without_source_is_rejected():

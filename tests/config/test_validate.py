@@ -19,6 +19,7 @@ from config import (
     PrepConfig,
     SplitsConfig,
     TrainConfig,
+    config_from_json,
     load,
     parse,
     validate,
@@ -189,7 +190,7 @@ def test_paths_are_not_checked_where_they_are_not_this_machines():
     with pytest.raises(ConfigError, match=r"'sources\[0\]\.path': /mnt/cluster/genki4k does not exist"):
         validate(config)
     # components re-parse the config from JSON without looking at the disk
-    assert Config.from_json(config.to_json()) == config
+    assert config_from_json(config.to_json()) == config
 
 
 def test_unknown_sample_setting(tmp_path):
@@ -323,7 +324,7 @@ def test_within_tolerance_needs_a_tolerance(tmp_path):
 
 def test_threshold_metrics_agree_with_the_eval_config():
     pytest.importorskip("tensorflow_model_analysis")
-    from components.evaluator import eval_config
+    from components.common import eval_config
 
     for ttype, metrics in THRESHOLD_METRICS.items():
         gateable = {m.name: m.direction for m in eval_config.METRICS[ttype] if m.direction is not None}
@@ -345,5 +346,5 @@ def test_every_error_names_an_existing_key_for_a_few_deep_cases(tmp_path):
 
 def test_config_values_survive_json(tmp_path):
     config = load_raw(tmp_path, raw_default())
-    assert Config.from_json(config.to_json()) == config
+    assert config_from_json(config.to_json()) == config
     assert dataclasses.asdict(config)["train"]["seed"] == 42

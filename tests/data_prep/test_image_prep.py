@@ -3,7 +3,7 @@ import io
 import pytest
 from PIL import Image
 
-from config import ConfigError, ImageConfig, PrepConfig, parse
+from config import ConfigError, ImageConfig, PrepConfig, config_from_json, parse
 from data_prep.generators.bad_files import good_jpeg, make_bad_files
 from data_prep.image_prep import prep_image
 from data_prep.records import Reject
@@ -157,9 +157,7 @@ def test_prep_config_round_trip_and_defaults():
                 base_dir=None)
     assert cfg.sources[0].prep == PrepConfig(color="grayscale", resize="pad", encoding="jpeg", jpeg_quality=80)
     assert parse(_source_with_prep(None), base_dir=None).sources[0].prep == PrepConfig()
-    from config import Config
-
-    assert Config.from_json(cfg.to_json()) == cfg
+    assert config_from_json(cfg.to_json()) == cfg
 
 
 @pytest.mark.parametrize("prep,message", [

@@ -243,7 +243,7 @@ def test_dag_transform_matches(dag_runs):
 
 def _point_values(metrics_for_slice):
     """The metrics without their confidence intervals: TFMA's Poisson bootstrap draws unseeded
-    samples (components/evaluator/eval_config.py), so the bounds differ between two DirectRunner runs too;
+    samples (components/common/eval_config.py), so the bounds differ between two DirectRunner runs too;
     the point value is computed on the unsampled data and must be identical."""
     out = []
     for kv in metrics_for_slice.metric_keys_and_values:

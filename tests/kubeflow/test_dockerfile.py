@@ -7,7 +7,7 @@ from tests.kubeflow.helpers import ROOT, context_files
 # Files the compiled spec or the task pods need inside the image.
 NEEDED = ["components/__init__.py", "components/trainer/run_fn.py", "components/transform/preprocessing.py",
           "components/example_gen/component.py", "components/anomaly_gate.py", "components/report/component.py",
-          "components/evaluator/eval_config.py", "components/evaluator/metrics.py", "components/artifacts.py",
+          "components/common/eval_config.py", "components/evaluator/metrics.py", "components/artifacts.py",
           "serving/__init__.py", "serving/predict.py", "config/types.py",
           "pipeline/pipeline.py", "data_prep/beam_job.py", "models/__init__.py",
           "schemas/contract.py", "schemas/bknet_smile_gender_age.pbtxt", "configs/default.yaml",

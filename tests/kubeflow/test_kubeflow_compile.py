@@ -148,7 +148,7 @@ def test_parameters_equal_the_local_dag_except_paths(compiled):
     import tensorflow_model_analysis as tfma
     from tfx.proto import evaluator_pb2  # noqa: F401  (EvalConfig is TFMA's proto)
 
-    from components.evaluator.eval_config import build_eval_config
+    from components.common.eval_config import build_eval_config
 
     evaluator = params(job, "Evaluator")
     assert json_format.Parse(evaluator["eval_config"], tfma.EvalConfig()) == build_eval_config(config)

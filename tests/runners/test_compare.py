@@ -10,11 +10,12 @@ import os
 import pytest
 import yaml
 
-from config import Config, ConfigError, SliceConfig, data_view, load, parse
-from runners import compare, compare_interval
+from config import ConfigError, SliceConfig, config_from_json, data_view, load, parse
+from runners import compare, compare_base, compare_interval
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT = os.path.join(ROOT, "configs", "default.yaml")
+MARKERS = (compare.HTML_START, compare.HTML_END)
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +24,12 @@ def cfg():
 
 
 def test_single_task_variants_of_the_default_config(cfg):
-    smile = compare.single_task_config(cfg, "smile")
+    smile = compare_base.single_task_config(cfg, "smile")
     assert smile.name == "bknet_smile_gender_age_single_smile"
     assert smile.task_names == ("smile",)
     assert [(s.name, s.tasks) for s in smile.sources] == [("genki4k", ("smile",))]  # wiki labels no smile
 
-    age = compare.single_task_config(cfg, "age")
+    age = compare_base.single_task_config(cfg, "age")
     assert age.task_names == ("age",) and age.task_index("age") == 0
     (wiki,) = age.sources
     assert wiki.tasks == ("age",) and wiki.path == cfg.sources[1].path
@@ -36,7 +37,7 @@ def test_single_task_variants_of_the_default_config(cfg):
     assert "gender_task" not in wiki.options
     assert wiki.options["age_task"] == "age" and wiki.options["age_bins"] == [20, 30, 40, 55]
 
-    gender = compare.single_task_config(cfg, "gender")
+    gender = compare_base.single_task_config(cfg, "gender")
     (wiki,) = gender.sources
     assert wiki.options["gender_task"] == "gender" and "age_task" not in wiki.options
 
@@ -52,7 +53,7 @@ def test_variants_pass_the_format_checks_and_change_the_data_exec_properties(cfg
     from data_prep.convert import validate_sources
 
     for task in cfg.task_names:
-        v = compare.single_task_config(cfg, task)
+        v = compare_base.single_task_config(cfg, task)
         validate_sources(v)  # raises ConfigError on an option naming a missing task
         # ExampleGen/Transform get data_view as exec property: a different one, so
         # no cache could hand a variant the multitask conversion.
@@ -79,31 +80,31 @@ def test_options_mapping_dropped_tasks_are_removed_for_every_format(tmp_path):
              "options": {"columns": {"age": "age_group", "gender": "sex"}}}]}
     cfg = parse(raw, base_dir=str(tmp_path))
     validate_sources(cfg)
-    options = {t: {s.name: dict(s.options) for s in compare.single_task_config(cfg, t).sources}
+    options = {t: {s.name: dict(s.options) for s in compare_base.single_task_config(cfg, t).sources}
                for t in cfg.task_names}
     assert options["gender"] == {"utk": {"gender_task": "gender"}, "sheet": {"columns": {"gender": "sex"}}}
     assert options["age"] == {"utk": {"age_task": "age", "age_bins": [40]}, "sheet": {"columns": {"age": "age_group"}}}
     assert options["race"] == {"utk": {"race_task": "race"}}
     assert options["lapel"] == {"fashion": {"attributes": {"lapel_design_labels": "lapel"}}}
     for t in cfg.task_names:
-        validate_sources(compare.single_task_config(cfg, t))
+        validate_sources(compare_base.single_task_config(cfg, t))
 
 
 def test_sampling_weights_of_dropped_sources_are_dropped(cfg):
     train = dataclasses.replace(cfg.train, sampling=dataclasses.replace(
         cfg.train.sampling, type="weights", weights={"genki4k": 1.0, "wiki": 3.0}))
-    v = compare.single_task_config(dataclasses.replace(cfg, train=train), "age")
+    v = compare_base.single_task_config(dataclasses.replace(cfg, train=train), "age")
     assert v.train.sampling.type == "weights" and dict(v.train.sampling.weights) == {"wiki": 3.0}
 
 
 def test_evaluation_slices_of_dropped_tasks_are_dropped(cfg):
     ev = dataclasses.replace(cfg.evaluation, slices=(SliceConfig("smile"), SliceConfig("age"),
                                                      SliceConfig("age", "gender")))
-    v = compare.single_task_config(dataclasses.replace(cfg, evaluation=ev), "age")
+    v = compare_base.single_task_config(dataclasses.replace(cfg, evaluation=ev), "age")
     assert v.evaluation.slices == (SliceConfig("age"),)
-    assert compare.single_task_config(dataclasses.replace(cfg, evaluation=ev), "gender").evaluation.slices == ()
+    assert compare_base.single_task_config(dataclasses.replace(cfg, evaluation=ev), "gender").evaluation.slices == ()
     default = dataclasses.replace(cfg, evaluation=dataclasses.replace(cfg.evaluation, slices=None))
-    assert compare.single_task_config(default, "age").evaluation.slices is None  # default (None) kept
+    assert compare_base.single_task_config(default, "age").evaluation.slices is None  # default (None) kept
 
 
 def test_model_params_keyed_by_dropped_tasks_are_dropped():
@@ -111,41 +112,42 @@ def test_model_params_keyed_by_dropped_tasks_are_dropped():
     raw["model"] = {"name": "multibranch", "params": {"dense": [64], "towers": {
         "age": {"filters": [32, 64]}, "gender": {"dense": [32]}}}}
     cfg = parse(raw, base_dir=os.path.dirname(DEFAULT))
-    age = compare.single_task_config(cfg, "age")
+    age = compare_base.single_task_config(cfg, "age")
     assert dict(age.model.params) == {"dense": [64], "towers": {"age": {"filters": [32, 64]}}}
-    assert Config.from_json(age.to_json()) == age  # validates: gender's tower would be an unknown task
-    assert dict(compare.single_task_config(cfg, "smile").model.params) == {"dense": [64], "towers": {}}
+    assert config_from_json(age.to_json()) == age  # validates: gender's tower would be an unknown task
+    assert dict(compare_base.single_task_config(cfg, "smile").model.params) == {"dense": [64], "towers": {}}
 
 
 def test_variant_config_file_loads_back_unchanged(cfg, tmp_path):
-    v = compare.single_task_config(cfg, "age")
-    path = compare.write_config(v, str(tmp_path / "age" / "config.yaml"))
+    v = compare_base.single_task_config(cfg, "age")
+    path = compare_base.write_config(v, str(tmp_path / "age" / "config.yaml"))
     assert load(path) == v
 
 
 def test_too_long_pipeline_name_fails_naming_the_key(cfg):
     with pytest.raises(ConfigError, match=r"config key 'name'.*is 68 characters; TFX allows 63"):
-        compare.single_task_config(dataclasses.replace(cfg, name="n" * 57), "age")
+        compare_base.single_task_config(dataclasses.replace(cfg, name="n" * 57), "age")
 
 
 def test_metric_directions_agree_with_the_eval_config():
-    from components.evaluator import eval_config
+    from components.common import eval_config
 
-    assert compare.PRIMARY_METRIC == eval_config.PRIMARY_METRIC
-    for task_type, metric in compare.PRIMARY_METRIC.items():
+    assert compare_base.PRIMARY_METRIC == eval_config.PRIMARY_METRIC
+    for task_type, metric in compare_base.PRIMARY_METRIC.items():
         (m,) = [d for d in eval_config.METRICS[task_type] if d.name == metric]
-        assert compare.LOWER_IS_BETTER[metric] == (m.direction == eval_config.LOWER)
+        assert compare_base.LOWER_IS_BETTER[metric] == (m.direction == eval_config.LOWER)
+        assert compare_base.task_metric(task_type) == (metric, m.direction == eval_config.LOWER)
 
 
 def test_relative_gain_and_delta_m_exact():
-    assert compare.relative_gain(0.8, 0.75, False) == pytest.approx(0.05 / 0.75)  # +6.67 %
-    assert compare.relative_gain(0.6, 0.75, False) == pytest.approx(-0.2)
-    assert compare.relative_gain(4.0, 5.0, True) == pytest.approx(0.2)  # lower MAE: a gain
-    assert compare.relative_gain(6.0, 5.0, True) == pytest.approx(-0.2)
-    assert compare.relative_gain(0.5, 0.0, False) is None
-    assert compare.relative_gain(None, 0.5, False) is None
-    assert compare.delta_m({"a": 0.1, "b": -0.04, "c": 0.0}) == pytest.approx(0.02)
-    assert compare.delta_m({"a": 0.1, "b": None}) is None
+    assert compare_base.relative_gain(0.8, 0.75, False) == pytest.approx(0.05 / 0.75)  # +6.67 %
+    assert compare_base.relative_gain(0.6, 0.75, False) == pytest.approx(-0.2)
+    assert compare_base.relative_gain(4.0, 5.0, True) == pytest.approx(0.2)  # lower MAE: a gain
+    assert compare_base.relative_gain(6.0, 5.0, True) == pytest.approx(-0.2)
+    assert compare_base.relative_gain(0.5, 0.0, False) is None
+    assert compare_base.relative_gain(None, 0.5, False) is None
+    assert compare_base.delta_m({"a": 0.1, "b": -0.04, "c": 0.0}) == pytest.approx(0.02)
+    assert compare_base.delta_m({"a": 0.1, "b": None}) is None
 
 
 def _task(ttype, metrics, n, classes=("a", "b")):
@@ -153,12 +155,12 @@ def _task(ttype, metrics, n, classes=("a", "b")):
 
 
 def test_task_figure_per_type():
-    assert compare.task_figure(_task("binary", {"accuracy": 0.9, "auc": 0.95}, 10)) == 0.9
-    assert compare.task_figure(_task("regression", {"mean_absolute_error": 3.5}, 10, ())) == 3.5
+    assert compare_base.task_figure(_task("binary", {"accuracy": 0.9, "auc": 0.95}, 10)) == 0.9
+    assert compare_base.task_figure(_task("regression", {"mean_absolute_error": 3.5}, 10, ())) == 3.5
     ml = _task("multilabel", {"auc/x": 0.7, "auc/y": 0.9, "binary_accuracy/x": 0.1}, 10, ("x", "y"))
-    assert compare.task_figure(ml) == pytest.approx(0.8)
-    assert compare.task_figure(_task("multilabel", {"auc/x": 0.7}, 10, ("x", "y"))) is None
-    assert compare.task_figure(_task("binary", {}, 0)) is None
+    assert compare_base.task_figure(ml) == pytest.approx(0.8)
+    assert compare_base.task_figure(_task("multilabel", {"auc/x": 0.7}, 10, ("x", "y"))) is None
+    assert compare_base.task_figure(_task("binary", {}, 0)) is None
 
 
 def _config_with_regression(cfg):
@@ -210,12 +212,12 @@ def test_html_section_goes_before_body_end_and_replaces_an_earlier_one(cfg):
     section = compare.render_html(c)
     assert "<td" in section and "+25.00%" in section and "&Delta;m = +25.00%" in section
     page = "<html><body><h1>report</h1></body></html>"
-    once = compare.insert_html(page, section)
+    once = compare_base.insert_html(page, section, MARKERS)
     assert once.startswith("<html><body><h1>report</h1>" + compare.HTML_START) and once.endswith("</body></html>")
     c["tasks"]["smile"]["gain"] = -0.5
-    twice = compare.insert_html(once, compare.render_html(c))
+    twice = compare_base.insert_html(once, compare.render_html(c), MARKERS)
     assert twice.count(compare.HTML_START) == 1 and twice.count("<section") == 1 and "-50.00%" in twice
-    assert compare.insert_html("no body", "S") == "no bodyS"
+    assert compare_base.insert_html("no body", "S", MARKERS) == "no bodyS"
 
 
 def _outcomes(task, accuracy, n=40):

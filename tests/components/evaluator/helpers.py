@@ -219,7 +219,7 @@ def evaluate(tmp_path_factory, config, add_slices=None) -> Run:
     may set slice-only features (`ex["slices"] = {"slice_<task>": class}`) before they are written."""
     import tensorflow_model_analysis as tfma
 
-    from components.evaluator.eval_config import build_eval_config
+    from components.common.eval_config import build_eval_config
 
     root = str(tmp_path_factory.mktemp("eval"))
     examples = make_examples(config)

@@ -5,8 +5,8 @@ import json
 import pytest
 import tensorflow_model_analysis as tfma
 
-from components.evaluator.eval_config import build_eval_config
-from config import ConfigError, load
+from components.common.eval_config import build_eval_config
+from config import ConfigError, config_from_json, load
 from tests.components.evaluator import helpers as fx
 
 
@@ -192,10 +192,10 @@ def test_tolerance_errors_name_the_key(index, tolerance, message):
 
 
 def test_evaluation_settings_survive_json_and_leave_the_data_view():
-    from config import Config, EvaluationConfig, data_view
+    from config import EvaluationConfig, data_view
 
     config = fx.make_config()
-    assert Config.from_json(config.to_json()) == config
+    assert config_from_json(config.to_json()) == config
     assert config.task("score").tolerance == 5.0 and config.evaluation.max_regression == 0.05
     view = data_view(config)
     assert view.evaluation == EvaluationConfig() and view.task("score").tolerance is None
@@ -286,11 +286,10 @@ def test_confidence_intervals_when_asked_use_the_poisson_bootstrap():
 
 
 def test_gate_on_defaults_to_value_and_survives_json():
-    from config import Config
 
     assert fx.make_config().evaluation.gate_on == "value"
     config = fx.make_config(evaluation={"gate_on": "lower_bound", "confidence_intervals": True, "slices": []})
     assert config.evaluation.gate_on == "lower_bound"
-    assert Config.from_json(config.to_json()) == config
+    assert config_from_json(config.to_json()) == config
     assert fx.make_config(evaluation={"gate_on": "lower_bound", "confidence_intervals": True}
                           ).evaluation.gate_on == "lower_bound"

@@ -8,7 +8,7 @@ number is checked against numpy on the saved model's own predictions.
 import numpy as np
 import pytest
 
-from components.evaluator.eval_config import build_eval_config
+from components.common.eval_config import build_eval_config
 from components.report.component import build_report, load_tfma_metrics
 from tests.components.evaluator import helpers as fx
 

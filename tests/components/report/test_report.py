@@ -205,7 +205,7 @@ def test_validation_summary_value_and_change_failures(tmp_path):
 
 
 def test_validation_summary_absolute_change_failure(tmp_path):
-    """The pipeline's change thresholds are absolute (components.evaluator.eval_config): `by` in the metric's
+    """The pipeline's change thresholds are absolute (components.common.eval_config): `by` in the metric's
     unit, the baseline named, no relative change."""
     config = fx.make_config()
     key = tfma.metrics.MetricKey(name="accuracy", output_name="gender", model_name="candidate", is_diff=True)

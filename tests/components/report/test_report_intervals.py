@@ -7,8 +7,9 @@ import os
 import pytest
 import tensorflow_model_analysis as tfma
 
-from components.evaluator.eval_config import build_eval_config
-from components.evaluator.interval_gate import apply_gate, bound_failures
+from components.common.eval_config import build_eval_config
+from components.common.interval_bounds import bound_failures
+from components.evaluator.interval_gate import apply_gate
 from components.report.component import Report, ReportGen, build_report, write_report
 from components.report.model_card import MODEL_CARD_JSON, SCHEMA_VERSION
 from components.report.page import is_constant, render_html, same_as_overall, summary_table

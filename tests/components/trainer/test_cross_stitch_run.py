@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from components.trainer.gradient_probe import read_probe
+from components.common.probe_file import read_probe
 from components.trainer.run_fn import run_fn
 from config import parse
 from tests.components.trainer.helpers import config_dict, fn_args_for

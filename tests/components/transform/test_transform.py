@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from components.transform.preprocessing import config_from_custom_config, transform_features
+from components.transform.preprocessing import transform_features
 from tests.components.trainer.helpers import analyze_and_transform, png_bytes
 
 # 4x4 gray images, constant per example so the expected pixels are one number each.
@@ -41,11 +41,6 @@ def test_preprocessing_fn_in_tft_beam(make_config, tmp_path):
     weights = [[float(d[f"weight_{t}"]) for t in ("smile", "gender", "age")] for d in out]
     assert weights == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     assert [int(d["task_index"]) for d in out] == [0, 1, 2]
-
-
-def test_custom_config_must_hold_the_config():
-    with pytest.raises(ValueError, match=r"received keys: \['cfg'\]"):
-        config_from_custom_config({"cfg": "{}"})
 
 
 def test_missing_raw_feature_is_named(make_config):
