@@ -1,4 +1,10 @@
-"""95 % intervals for every task's primary metric without TFMA's bootstrap.
+"""The report's resampler: 95 % bootstrap intervals without TFMA's bootstrap.
+
+components/report/intervals.py uses its draws (`poisson_weights`, `percentiles`,
+`weighted_mean`, `weighted_auc`) for every metric that is not a proportion
+(auc, f1, calibration, the regression errors; proportions get an exact
+Clopper-Pearson interval there), and runners/compare_interval.py for delta_m.
+`task_intervals` below is the primary metric's bootstrap alone.
 
 TFMA's confidence intervals cost ~28x the Evaluator (docs/report.md), so they
 are off by default. This is the cheap stand-in the report uses then: a

@@ -27,8 +27,7 @@ from components.common.eval_config import (
 )
 from components.common.interval_bounds import bound_failures
 from components.common.probe_file import read_probe
-from components.report.bootstrap import METHOD as BOOTSTRAP_METHOD
-from components.report.bootstrap import bootstrap_intervals
+from components.report import intervals as metric_intervals
 from components.report.fairness import task_fairness
 from components.report.gallery import error_gallery
 from components.report.history import FALLBACK_WARN, mtl_fallback_share, training_curves
@@ -141,9 +140,10 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
     history = training_curves(model_run_dir, config)
     probe = read_probe(model_run_dir) if model_run_dir else None  # which tasks fight: gradient_probe.py
     gallery = error_gallery(config, model_dir, eval_data)  # the most confident errors, per task
-    # TFMA's intervals when on; else a numpy bootstrap of each primary metric (bootstrap.py)
+    # TFMA's intervals when on; else Clopper-Pearson for proportions and the numpy bootstrap
+    # for every other metric (intervals.py, bootstrap.py)
     per_example = gallery.pop("per_example", {})
-    boot = None if config.evaluation.confidence_intervals else bootstrap_intervals(config, per_example)
+    tfma_ci = bool(config.evaluation.confidence_intervals)
     # per example and task: id and what the primary metric averages, for make compare (outcomes.py)
     outcomes = example_outcomes(config, per_example, gallery.pop("example_ids", {}), gallery["scanned"],
                                 gallery["limit"])
@@ -177,8 +177,16 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
                     m = {k: v for k, v in m.items() if not k.startswith("auc")}
                 by_slice[items[0][0]][str(items[0][1])] = m
                 slice_intervals[items[0][0]][str(items[0][1])] = {
-                    k: v for k, v in _task_metrics(task, metrics["intervals"], items).items() if k in m}
+                    k: v for k, v in _task_metrics(task, metrics["intervals"], items).items() if k in m
+                } if tfma_ci else metric_intervals.slice_intervals(task, m, matrices.get((items, task.name)))
         baseline = _task_metrics(task, metrics["baseline"], ())
+        matrix = matrices.get(((), task.name))
+        if tfma_ci:
+            ints = _task_metrics(task, metrics["intervals"], ())
+            int_methods, int_counts = {k: "tfma" for k in ints}, {}
+        else:
+            labels, preds = per_example.get(task.name, (np.zeros((0, task.width)), np.zeros((0, task.width))))
+            ints, int_methods, int_counts = metric_intervals.task_intervals(task, overall, matrix, labels, preds)
         entry = {
             "type": task.type,
             "classes": list(task.classes),
@@ -188,8 +196,11 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
             **chance_levels(task, label_stats[task.name]),
             "thresholds": dict(task.thresholds),
             "metrics": overall,
-            # 95 % confidence intervals TFMA computed beside each metric (components.evaluator.eval_config).
-            "intervals": _task_metrics(task, metrics["intervals"], ()) if boot is None else boot[task.name],
+            # 95 % intervals beside each metric: TFMA's (components.evaluator.eval_config) when on, else
+            # Clopper-Pearson (proportions) and the bootstrap (the rest): intervals.py
+            "intervals": ints,
+            "interval_methods": int_methods,  # {metric: clopper_pearson | bootstrap | bootstrap_degenerate... | tfma}
+            "interval_counts": int_counts,  # {metric: [k, n]} of the Clopper-Pearson ones
             "primary_metric": PRIMARY_METRIC[task.type],
             "slices": dict(by_slice),
             "slice_intervals": dict(slice_intervals),
@@ -200,7 +211,6 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
             entry["positive_class"] = task.classes[1]
         if baseline:
             entry["baseline_metrics"] = baseline
-        matrix = matrices.get(((), task.name))
         if matrix is not None:
             entry["confusion_matrix"] = matrix
         if task.type != "regression":
@@ -246,7 +256,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         "gradient_conflict": None if probe is None else probe["summary"],
         "gradient_probes": None if probe is None else probe["probes"],
         "error_gallery_scanned": gallery["scanned"],
-        "intervals_method": INTERVALS_TFMA if boot is None else BOOTSTRAP_METHOD,
+        "intervals_method": INTERVALS_TFMA if tfma_ci else metric_intervals.METHOD,
         "gate_use": (probe["probes"][-1].get("gate_use") if probe and probe["probes"] else None),
         "cross_stitch": (probe["probes"][-1].get("cross_stitch") if probe and probe["probes"] else None),
         "tasks": tasks,

@@ -40,13 +40,19 @@ def _th(name: str) -> str:
     return f"<th>{esc(name).replace('_', '_<wbr>')}</th>"
 
 
-def _ci(value: Any, ci: Any) -> str:
-    """`value ± half-width [low, high]` of a 95 % interval (the point and TFMA's bounds)."""
+DEGENERATE = "bootstrap_degenerate"  # components.report.intervals.DEGENERATE
+
+
+def _ci(value: Any, ci: Any, method: str | None = None) -> str:
+    """`value ± half-width [low, high]` of a 95 % interval (the point and its bounds); a degenerate
+    bootstrap (every resample the same value, `method` DEGENERATE) is marked, not read as certainty."""
     if value is None or not ci or ci[0] is None or ci[1] is None:
         return _num(value)
     lo, hi = ci
+    mark = (" <small class=degenerate title='every bootstrap resample gave the same value: "
+            "the interval claims no width'>degenerate</small>" if method == DEGENERATE else "")
     return (f"{_num(value)} <span class=ci title='95 % confidence interval'>± {(hi - lo) / 2:.3g} "
-            f"[{_num(lo)}, {_num(hi)}]</span>")
+            f"[{_num(lo)}, {_num(hi)}]{mark}</span>")
 
 
 def _pct(x: Any) -> str:
@@ -105,7 +111,7 @@ def _metric_table(name: str, t: dict) -> str:
         chance[t["chance_metric"]] = t.get("chance")
         for c, v in (t.get("chance_per_class") or {}).items():
             chance[f"{t['chance_metric']}/{c}"] = v
-    intervals = t.get("intervals") or {}
+    intervals, methods = t.get("intervals") or {}, t.get("interval_methods") or {}
     for metric, value in sorted(t["metrics"].items()):
         th = t["thresholds"].get(metric, t["thresholds"].get(metric.split("/")[0]))  # auc/<label>, f1/<class>
         if "/" in metric and th is None and metric not in failed and metric not in chance:
@@ -115,7 +121,8 @@ def _metric_table(name: str, t: dict) -> str:
             status = '<span class="fail">fail</span>'
         elif th is not None:
             status = '<span class="pass">pass</span>'
-        rows.append(f"<tr><td class=l>{esc(metric)}</td><td>{_ci(value, intervals.get(metric))}</td><td>{_num(th)}</td>"
+        cell = _ci(value, intervals.get(metric), methods.get(metric))
+        rows.append(f"<tr><td class=l>{esc(metric)}</td><td>{cell}</td><td>{_num(th)}</td>"
                     f"<td>{_num(chance.get(metric))}</td><td>{_num(base.get(metric))}</td><td>{status}</td></tr>")
     return ("<table><tr><th class=l>metric</th><th>value <small>± 95 % interval</small></th>"
             "<th>threshold</th><th>chance</th><th>baseline</th><th></th></tr>"
@@ -168,8 +175,11 @@ def _per_class(t: dict) -> str:
         head += "".join(f"<th>{esc(n).replace('_', '_<wbr>')}<br><small>in class slice</small></th>"
                         for n in slice_cols)
     rows = []
+    ints, methods = t.get("intervals") or {}, t.get("interval_methods") or {}
+    key = (lambda n, c: n) if t["type"] == "binary" else (lambda n, c: f"{n}/{c}")  # noqa: E731
     for c, m in per.items():
-        cells = f"<td>{_num(m.get('support'))}</td>" + "".join(f"<td>{_num(m.get(n))}</td>" for n in names)
+        cells = f"<td>{_num(m.get('support'))}</td>" + "".join(
+            f"<td>{_ci(m.get(n), ints.get(key(n, c)), methods.get(key(n, c)))}</td>" for n in names)
         if in_slice:
             cells += "".join(f"<td>{_num(in_slice.get(c, {}).get(n))}</td>" for n in slice_cols)
         rows.append(f"<tr><td class=l>{esc(c)}</td>{cells}</tr>")
@@ -198,7 +208,8 @@ def summary_table(report: dict) -> str:
         th = t.get("thresholds", {}).get(p, t.get("thresholds", {}).get(p.split("/")[0]))
         chance = t.get("chance") if t.get("chance_metric") == p else None
         status = ('<span class="pass">pass</span>' if t.get("passed") else '<span class="fail">fail</span>')
-        value = _ci(t.get("metrics", {}).get(p), (t.get("intervals") or {}).get(p))
+        value = _ci(t.get("metrics", {}).get(p), (t.get("intervals") or {}).get(p),
+                    (t.get("interval_methods") or {}).get(p))
         rows.append(f"<tr><td class=l><a href='#task-{esc(name)}'>{esc(name)}</a></td>"
                     f"<td class=l>{esc(t.get('type'))}</td><td class=l>{esc(p)}</td><td>{value}</td>"
                     f"<td>{_num(t.get('eval_examples'))}</td><td>{_num(chance)}</td>"

@@ -56,22 +56,27 @@ def test_multilabel_auc_per_label_and_no_examples():
 
 
 def test_report_uses_the_bootstrap_when_tfma_intervals_are_off(run):
-    """On the fixture run (confidence_intervals off): every task's primary metric gets the bootstrap
-    interval of the saved model's own predictions on the task's eval examples, labelled as such."""
+    """On the fixture run (confidence_intervals off): every task's primary metric gets an interval,
+    labelled by method (issue 26): accuracy its exact Clopper-Pearson one (components/report/intervals.py),
+    MAE and auc/<label> this bootstrap of the saved model's own predictions on the task's eval examples
+    (the same resamples as task_intervals, made to hold the reported value)."""
+    from components.report import intervals as iv
     from components.report.component import build_report
-    from config import PRIMARY_METRIC
 
     report = build_report(run.config, run.eval_output, run.model_dir, run.eval_files, blessed=None)
-    assert report["intervals_method"] == b.METHOD
+    assert report["intervals_method"] == iv.METHOD
     for task in run.config.tasks:
         rows = run.rows(task.name)
         labels = run.label[rows, :task.width].astype(np.float64)
         expected = b.task_intervals(task, labels, run.predictions[task.name][rows])
-        got = report["tasks"][task.name]["intervals"]
-        assert sorted(got) == sorted(expected) and got, task.name
-        for k in got:
-            np.testing.assert_allclose(got[k], expected[k], atol=1e-6)
-        assert {k.split("/")[0] for k in got} == {PRIMARY_METRIC[task.type]}
-        lo, hi = next(iter(got.values()))
-        value = report["tasks"][task.name]["metrics"][next(iter(got))]
-        assert lo <= value + 1e-6 and value - 1e-6 <= hi
+        t = report["tasks"][task.name]
+        assert expected, task.name
+        for k, ci in expected.items():
+            value, got, method = t["metrics"][k], t["intervals"][k], t["interval_methods"][k]
+            assert got[0] <= value <= got[1], (task.name, k)
+            if method == iv.CLOPPER_PEARSON:  # accuracy
+                assert k == "accuracy" and got == pytest.approx(iv.clopper_pearson(*t["interval_counts"][k]))
+            elif method == iv.BOOTSTRAP:
+                np.testing.assert_allclose(got, [min(ci[0], value), max(ci[1], value)], atol=1e-6)
+            else:  # degenerate: widened beyond the bootstrap's [v, v], or marked
+                assert got[0] <= ci[0] and got[1] >= ci[1], (task.name, k, method)
