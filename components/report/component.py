@@ -196,7 +196,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
             **chance_levels(task, label_stats[task.name]),
             "thresholds": dict(task.thresholds),
             "metrics": overall,
-            # 95 % intervals beside each metric: TFMA's (components.evaluator.eval_config) when on, else
+            # 95 % intervals beside each metric: TFMA's (components.common.eval_config) when on, else
             # Clopper-Pearson (proportions) and the bootstrap (the rest): intervals.py
             "intervals": ints,
             "interval_methods": int_methods,  # {metric: clopper_pearson | bootstrap | bootstrap_degenerate... | tfma}
