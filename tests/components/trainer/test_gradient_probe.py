@@ -6,14 +6,8 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from components.trainer.gradient_probe import (
-    PROBE_FILE,
-    GradientConflictProbe,
-    conflict_stats,
-    probe_batch,
-    read_probe,
-    summarize,
-)
+from components.common.probe_file import PROBE_FILE, read_probe
+from components.trainer.gradient_probe import GradientConflictProbe, conflict_stats, probe_batch, summarize
 from components.trainer.training_model import make_training_model
 from config import parse
 
