@@ -190,7 +190,8 @@ class MtlStep:
             # heads, whose gradients do not cancel over the batch as the summed rows do: there the heads
             # take their own gradients, as LibMTL's rep-grad gives them (pcgrad, cagrad, imtl: 1 anyway)
             heads = present if self.method in gm.SOLVED_FROM_G else tf.stop_gradient(combination.heads)
-            head_grads = tape.gradient(objectives, head_vars, output_gradients=[heads[i] for i in range(len(objectives))])
+            head_grads = tape.gradient(objectives, head_vars,
+                                       output_gradients=[heads[i] for i in range(len(objectives))])
             grads.update(zip((id(v) for v in head_vars), head_grads))
         else:
             per_task = [tape.gradient(o, variables) for o in objectives]
