@@ -16,7 +16,9 @@ import yaml
 
 from tests.e2e.helpers import ROOT, TASKS, write_config
 
-pytestmark = pytest.mark.e2e
+# `slow` (make test-all): ~7 min on 2 cores, a run_local.py and a whole-spec run; make test keeps
+# tests/kubeflow/test_kfp_local.py (a real TFX task from the spec through the entrypoint).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def kfp_local(config, out, run_id, *extra):
