@@ -52,21 +52,6 @@ def pushed_versions(push_destination: str) -> list[str]:
     return sorted(versions, key=int)
 
 
-def copy_tree(src: str, dst: str) -> int:
-    """Copies the folder `src` to `dst` with tf.io.gfile (local or object store); returns the file count."""
-    import tensorflow as tf
-
-    count = 0
-    for folder, _, files in tf.io.gfile.walk(src):
-        rel = posixpath.relpath(folder, src)
-        target = dst if rel == "." else _join(dst, rel)
-        tf.io.gfile.makedirs(target)
-        for name in files:
-            tf.io.gfile.copy(_join(folder, name), _join(target, name), overwrite=True)
-            count += 1
-    return count
-
-
 def pick_baseline(push_destination: str, baseline) -> str | None:
     """Fills the `baseline` Model artifact with the newest push; returns its version, None if none."""
     versions = pushed_versions(push_destination)
@@ -77,7 +62,9 @@ def pick_baseline(push_destination: str, baseline) -> str | None:
         return None
     version = versions[-1]
     source = _join(push_destination, version)
-    copy_tree(source, _join(baseline.uri, SERVING_SUBDIR))
+    from tfx.utils import io_utils
+
+    io_utils.copy_dir(source, _join(baseline.uri, SERVING_SUBDIR))  # as the Pusher copies
     baseline.set_string_custom_property(PUSHED_PATH, source)
     baseline.set_string_custom_property(PUSHED_VERSION, version)
     baseline.set_int_custom_property(FOUND, 1)
