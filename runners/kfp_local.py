@@ -31,7 +31,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before any TensorFlow impor
 
 import argparse
 import datetime
-import heapq
+import graphlib
 import json
 import shlex
 import shutil
@@ -114,21 +114,18 @@ def read_tasks(pipeline_spec: dict) -> dict[str, Task]:
 
 
 def topological_order(tasks: dict[str, Task]) -> list[str]:
-    """Kahn's order, ties by name (the same order every run); KfpLocalError on a cycle."""
-    waiting = {n: set(t.depends) for n, t in tasks.items()}
-    ready = [n for n, d in waiting.items() if not d]
-    heapq.heapify(ready)
+    """The tasks in dependency order, each ready set by name (the same order every run);
+    KfpLocalError on a cycle."""
+    sorter = graphlib.TopologicalSorter({n: t.depends for n, t in tasks.items()})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as e:
+        raise KfpLocalError(f"the spec's tasks form a cycle: {sorted(set(e.args[1]))}") from e
     order = []
-    while ready:
-        name = heapq.heappop(ready)
-        order.append(name)
-        for other, deps in waiting.items():
-            if name in deps:
-                deps.discard(name)
-                if not deps and other not in order and other not in ready:
-                    heapq.heappush(ready, other)
-    if len(order) != len(tasks):
-        raise KfpLocalError(f"the spec's tasks form a cycle: {sorted(set(tasks) - set(order))}")
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        order += ready
+        sorter.done(*ready)
     return order
 
 
