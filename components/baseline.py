@@ -23,6 +23,8 @@ import posixpath
 
 from tfx import v1 as tfx
 
+from serving.predict import pushed_versions  # the one rule for what serves now
+
 # Custom properties of the output (also read by the Evaluator and the report).
 FOUND = "found"
 PUSHED_VERSION = "pushed_version"
@@ -34,22 +36,6 @@ SERVING_SUBDIR = "Format-Serving"
 def _join(*parts: str) -> str:
     # posixpath keeps gs:// URLs intact; os.path would do the same on Linux only.
     return posixpath.join(*parts)
-
-
-def pushed_versions(push_destination: str) -> list[str]:
-    """Version folders the Pusher wrote under `push_destination`, oldest first.
-
-    The Pusher names each push by its Unix time in seconds; only folders with
-    a whole SavedModel (saved_model.pb) count, so a push cut short is skipped.
-    """
-    import tensorflow as tf
-
-    if not tf.io.gfile.isdir(push_destination):
-        return []
-    versions = [name.rstrip("/") for name in tf.io.gfile.listdir(push_destination)]
-    versions = [v for v in versions if v.isdigit()
-                and tf.io.gfile.exists(_join(push_destination, v, "saved_model.pb"))]
-    return sorted(versions, key=int)
 
 
 def pick_baseline(push_destination: str, baseline) -> str | None:

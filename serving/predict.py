@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import posixpath
 import sys
 from typing import Any, Sequence
 
@@ -40,17 +41,32 @@ class PredictError(Exception):
     """A model or image that cannot be used; the message says which and why."""
 
 
+def pushed_versions(path: str) -> list[str]:
+    """The numbered version folders under `path` (the Pusher's destination) that hold a whole
+    SavedModel (saved_model.pb), oldest first; [] when `path` is no folder. Local or object store.
+
+    The one rule for "the model serving now" (the newest of these): `resolve_model_dir` and the
+    Evaluator's baseline (components/baseline.py) both take it from here.
+    """
+    import tensorflow as tf
+
+    if not tf.io.gfile.isdir(path):
+        return []
+    names = [name.rstrip("/") for name in tf.io.gfile.listdir(path)]
+    return sorted((v for v in names if v.isdigit() and tf.io.gfile.exists(posixpath.join(path, v, "saved_model.pb"))),
+                  key=int)
+
+
 def resolve_model_dir(path: str) -> str:
     """`path` itself when it holds saved_model.pb, else its highest numbered version."""
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
     if not os.path.isdir(path):
         raise PredictError(f"--model {path!r}: no such directory")
-    versions = sorted((int(d) for d in os.listdir(path) if d.isdigit()
-                       and os.path.isfile(os.path.join(path, d, "saved_model.pb"))), reverse=True)
+    versions = pushed_versions(path)
     if not versions:
         raise PredictError(f"--model {path!r}: holds neither saved_model.pb nor numbered versions with one")
-    return os.path.join(path, str(versions[0]))
+    return os.path.join(path, versions[-1])
 
 
 def read_images(paths: Sequence[str], channels: int) -> list[bytes]:
