@@ -20,6 +20,10 @@ def _sample_args(source: SourceConfig, config: Config) -> dict:
     seed = args.setdefault("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         fail(source, config, "sample.seed", f"expected an integer, received {seed!r}")
+    noise = args.get("label_noise", 0.0)
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < 0.5:
+        fail(source, config, "sample.label_noise",
+             f"expected a share of ambiguous images in [0, 0.5), received {noise!r}")
     return args
 
 

@@ -25,14 +25,14 @@ from data_prep.formats._labels import age_class
 from data_prep.formats._options import fail
 from data_prep.formats.csv_manifest import option, task_columns
 from data_prep.generators.apparel import draw_garment, split_labels
-from data_prep.generators.faces import MAX_WRINKLES, draw_face, jpeg_bytes, ordinal_cue
+from data_prep.generators.faces import LABEL_NOISE, MAX_WRINKLES, Ambiguity, draw_face, jpeg_bytes, ordinal_cue
 
 _AGE_BINS = [20, 30, 40, 55]
 
 
 def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96,
-             drawing: str = "faces") -> None:
-    rng = random.Random(seed)
+             drawing: str = "faces", label_noise: float = LABEL_NOISE) -> None:
+    rng, ambiguity = random.Random(seed), Ambiguity(seed, label_noise)
     manifest = os.path.join(source.path, option(source, "manifest"))
     columns = task_columns(source)
     apparel_split = None
@@ -66,6 +66,7 @@ def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0,
                 c = rng.randrange(task.width)
                 cells[column], level, levels = task.classes[c], c, task.width
             if k == 0:
+                level = ambiguity.shown(min(level, levels - 1), levels)
                 cue = dict(smile=level == 1, wrinkles=cue["wrinkles"]) if levels == 2 else \
                     dict(smile=cue["smile"], wrinkles=ordinal_cue(min(level, levels - 1), levels))
         if len(columns) > 1 and i % 10 == 3:
@@ -73,7 +74,10 @@ def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0,
         if apparel_split is not None:  # one colour and one garment, drawn; replaces the first task's cell
             color, garment = rng.choice(apparel_split[0]), rng.choice(apparel_split[1])
             cells[columns[source.tasks[0]]] = option(source, "separator").join([color, garment])
-            img = draw_garment(rng, garment, color, size)
+            colors, garments = apparel_split
+            shown_color = colors[ambiguity.shown(colors.index(color), len(colors))]
+            img = draw_garment(rng, garments[ambiguity.shown(garments.index(garment), len(garments))],
+                               shown_color, size)
             box = (0.0, 0.0, float(size), float(size))
         else:
             img, box = draw_face(rng, long_hair=rng.random() < 0.5, size=size, **cue)

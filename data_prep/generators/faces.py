@@ -18,6 +18,35 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 MAX_WRINKLES = 4
+# Share of sample images whose face shows another class than their label (an
+# ambiguous face), so every sample task has a Bayes error to state: see
+# docs/data_prep.md, "Sample data".
+LABEL_NOISE = 0.1
+
+
+class Ambiguity:
+    """Which class each image shows: its label's, or with probability `noise` another one.
+
+    The other class is drawn uniformly from the remaining n - 1. A model that
+    reads the cue perfectly then scores 1 - noise in expectation, and nothing
+    scores better as long as (1 - noise) * p_min > noise * p_max / (n - 1) for
+    the class shares p (true of every generator's shares at noise 0.1). Its own
+    random stream, two draws per call whatever the outcome, keeps every other
+    draw, so only the ambiguous images differ from a noise-free set of a seed.
+    """
+
+    def __init__(self, seed: int, noise: float):
+        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < 0.5:
+            raise ValueError(f"label_noise must be a number in [0, 0.5), received {noise!r}")
+        self.noise = float(noise)
+        self._rng = random.Random(f"label_noise:{seed}")
+
+    def shown(self, index: int, n: int) -> int:
+        """The class (0..n-1) the image of a class-`index` example shows."""
+        flip, other = self._rng.random(), self._rng.randrange(max(1, n - 1))
+        if flip >= self.noise or n < 2:
+            return index
+        return other if other < index else other + 1
 
 
 def draw_face(rng: random.Random, *, smile: bool, long_hair: bool, wrinkles: int,
@@ -28,6 +57,9 @@ def draw_face(rng: random.Random, *, smile: bool, long_hair: bool, wrinkles: int
     for name, v in (("wrinkles", wrinkles), ("nose", 0 if nose is None else nose)):
         if not 0 <= v <= MAX_WRINKLES:
             raise ValueError(f"{name} must be in [0, {MAX_WRINKLES}], received {v}")
+    # One draw from the caller's stream whatever the cues: what the caller draws next
+    # does not depend on them, so an ambiguous face changes only its own image.
+    rng = random.Random(rng.getrandbits(64))
     s = size / 96.0  # the layout below is in 96-pixel units
 
     def px(v: float) -> float:

@@ -16,11 +16,12 @@ import random
 from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.formats.fashionai import labels_file
-from data_prep.generators.faces import draw_face, jpeg_bytes, ordinal_cue
+from data_prep.generators.faces import LABEL_NOISE, Ambiguity, draw_face, jpeg_bytes, ordinal_cue
 
 
-def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96) -> None:
-    rng = random.Random(seed)
+def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96,
+             label_noise: float = LABEL_NOISE) -> None:
+    rng, ambiguity = random.Random(seed), Ambiguity(seed, label_noise)
     attrs = list(source.options["attributes"].items())
     rows = []
     for i in range(count):
@@ -32,7 +33,7 @@ def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0,
         if rng.random() < 0.2:
             letters[(c + rng.randrange(1, n)) % n] = "m"
         img, _ = draw_face(rng, smile=rng.random() < 0.5, long_hair=rng.random() < 0.5,
-                           wrinkles=ordinal_cue(c, n), size=size)
+                           wrinkles=ordinal_cue(ambiguity.shown(c, n), n), size=size)
         rel = f"Images/{key}/{hashlib.md5(f'{seed}:{i}'.encode()).hexdigest()}.jpg"
         fileio.write_bytes(os.path.join(source.path, rel), jpeg_bytes(img))
         rows.append(f"{rel},{key},{''.join(letters)}")

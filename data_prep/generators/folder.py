@@ -10,19 +10,21 @@ import random
 
 from config import Config, SourceConfig
 from data_prep import fileio
-from data_prep.generators.faces import MAX_WRINKLES, draw_face, jpeg_bytes, ordinal_cue
+from data_prep.generators.faces import LABEL_NOISE, MAX_WRINKLES, Ambiguity, draw_face, jpeg_bytes, ordinal_cue
 
 
-def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96) -> None:
+def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96,
+             label_noise: float = LABEL_NOISE) -> None:
     classes = config.task(source.tasks[0]).classes
-    rng = random.Random(seed)
+    rng, ambiguity = random.Random(seed), Ambiguity(seed, label_noise)
     persons = max(1, count // 3)
     for k in range(count):
         c = rng.randrange(len(classes))
+        shown = ambiguity.shown(c, len(classes))
         if len(classes) == 2:
-            cue = dict(smile=c == 1, wrinkles=rng.randint(0, MAX_WRINKLES))
+            cue = dict(smile=shown == 1, wrinkles=rng.randint(0, MAX_WRINKLES))
         else:
-            cue = dict(smile=rng.random() < 0.5, wrinkles=ordinal_cue(c, len(classes)))
+            cue = dict(smile=rng.random() < 0.5, wrinkles=ordinal_cue(shown, len(classes)))
         img, _ = draw_face(rng, long_hair=rng.random() < 0.5, size=size, **cue)
         person = rng.randrange(persons)
         fileio.write_bytes(os.path.join(source.path, classes[c], f"p{person:03d}_{k:04d}.jpg"), jpeg_bytes(img))

@@ -7,15 +7,16 @@ import random
 from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.formats.genki4k import IMAGES_DIR, LABELS_FILE
-from data_prep.generators.faces import MAX_WRINKLES, draw_face, jpeg_bytes
+from data_prep.generators.faces import LABEL_NOISE, MAX_WRINKLES, Ambiguity, draw_face, jpeg_bytes
 
 
-def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96) -> None:
-    rng = random.Random(seed)
+def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96,
+             label_noise: float = LABEL_NOISE) -> None:
+    rng, ambiguity = random.Random(seed), Ambiguity(seed, label_noise)
     lines = []
     for k in range(1, count + 1):
         smile = rng.random() < 0.54  # GENKI-4K: 2162 of 4000 smile
-        img, _ = draw_face(rng, smile=smile, long_hair=rng.random() < 0.5,
+        img, _ = draw_face(rng, smile=ambiguity.shown(smile, 2) == 1, long_hair=rng.random() < 0.5,
                            wrinkles=rng.randint(0, MAX_WRINKLES), size=size)
         fileio.write_bytes(os.path.join(source.path, IMAGES_DIR, f"file{k:04d}.jpg"), jpeg_bytes(img))
         yaw, pitch, roll = (rng.uniform(-0.3, 0.3) for _ in range(3))

@@ -31,7 +31,7 @@ from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.formats._labels import age_class
 from data_prep.formats.imdb_wiki import option
-from data_prep.generators.faces import draw_face, jpeg_bytes, ordinal_cue
+from data_prep.generators.faces import LABEL_NOISE, Ambiguity, draw_face, jpeg_bytes, ordinal_cue
 
 DEFAULT_AGE_BINS = [20, 30, 40, 55]
 _FIRST = ["Anna", "Bui", "Carlos", "Dana", "Elif", "Farid", "Grace", "Hiro", "Ines", "Jonas",
@@ -53,8 +53,9 @@ def _cell(values: list) -> np.ndarray:
     return out
 
 
-def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96) -> None:
-    rng = random.Random(seed)
+def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96,
+             label_noise: float = LABEL_NOISE) -> None:
+    rng, ambiguity = random.Random(seed), Ambiguity(seed, label_noise)
     bins = source.options.get("age_bins") or DEFAULT_AGE_BINS
     edges = [10, *bins, max(80, bins[-1] + 10)]  # group g covers ages [edges[g], edges[g+1])
     n_groups = len(edges) - 1
@@ -68,8 +69,10 @@ def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0,
         group = rng.randrange(n_groups)
         age = rng.randrange(edges[group], edges[group + 1])
         taken = birth.year + (age if i % 50 != 21 else -5)
-        img, box = draw_face(rng, smile=rng.random() < 0.5, long_hair=not male,
-                             wrinkles=ordinal_cue(age_class(age, bins), n_groups), size=size)
+        shows_male = ambiguity.shown(int(male), 2) == 1
+        shows_group = ambiguity.shown(age_class(age, bins), n_groups)
+        img, box = draw_face(rng, smile=rng.random() < 0.5, long_hair=not shows_male,
+                             wrinkles=ordinal_cue(shows_group, n_groups), size=size)
         pid = 10000000 + i
         rel = f"{pid % 100:02d}/{pid}_{birth.isoformat()}_{taken}.jpg"
         fileio.write_bytes(os.path.join(source.path, rel), jpeg_bytes(img))

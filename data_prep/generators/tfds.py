@@ -20,7 +20,7 @@ import tempfile
 import numpy as np
 
 from config import Config, SourceConfig
-from data_prep.generators.faces import MAX_WRINKLES, draw_face, ordinal_cue
+from data_prep.generators.faces import LABEL_NOISE, MAX_WRINKLES, Ambiguity, draw_face, ordinal_cue
 
 
 def write_dataset(data_dir: str, name: str, class_names: list[str], splits: dict[str, list[tuple]],
@@ -59,20 +59,21 @@ def write_dataset(data_dir: str, name: str, class_names: list[str], splits: dict
 
 
 def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96,
-             shards: int | None = None) -> None:
+             shards: int | None = None, label_noise: float = LABEL_NOISE) -> None:
     name = source.options["name"]
     if not name.isidentifier():
         raise ValueError(f"the sample generator writes plain dataset names; options.name is {name!r}")
     task = config.task(source.tasks[0])
     inverse = {v: k for k, v in reversed(list((source.options.get("class_map") or {}).items()))}
     class_names = [inverse.get(c, c) for c in task.classes]
-    rng = random.Random(seed)
+    rng, ambiguity = random.Random(seed), Ambiguity(seed, label_noise)
     split_names = source.options.get("splits") or ["train"]
     splits = {s: [] for s in split_names}
     for i in range(count):
         c = rng.randrange(task.width)
-        cue = dict(smile=c == 1, wrinkles=rng.randint(0, MAX_WRINKLES)) if task.width == 2 else \
-            dict(smile=rng.random() < 0.5, wrinkles=ordinal_cue(c, task.width))
+        shown = ambiguity.shown(c, task.width)
+        cue = dict(smile=shown == 1, wrinkles=rng.randint(0, MAX_WRINKLES)) if task.width == 2 else \
+            dict(smile=rng.random() < 0.5, wrinkles=ordinal_cue(shown, task.width))
         img, _ = draw_face(rng, long_hair=rng.random() < 0.5, size=size, **cue)
         splits[split_names[i % len(split_names)]].append((np.asarray(img), c))
     write_dataset(source.path, name, class_names, splits, num_shards=shards)

@@ -15,14 +15,15 @@ import random
 from config import Config, SourceConfig
 from data_prep import fileio
 from data_prep.formats._labels import age_class
-from data_prep.generators.faces import draw_face, jpeg_bytes, ordinal_cue
+from data_prep.generators.faces import LABEL_NOISE, Ambiguity, draw_face, jpeg_bytes, ordinal_cue
 
 DEFAULT_AGE_BINS = [20, 30, 40, 55]
 RACE_SHARES = [0.42, 0.19, 0.14, 0.17, 0.08]
 
 
-def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 200) -> None:
-    rng = random.Random(seed)
+def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 200,
+             label_noise: float = LABEL_NOISE) -> None:
+    rng, ambiguity = random.Random(seed), Ambiguity(seed, label_noise)
     bins = source.options.get("age_bins") or DEFAULT_AGE_BINS
     edges = [1, *bins, max(80, bins[-1] + 10)]  # group g covers ages [edges[g], edges[g+1])
     names = set()
@@ -31,8 +32,10 @@ def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0,
         age = rng.randrange(edges[group], edges[group + 1])
         female = rng.random() < 0.48
         race = rng.choices(range(len(RACE_SHARES)), RACE_SHARES)[0]
-        img, _ = draw_face(rng, smile=rng.random() < 0.5, long_hair=female, size=size, nose=race,
-                           wrinkles=ordinal_cue(age_class(age, bins), len(edges) - 1))
+        img, _ = draw_face(rng, smile=rng.random() < 0.5, long_hair=ambiguity.shown(int(female), 2) == 1,
+                           size=size, nose=ambiguity.shown(race, len(RACE_SHARES)),
+                           wrinkles=ordinal_cue(ambiguity.shown(age_class(age, bins), len(edges) - 1),
+                                                len(edges) - 1))
         while True:  # yyyymmddHHMMSSfff, unique
             stamp = (f"2017{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 23):02d}"
                      f"{rng.randint(0, 59):02d}{rng.randint(0, 59):02d}{rng.randint(0, 999):03d}")

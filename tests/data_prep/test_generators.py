@@ -2,6 +2,7 @@
 import datetime
 import os
 import re
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image
 
 from config import ConfigError
 from data_prep.generate import generate_missing
+from data_prep.generators.faces import Ambiguity
 from tests.data_prep.helpers import make_config
 
 
@@ -83,7 +85,9 @@ def test_same_seed_same_data(tmp_path):
 @pytest.mark.parametrize("sample,match", [
     ({"count": 0}, r"sources\[0\]\.sample\.count.*positive integer, received 0"),
     ({"seed": 1}, r"sources\[0\]\.sample\.count.*received None"),
-    ({"count": 2, "colour": "red"}, r"sources\[0\]\.sample.*colour.*valid keys: count, seed, size"),
+    ({"count": 2, "colour": "red"}, r"sources\[0\]\.sample.*colour.*valid keys: count, seed, size, label_noise"),
+    ({"count": 2, "label_noise": 0.5}, r"sources\[0\]\.sample\.label_noise.*\[0, 0\.5\), received 0\.5"),
+    ({"count": 2, "label_noise": True}, r"sources\[0\]\.sample\.label_noise.*received True"),
 ])
 def test_bad_sample_settings(tmp_path, sample, match):
     with pytest.raises(ConfigError, match=match):  # count and seed on load, the generator's keys here
@@ -108,3 +112,36 @@ def test_new_generators_are_reproducible(tmp_path, fmt, tasks, options):
 
     a, b = gen("a"), gen("b")
     assert a == b and len(a) >= 5
+
+
+def test_ambiguity_flips_the_stated_share_to_the_other_classes_uniformly():
+    draws = Ambiguity(seed=3, noise=0.1)
+    shown = Counter(draws.shown(2, 5) for _ in range(40000))
+    assert abs(1 - shown[2] / 40000 - 0.1) < 0.01  # binomial sd 0.0015
+    assert sorted(shown) == [0, 1, 2, 3, 4]
+    assert max(shown[c] for c in (0, 1, 3, 4)) / min(shown[c] for c in (0, 1, 3, 4)) < 1.2
+    clean = Ambiguity(seed=3, noise=0)
+    assert all(clean.shown(c, 5) == c for c in range(5) for _ in range(200))
+    with pytest.raises(ValueError, match=r"label_noise must be a number in \[0, 0\.5\), received 0\.6"):
+        Ambiguity(seed=3, noise=0.6)
+
+
+def test_only_the_ambiguous_images_differ_from_a_noise_free_set(tmp_path):
+    """Labels stay the labels; an image differs from the noise-free set of its seed
+    exactly where the face shows the other class, so the Bayes error is the stated share."""
+    def gen(where, noise):
+        root = tmp_path / where / "g"
+        generate_missing(make_config(str(tmp_path / where), [
+            {"name": "g", "format": "genki4k", "path": str(root), "tasks": ["smile"],
+             "sample": {"count": 200, "seed": 5, "size": 48, "label_noise": noise}}]))
+        return root
+
+    clean, noisy = gen("clean", 0), gen("noisy", 0.1)
+    labels = (clean / "labels.txt").read_text()
+    assert (noisy / "labels.txt").read_text() == labels
+    draws = Ambiguity(seed=5, noise=0.1)
+    expected = {k for k, line in enumerate(labels.splitlines(), 1)
+                if draws.shown(int(line.split()[0]), 2) != int(line.split()[0])}
+    differ = {k for k in range(1, 201)
+              if (clean / f"files/file{k:04d}.jpg").read_bytes() != (noisy / f"files/file{k:04d}.jpg").read_bytes()}
+    assert differ == expected and 10 <= len(differ) <= 30
