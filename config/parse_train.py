@@ -26,6 +26,7 @@ from config.types import (
     MTL_GRAD_ON,
     MTL_METHODS,
     MTL_PARAMS,
+    PRECISIONS,
     SAMPLERS,
     STRATEGIES,
     AugmentConfig,
@@ -107,4 +108,5 @@ def parse_train(raw: Any, image: ImageConfig, source_names: list[str]) -> TrainC
         warmup=number("train.warmup", d["warmup"], lo=0, hi=0.5),
         lr_decay=choice("train.lr_decay", d["lr_decay"], LR_DECAYS),
         keep=choice("train.keep", d["keep"], KEEPS),
+        precision=choice("train.precision", d["precision"], PRECISIONS),
     )

@@ -41,6 +41,9 @@ MTL_PARAMS = {
 LR_DECAYS = ("constant", "cosine")
 # Which weights the Trainer saves: the last step's, or the epoch's with the lowest validation loss.
 KEEPS = ("last", "best")
+# The Keras dtype policy the Trainer builds and trains the model under (components/trainer/precision.py);
+# `auto` picks one from the hardware the Trainer runs on.
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 
 # Names (config/parse.py checks them): task and source names become feature keys
 # (`label_<task>`), TFX split names (`train_<source>`) and file names, so they are
@@ -208,6 +211,7 @@ class TrainConfig:
     warmup: float = 0.1        # share of train.steps over which the learning rate rises linearly from 0
     lr_decay: str = "cosine"   # one of LR_DECAYS, after warm-up
     keep: str = "last"         # one of KEEPS
+    precision: str = "float32"  # one of PRECISIONS
 
 
 # How the tasks share the trunk's features (models/sharing.py); a family's params module may
