@@ -64,7 +64,9 @@ class MaskedTaskLoss(keras.losses.Loss):
         distribution strategy each replica holds only its part of the global batch; the
         global masked mean is the sum over replicas of the first divided by the sum of
         the second (components/trainer/training_model.py)."""
-        y_pred = tf.convert_to_tensor(y_pred)
+        # float32 even from a model whose outputs are not (the heads are: models/heads.py), so
+        # a loss is never summed in bfloat16 or float16 under a mixed train.precision
+        y_pred = tf.cast(tf.convert_to_tensor(y_pred), tf.float32)
         losses = tf.reshape(self.call(y_true, y_pred), [-1])
         if sample_weight is None:
             weights = tf.ones_like(losses)
@@ -94,9 +96,9 @@ def task_sums_and_counts(task_names, task_losses, y, y_pred, sample_weight=None)
     for name, loss_fn in zip(task_names, task_losses):
         weight = None if sample_weight is None else sample_weight[name]
         if weight is None:
-            weight = tf.ones(tf.shape(y_pred[name])[:1], y_pred[name].dtype)
+            weight = tf.ones(tf.shape(y_pred[name])[:1], tf.float32)
         task_sum, task_count = loss_fn.sum_and_count(y[name], y_pred[name],
-                                                     tf.reshape(tf.cast(weight, y_pred[name].dtype), [-1]))
+                                                     tf.reshape(tf.cast(weight, tf.float32), [-1]))
         sums.append(task_sum)
         counts.append(task_count)
     return sums, counts

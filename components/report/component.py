@@ -45,6 +45,7 @@ from components.report.tfma_reader import (  # noqa: F401
     validation_summary,
 )
 from config import Config, TaskConfig, config_from_json, split_dir, split_name
+from serving import trained_precision
 
 _Key = Key
 
@@ -264,6 +265,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
                   "input_format": (f"serialized tf.Example, encoded image resized to {config.image.size[0]}x"
                                    f"{config.image.size[1]}x{config.image.channels}")},
         "model_card": MODEL_CARD_JSON,
+        "precision": trained_precision(model_dir),  # {setting, policy, reason}: train.precision as resolved
         "data": None if prep_stats is None else {
             "sources": prep_stats.get("sources", {}), "total": prep_stats.get("total"),
             "dead_letter_samples": list(dead_letters or [])},

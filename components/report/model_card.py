@@ -125,7 +125,9 @@ def build_model_card(report: dict[str, Any]) -> dict[str, Any]:
             "references": [{"reference": "index.html (the evaluation report this card was written with)"}],
         },
         "model_parameters": {
-            "model_architecture": str(model.get("architecture", "unknown")),
+            "model_architecture": str(model.get("architecture", "unknown")) + (
+                f", trained in {p['policy']} (train.precision {p['setting']}: {p['reason']})"
+                if (p := report.get("precision")) else ""),
             "input_format": str(model.get("input_format", "serialized tf.Example with an encoded image")),
             "output_format": "one output per task: " + ", ".join(
                 f"{n}: " + ("value" if t.get("type") == "regression"

@@ -162,6 +162,18 @@ class MtlStep:
         def sum_over_replicas(t):
             return replica.all_reduce(tf.distribute.ReduceOp.SUM, t) if replicas > 1 else t
 
+        # train.precision mixed_float16: compile wrapped the optimizer in a LossScaleOptimizer. The
+        # task gradients are then taken of the scaled objectives (float16 gradients underflow
+        # without) and unscaled before the method reads them; a step whose gradients overflow is
+        # skipped by the optimizer, and the method's state is put back as it was before it.
+        scaler = model.optimizer if isinstance(model.optimizer, keras.mixed_precision.LossScaleOptimizer) else None
+        state_before = [tf.identity(v) for v in self.state.weights] if scaler is not None else []
+
+        def float32(grads):
+            """Unscaled, in float32: the Gram matrices and solvers never see bfloat16 or float16."""
+            grads = [None if g is None else tf.cast(g, tf.float32) for g in grads]
+            return scaler.get_unscaled_gradients(grads) if scaler is not None else grads
+
         variables = [v for v in model.trainable_variables if "loss_weighting" not in v.name]
         with tf.GradientTape(persistent=True) as tape:
             if self.trunk is not None:
@@ -170,19 +182,25 @@ class MtlStep:
             else:
                 y_pred = model(x, training=True)
             objectives, losses, counts = self._losses(model, y, y_pred, sample_weight, replica, replicas)
+            targets = [scaler.get_scaled_loss(o) for o in objectives] if scaler is not None else objectives
             l2 = tf.add_n(model.losses) if model.losses else None
         present = tf.cast(counts > 0, tf.float32)  # losses: the global batch's masked means, as logged
         weighted_losses = losses * self.loss_weights
 
         if self.trunk is not None:
             shared_vars = self.trunk.trainable_variables
-            z_grads = [tape.gradient(o, z, unconnected_gradients=tf.UnconnectedGradients.ZERO) for o in objectives]
+            # z is in the policy's compute dtype: its gradients too, still scaled under mixed_float16
+            z_scaled = [tf.cast(tape.gradient(t, z, unconnected_gradients=tf.UnconnectedGradients.ZERO), tf.float32)
+                        for t in targets]
+            z_grads = float32(z_scaled)
             # LibMTL's rep-grad: each task's gradient on z summed over the (global) batch
             G = sum_over_replicas(tf.stack([tf.reshape(tf.reduce_sum(g, 0), [-1]) for g in z_grads]))
             combination = self._combine(G, present, weighted_losses)
             c = tf.stop_gradient(combination.coefficients)
-            per_example = tf.add_n([c[i] * g for i, g in enumerate(z_grads)])
-            grads = dict(zip((id(v) for v in shared_vars), tape.gradient(z, shared_vars, output_gradients=per_example)))
+            # from the scaled gradients: the trunk's backward pass runs in the compute dtype
+            per_example = tf.cast(tf.add_n([c[i] * g for i, g in enumerate(z_scaled)]), z.dtype)
+            grads = dict(zip((id(v) for v in shared_vars),
+                             float32(tape.gradient(z, shared_vars, output_gradients=per_example))))
             head_vars = [v for v in variables if id(v) not in grads]
             # sum_i heads_i dL_i/dv in one backward pass (a sum formed here, after the tape closed,
             # would have no gradient: the heads once trained on nothing but L2 this way)
@@ -190,11 +208,11 @@ class MtlStep:
             # heads, whose gradients do not cancel over the batch as the summed rows do: there the heads
             # take their own gradients, as LibMTL's rep-grad gives them (pcgrad, cagrad, imtl: 1 anyway)
             heads = present if self.method in gm.SOLVED_FROM_G else tf.stop_gradient(combination.heads)
-            head_grads = tape.gradient(objectives, head_vars,
-                                       output_gradients=[heads[i] for i in range(len(objectives))])
+            head_grads = float32(tape.gradient(targets, head_vars,
+                                               output_gradients=[heads[i] for i in range(len(targets))]))
             grads.update(zip((id(v) for v in head_vars), head_grads))
         else:
-            per_task = [tape.gradient(o, variables) for o in objectives]
+            per_task = [float32(tape.gradient(t, variables)) for t in targets]
             if replicas > 1:  # the global batch's task gradients: every replica combines the same G
                 per_task = [[None if g is None else sum_over_replicas(g) for g in gs] for gs in per_task]
             shared = [j for j in range(len(variables)) if sum(gs[j] is not None for gs in per_task) >= 2]
@@ -224,7 +242,13 @@ class MtlStep:
         model.optimizer.apply_gradients((grads[id(v)], v) for v in variables if grads.get(id(v)) is not None)
         if self.method == "famo":
             self._famo_update(model, x, y, sample_weight, replica, replicas, losses, present)
-        total = tf.reduce_sum(tf.stop_gradient(combination.heads) * weighted_losses)
+        heads = tf.stop_gradient(combination.heads)
+        if scaler is not None:
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads.values() if g is not None])
+            for v, before in zip(self.state.weights, state_before):  # the optimizer skipped this step
+                v.assign(tf.where(finite, v, before))
+            heads = tf.where(finite, heads, present)  # the logged loss stays the plain weighted sum then
+        total = tf.reduce_sum(heads * weighted_losses)
         if l2 is not None:
             total += l2
         model._track(total, losses, counts)

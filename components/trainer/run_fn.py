@@ -22,6 +22,7 @@ from components.trainer.input_pipeline import count_records, make_dataset
 from components.trainer.keep import KeepBest
 from components.trainer.loss_weighting import LogLossWeights
 from components.trainer.mtl_step import LogMtl
+from components.trainer.precision import Precision, detect, policy_scope
 from components.trainer.samplers import sampling_weights
 from components.trainer.signatures import make_signatures
 from components.trainer.training_model import make_training_model, metrics_for
@@ -181,6 +182,16 @@ def run_fn(fn_args) -> None:
 
     logging.info("strategy %r: %d replica(s); loss weighting %r", config.train.strategy,
                  strategy.num_replicas_in_sync, config.train.loss_weighting.type)
+    precision = detect(config.train.precision)
+    logging.info("train.precision %r: dtype policy %s (%s)", precision.setting, precision.policy, precision.reason)
+    # Layers take the global policy when they are built; it is put back after the save, so
+    # whatever runs next in this process (the tests, a runner's next component) is unaffected.
+    with policy_scope(precision.policy):
+        _train(fn_args, config, strategy, precision, tf_transform_output, train_ds, eval_ds, eval_counts, start)
+
+
+def _train(fn_args, config: Config, strategy: tf.distribute.Strategy, precision: Precision, tf_transform_output,
+           train_ds, eval_ds, eval_counts: dict[str, int], start: float) -> None:
     steps = int(fn_args.train_steps)
     with strategy.scope():
         model = get_builder(config.model.name)(config)
@@ -196,7 +207,7 @@ def run_fn(fn_args) -> None:
     scratch: list[str] = []
     try:
         _fit_and_save(fn_args, config, strategy, chief, scratch, model, training_model,
-                      tf_transform_output, train_ds, eval_ds, eval_counts, steps, start)
+                      tf_transform_output, train_ds, eval_ds, eval_counts, steps, start, precision)
     finally:
         for path in scratch:
             if tf.io.gfile.exists(path):
@@ -205,7 +216,7 @@ def run_fn(fn_args) -> None:
 
 def _fit_and_save(fn_args, config: Config, strategy: tf.distribute.Strategy, chief: bool, scratch: list[str],
                   model: keras.Model, training_model: keras.Model, tf_transform_output, train_ds, eval_ds,
-                  eval_counts: dict[str, int], steps: int, start: float) -> None:
+                  eval_counts: dict[str, int], steps: int, start: float, precision: Precision) -> None:
     def own_dir(path: str, prefix: str) -> str:
         if chief:
             return path
@@ -256,7 +267,7 @@ def _fit_and_save(fn_args, config: Config, strategy: tf.distribute.Strategy, chi
     model_dir = own_dir(fn_args.serving_model_dir, "model_worker_")
     model.save(model_dir, save_format="tf", signatures=signatures)
     if chief:
-        write_metadata(model_dir, config)
+        write_metadata(model_dir, config, precision.as_json())
     logging.info("run_fn: setup %.1fs, fit %d steps %.1fs, save %.1fs; model in %s",
                  fit_start - start, steps, save_start - fit_start, time.monotonic() - save_start,
                  fn_args.serving_model_dir)
