@@ -58,6 +58,16 @@ def format_table(report: dict) -> str:
     return text_table(rows)
 
 
+def blessing_lines(report: dict, elapsed: float) -> list[str]:
+    """The run's last word on the blessing: the verdict, where it came from, and the report's
+    `not_blessed_reason` word for word (components/report/blessing.py), so a model that is not
+    blessed always says why here too."""
+    lines = [f"blessed: {report.get('blessed')} ({report.get('blessed_from')})   pipeline time: {elapsed:.0f} s"]
+    if report.get("not_blessed_reason"):
+        lines.append(f"not blessed: {report['not_blessed_reason']}")
+    return lines
+
+
 @contextlib.contextmanager
 def _console_to_log(log_path: str):
     """The console keeps what this script prints: progress, the table, one `error:` line. The
@@ -189,9 +199,9 @@ def _run_logged(args, config, held, console, errors) -> int:
                   f, indent=2)
     say("\ncomponent times: " + ", ".join(f"{n} {t:.1f} s{' (cached)' if st == 'CACHED' else ''}"
                                             for n, t, st in times))
-    say(f"\nblessed: {report.get('blessed')}   pipeline time: {elapsed:.0f} s")
-    if report.get("not_blessed_reason"):
-        say(f"not blessed: {report['not_blessed_reason']}")
+    say()
+    for line in blessing_lines(report, elapsed):
+        say(line)
     say(f"report: {os.path.join(paths.report_dir, 'index.html')}")
     return 0
 

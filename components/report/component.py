@@ -28,6 +28,7 @@ from components.common.eval_config import (
 from components.common.interval_bounds import bound_failures
 from components.common.probe_file import read_probe
 from components.report import intervals as metric_intervals
+from components.report.blessing import decide
 from components.report.fairness import task_fairness
 from components.report.gallery import error_gallery
 from components.report.history import FALLBACK_WARN, mtl_fallback_share, training_curves
@@ -114,11 +115,6 @@ def _clean(x):
 
 
 INTERVALS_TFMA = "TFMA Poisson bootstrap (evaluation.confidence_intervals), 20 replicates, t-interval"
-NO_THRESHOLDS = (
-    "no task sets thresholds: TFX's Evaluator validates a model, and so blesses it, only when a threshold "
-    "applies, and on a first run (no blessed baseline) it drops the change thresholds of "
-    "evaluation.max_regression; so this model is not blessed and not pushed. Set tasks[<task>].thresholds, "
-    "e.g. {accuracy: 0.6}, to have models blessed and pushed")
 
 
 def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data: list[str],
@@ -207,6 +203,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
             "slice_intervals": dict(slice_intervals),
             **task_fairness(config, task, overall, by_slice),  # cross-task slices (fairness.py)
             "passed": not any(f["task"] == task.name for f in validation["failures"] + gate),
+            "checked": _checked(task, validation, baseline, gate),
         }
         if task.type == "binary":
             entry["positive_class"] = task.classes[1]
@@ -226,18 +223,8 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         entry["error_gallery"] = gallery["tasks"][task.name]
         tasks[task.name] = entry
 
-    not_blessed_reason = None
-    if blessed is None and validation["ok"] is None and not any(t.thresholds for t in config.tasks):
-        # TFX's Evaluator validates (and so writes a blessing) only when a threshold applies, and
-        # drops change thresholds while there is no blessed baseline: never blessed, never pushed.
-        blessed, blessed_from, not_blessed_reason = False, "no thresholds", NO_THRESHOLDS
-    elif blessed is None:
-        blessed_from = "tfma validation result" if validation["ok"] is not None else "unknown"
-        blessed = validation["ok"]
-        if blessed and gate:  # what IntervalGatedEvaluator does to the blessing
-            blessed, blessed_from = False, "tfma validation result and evaluation.gate_on"
-    else:
-        blessed_from = "model blessing"
+    blessed, blessed_from, not_blessed_reason = decide(
+        config, blessed, validation, gate, sum(label_stats[t.name]["n"] for t in config.tasks))
     return _clean({
         "config_name": config.name,
         "model_dir": model_dir,
@@ -271,6 +258,16 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
             "dead_letter_samples": list(dead_letters or [])},
         OUTCOMES_KEY: outcomes,  # written to per_example.json, not to report.json (write_report)
     })
+
+
+def _checked(task: TaskConfig, validation: dict[str, Any], baseline: dict, gate: list) -> bool:
+    """Whether a threshold was checked on the task: `passed` means nothing without one. TFX drops
+    the change thresholds without a baseline, so then only the task's own thresholds apply."""
+    if any(f["task"] == task.name for f in validation["failures"] + gate):
+        return True
+    if not validation["ok"] and not validation["failures"]:  # none run, missing_thresholds, unexplained
+        return False
+    return bool(task.thresholds or baseline) and "overall" not in validation["missing_slices"]
 
 
 def _bound_failures(config: Config, eval_output_uri: str) -> list[dict[str, Any]]:

@@ -94,10 +94,11 @@ def build_model_card(report: dict[str, Any]) -> dict[str, Any]:
     tasks = report.get("tasks") or {}
     model = report.get("model") or {}
     verdict = {True: "BLESSED", False: "NOT BLESSED"}.get(report.get("blessed"), "BLESSING UNKNOWN")
-    reasons = [f"{f['task']}: {f['metric']} {f.get('kind')} threshold {f.get('threshold')} missed by {f.get('by')}"
-               for f in (report.get("validation") or {}).get("failures", []) + (report.get("bound_failures") or [])]
-    if report.get("not_blessed_reason"):
-        reasons.append(report["not_blessed_reason"])
+    # The report's reason word for word (components/report/blessing.py); a report written before
+    # every verdict had one still lists its failures.
+    reasons = ([report["not_blessed_reason"]] if report.get("not_blessed_reason") else
+               [f"{f['task']}: {f['metric']} {f.get('kind')} threshold {f.get('threshold')} missed by {f.get('by')}"
+                for f in (report.get("validation") or {}).get("failures", []) + (report.get("bound_failures") or [])])
     overview = (f"Multitask image model '{report.get('config_name')}' with one output per task: "
                 + ", ".join(f"{n} ({t.get('type')}, {len(t.get('classes') or [])} classes)" if t.get("classes")
                             else f"{n} ({t.get('type')})" for n, t in tasks.items())

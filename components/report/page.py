@@ -59,22 +59,31 @@ def _pct(x: Any) -> str:
     return "–" if x is None else f"{100 * x:+.2f} %"
 
 
+def _failure_item(f: dict) -> str:
+    """One TFMA validation failure, with its numbers, under the banner's reason."""
+    lim = ", ".join(f"{k} {_num(val)}" for k, val in f.get("threshold", {}).items())
+    if f.get("cause") == "metric_not_found":
+        what = f"{esc(f['metric'])} not computed ({esc(f.get('message'))})"
+    elif f.get("cause") == "invalid_comparison":
+        what = f"{esc(f['metric'])} not comparable ({esc(' '.join(str(f.get('message')).split()))})"
+    elif f.get("kind") == "change" and f.get("baseline") is not None:
+        what = f"{esc(f['metric'])} changed by {_num(f['value'])} from the baseline's {_num(f['baseline'])}"
+        if f.get("relative_change") is not None:
+            what += f" (relative {_pct(f.get('relative_change'))})"
+    else:
+        what = f"{esc(f['metric'])} = {_num(f['value'])}"
+    return (f"<li>task <b>{esc(f['task'])}</b>: {what} "
+            f"({esc(f['kind'])} threshold: {esc(lim)}; missed by {_num(f.get('by'))}; "
+            f"slice {esc(f['slice'])})</li>")
+
+
 def _banner(report: dict) -> str:
+    """Blessed or not, then why: `not_blessed_reason` word for word (what report.json, the model
+    card and the console say), then each failed check with its numbers; or why it passed."""
     blessed = report.get("blessed")
     cls, word = {True: ("ok", "BLESSED"), False: ("bad", "NOT BLESSED")}.get(blessed, ("unk", "BLESSING UNKNOWN"))
     v = report.get("validation", {})
-    why = []
-    for f in v.get("failures", []):
-        lim = ", ".join(f"{k} {_num(val)}" for k, val in f.get("threshold", {}).items())
-        if f.get("kind") == "change" and f.get("baseline") is not None:
-            what = f"{esc(f['metric'])} changed by {_num(f['value'])} from the baseline's {_num(f['baseline'])}"
-            if f.get("relative_change") is not None:
-                what += f" (relative {_pct(f.get('relative_change'))})"
-        else:
-            what = f"{esc(f['metric'])} = {_num(f['value'])}"
-        why.append(f"<li>task <b>{esc(f['task'])}</b>: {what} "
-                   f"({esc(f['kind'])} threshold: {esc(lim)}; missed by {_num(f.get('by'))}; "
-                   f"slice {esc(f['slice'])})</li>")
+    why = [_failure_item(f) for f in v.get("failures", [])]
     for f in report.get("bound_failures") or []:
         ci = f.get("interval") or [None, None]
         end = "lower" if f.get("bound") == "lower_bound" else "upper"
@@ -83,18 +92,19 @@ def _banner(report: dict) -> str:
                    "but the 95 % interval's "
                    f"{end} end is {_num(ci[0] if end == 'lower' else ci[1])} (evaluation.gate_on: lower_bound; "
                    f"value threshold: {esc(lim)}; missed by {_num(f.get('by'))})</li>")
-    if not why:
-        if blessed and v.get("rubber_stamp"):
+    if blessed and not why:
+        if v.get("rubber_stamp") and not v.get("checked"):
+            why.append("<li>no threshold applied (no task sets one, and there is no baseline model yet): "
+                       "TFMA rubber-stamped the model without checking anything</li>")
+        elif v.get("rubber_stamp"):
             why.append("<li>all value thresholds met; no baseline model yet, so no comparison was made</li>")
-        elif blessed:
+        else:
             mr = report.get("max_regression")
             why.append("<li>all thresholds met, including the comparison with the baseline "
                        f"(no gated metric worse by more than {_num(mr)} in its own unit)</li>")
-        elif report.get("not_blessed_reason"):
-            why.append(f"<li>{esc(report['not_blessed_reason'])}</li>")
-        elif v.get("ok") is None:
-            why.append("<li>no validation result (no thresholds configured or Evaluator output missing)</li>")
     out = [f'<div class="banner {cls}">{word} <small>({esc(report.get("blessed_from"))})</small></div>']
+    if report.get("not_blessed_reason"):
+        out.append(f'<p class="reason"><b>Why:</b> {esc(report["not_blessed_reason"])}</p>')
     if why:
         out.append("<ul>" + "".join(why) + "</ul>")
     for w in report.get("warnings", []):
@@ -119,7 +129,7 @@ def _metric_table(name: str, t: dict) -> str:
         status = ""
         if metric in failed:
             status = '<span class="fail">fail</span>'
-        elif th is not None:
+        elif th is not None and t.get("checked", True):
             status = '<span class="pass">pass</span>'
         cell = _ci(value, intervals.get(metric), methods.get(metric))
         rows.append(f"<tr><td class=l>{esc(metric)}</td><td>{cell}</td><td>{_num(th)}</td>"
@@ -207,7 +217,9 @@ def summary_table(report: dict) -> str:
             p = per_label[0][1]
         th = t.get("thresholds", {}).get(p, t.get("thresholds", {}).get(p.split("/")[0]))
         chance = t.get("chance") if t.get("chance_metric") == p else None
-        status = ('<span class="pass">pass</span>' if t.get("passed") else '<span class="fail">fail</span>')
+        status = ('<span class="fail">fail</span>' if not t.get("passed")
+                  else '<span class="pass">pass</span>' if t.get("checked", True)
+                  else '<span title="no threshold applied to this task">not checked</span>')
         value = _ci(t.get("metrics", {}).get(p), (t.get("intervals") or {}).get(p),
                     (t.get("interval_methods") or {}).get(p))
         rows.append(f"<tr><td class=l><a href='#task-{esc(name)}'>{esc(name)}</a></td>"

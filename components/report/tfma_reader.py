@@ -148,35 +148,74 @@ def _metric_label(config: Config, output: str, name: str, cid: int | None) -> st
     return name if task.type == "binary" else f"{name}/{task.classes[cid]}"
 
 
+# TFMA's message on a ValidationFailure whose metric is absent from the slice's metrics
+# (evaluators/metrics_validator.py). For a change threshold the metric is the candidate -
+# baseline diff, absent when the baseline did not produce the metric.
+METRIC_NOT_FOUND = "Metric not found."
+
+
+def spec_name(spec) -> str:
+    """A SlicingSpec or CrossSlicingSpec as the report names it: `overall`, `source=*` (a slice
+    per value), `source=genki4k`, `SQL <query>`; a cross spec `<baseline spec> vs <spec> | ...`."""
+    if hasattr(spec, "baseline_spec"):
+        return f"{spec_name(spec.baseline_spec)} vs {' | '.join(spec_name(s) for s in spec.slicing_specs)}"
+    parts = [f"{k}=*" for k in spec.feature_keys] + [f"{k}={v}" for k, v in sorted(spec.feature_values.items())]
+    if spec.slice_keys_sql:
+        parts.append(f"SQL {spec.slice_keys_sql}")
+    return ", ".join(parts) or "overall"
+
+
+def _failure_slice(per_slice) -> tuple[tuple, str]:
+    if per_slice.HasField("cross_slice_key"):
+        ck = per_slice.cross_slice_key
+        pair = (slice_name(slice_items(ck.baseline_slice_key)), slice_name(slice_items(ck.comparison_slice_key)))
+        return (), " vs ".join(pair)
+    items = slice_items(per_slice.slice_key)
+    return items, slice_name(items)
+
+
+NO_VALIDATION = {"ok": None, "rubber_stamp": None, "missing_thresholds": None, "missing_slices": [],
+                 "missing_cross_slices": [], "checked": [], "failures": []}
+
+
 def validation_summary(eval_output_uri: str, config: Config,
                        metrics: dict[str, dict[Key, float]] | None = None) -> dict[str, Any]:
-    """TFMA's validation result as {ok, rubber_stamp, failures: [...]}; ok None if none was run.
+    """Every state TFMA's ValidationResult can carry, in plain Python (NO_VALIDATION if there is none).
 
-    Each failure: task, metric (`name` or `name/<class>` for multiclass and
-    multilabel), slice, kind ('value' or 'change'), threshold, value (for
-    'change': candidate - baseline), and `by`: how far past its limit the
-    value is (> 0).
+    ok, rubber_stamp, missing_thresholds: its flags. missing_slices,
+    missing_cross_slices: the slicing specs of thresholds that no slice of the
+    data matched (named by spec_name). checked: its validation_details, the
+    slicing specs whose thresholds were checked, with num_matching_slices.
+    failures: each with task, metric (`name` or `name/<class>` for
+    multiclass and multilabel), slice, kind ('value' or 'change'), threshold,
+    value (for 'change': candidate - baseline; None where TFMA had none),
+    message (TFMA's), cause ('threshold': missed; 'metric_not_found';
+    'invalid_comparison'), and `by`: how far past its limit the value is (> 0;
+    None without a value).
     """
     if not tf.io.gfile.glob(os.path.join(eval_output_uri, "validations*")):
-        return {"ok": None, "rubber_stamp": None, "failures": []}
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in NO_VALIDATION.items()}
     vr = tfma.load_validation_result(eval_output_uri)
     failures = []
     for per_slice in vr.metric_validations_per_slice:
-        items = slice_items(per_slice.slice_key)
+        items, where = _failure_slice(per_slice)
         for f in per_slice.failures:
             k, th = f.metric_key, f.metric_threshold
-            value = f.metric_value.double_value.value
+            message = f.message.strip()
+            cause = ("metric_not_found" if message == METRIC_NOT_FOUND
+                     else "invalid_comparison" if message else "threshold")
+            value = f.metric_value.double_value.value if f.HasField("metric_value") else None
             cid = class_id_of(k)
             # A one-task model's outputs are unnamed (see load_tfma_metrics).
             output = k.output_name or (config.task_names[0] if len(config.tasks) == 1 else "")
             rec = {"task": output, "metric": _metric_label(config, output, k.name, cid),
-                   "slice": slice_name(items), "value": value, "message": f.message}
+                   "slice": where, "value": value, "message": message, "cause": cause}
             if th.HasField("value_threshold"):
                 vt = th.value_threshold
                 rec["kind"] = "value"
                 rec["threshold"] = {b: getattr(vt, b).value for b in ("lower_bound", "upper_bound") if vt.HasField(b)}
                 lo, hi = rec["threshold"].get("lower_bound", -math.inf), rec["threshold"].get("upper_bound", math.inf)
-                rec["by"] = lo - value if value < lo else value - hi
+                rec["by"] = None if value is None else lo - value if value < lo else value - hi
             else:
                 ct = th.change_threshold
                 higher = ct.direction == tfma.MetricDirection.HIGHER_IS_BETTER
@@ -187,13 +226,21 @@ def validation_summary(eval_output_uri: str, config: Config,
                 rec["baseline"] = base
                 if ct.HasField("absolute"):
                     rec["threshold"]["absolute"] = ct.absolute.value
-                    by.append(ct.absolute.value - value if higher else value - ct.absolute.value)
+                    if value is not None:
+                        by.append(ct.absolute.value - value if higher else value - ct.absolute.value)
                 if ct.HasField("relative"):
                     rec["threshold"]["relative"] = ct.relative.value
-                    if base:
+                    if base and value is not None:
                         ratio = value / base
                         rec["relative_change"] = ratio
                         by.append(ct.relative.value - ratio if higher else ratio - ct.relative.value)
                 rec["by"] = max(by) if by else None
             failures.append(rec)
-    return {"ok": bool(vr.validation_ok), "rubber_stamp": bool(vr.rubber_stamp), "failures": failures}
+    return {"ok": bool(vr.validation_ok), "rubber_stamp": bool(vr.rubber_stamp),
+            "missing_thresholds": bool(vr.missing_thresholds),
+            "missing_slices": [spec_name(s) for s in vr.missing_slices],
+            "missing_cross_slices": [spec_name(s) for s in vr.missing_cross_slices],
+            "checked": [{"slice": spec_name(d.cross_slicing_spec if d.HasField("cross_slicing_spec")
+                                            else d.slicing_spec), "num_matching_slices": d.num_matching_slices}
+                        for d in vr.validation_details.slicing_details],
+            "failures": failures}

@@ -32,7 +32,11 @@ def test_report_top_level(run, report):
     assert f["threshold"] == {"lower_bound": 1.01}
     assert f["value"] == acc and abs(f["by"] - (1.01 - acc)) < 1e-12
     assert report["validation"]["rubber_stamp"] is True
+    assert report["not_blessed_reason"] == (
+        f"TFMA's validation failed: age: accuracy {acc:.4f} is below its threshold 1.0100 (slice overall)")
     assert [t for t, e in report["tasks"].items() if not e["passed"]] == ["age"]
+    # smile's threshold and age's were checked; without a baseline nothing applies to the others
+    assert [t for t, e in report["tasks"].items() if e["checked"]] == ["smile", "age"]
 
 
 def test_report_task_entries(run, report):
@@ -226,8 +230,19 @@ def test_validation_summary_absolute_change_failure(tmp_path):
             "(change threshold: direction higher_is_better, absolute -0.0200; missed by 0.0300; slice overall)") in page
 
 
-def test_no_validation_file_means_unknown(tmp_path):
-    assert validation_summary(str(tmp_path), fx.make_config()) == {"ok": None, "rubber_stamp": None, "failures": []}
+def test_no_validation_file_means_unknown(run, tmp_path):
+    assert validation_summary(str(tmp_path), fx.make_config()) == {
+        "ok": None, "rubber_stamp": None, "missing_thresholds": None, "missing_slices": [], "missing_cross_slices": [],
+        "checked": [], "failures": []}
+    # an evaluation without a validation result (TFX's Evaluator always leaves one) and no blessing: no decision
+    import shutil
+
+    evaluation = str(tmp_path / "evaluation")
+    shutil.copytree(run.eval_output, evaluation, ignore=shutil.ignore_patterns("validations*"))
+    r = build_report(run.config, evaluation, run.model_dir, run.eval_files, blessed=None)
+    assert (r["blessed"], r["blessed_from"]) == (None, "unknown")
+    assert r["not_blessed_reason"] == ("no decision: the Evaluator's ModelBlessing has no `blessed` property and the "
+                                       "evaluation output holds no TFMA validation result")
 
 
 def test_report_gen_component_executor(run, tmp_path):
@@ -311,41 +326,6 @@ def test_banner_explains_a_change_failure_and_a_pass():
     page = render_html({"blessed": True, "blessed_from": "model blessing", "tasks": {}, "max_regression": 0.02,
                         "validation": {"ok": True, "rubber_stamp": False, "failures": []}})
     assert "BLESSED" in page and "no gated metric worse by more than 0.0200 in its own unit" in page
-
-
-def test_no_thresholds_is_not_blessed_with_the_reason(run, tmp_path):
-    """TFX's Evaluator validates nothing without thresholds: no validations file, and a blessing
-    artifact with no `blessed` property. The report says NOT BLESSED and why, not 'unknown'."""
-    import shutil
-
-    from tfx.types import standard_artifacts
-
-    evaluation = str(tmp_path / "evaluation")
-    shutil.copytree(run.eval_output, evaluation, ignore=shutil.ignore_patterns("validations*"))
-    raw = {**fx.RAW_CONFIG, "tasks": [{k: v for k, v in t.items() if k != "thresholds"}
-                                      for t in fx.RAW_CONFIG["tasks"]]}
-    config = fx.make_config(tasks=raw["tasks"])
-    blessing = standard_artifacts.ModelBlessing()
-    blessing.uri = str(tmp_path / "blessing")  # as the Evaluator publishes it: no properties
-    out = Report()
-    out.uri = str(tmp_path / "report")
-    model = standard_artifacts.Model()
-    model.uri = str(tmp_path / "model")
-    examples = standard_artifacts.Examples()
-    examples.uri = os.path.join(run.root, "examples")
-    ev = standard_artifacts.ModelEvaluation()
-    ev.uri = evaluation
-    ReportGen.EXECUTOR_SPEC.executor_class().Do(
-        {"evaluation": [ev], "model": [model], "examples": [examples], "blessing": [blessing]},
-        {"report": [out]}, {"config_json": config.to_json(), "report_dir": ""})
-    r = json.load(open(os.path.join(out.uri, "report.json")))
-    assert (r["blessed"], r["blessed_from"]) == (False, "no thresholds")
-    assert r["not_blessed_reason"].startswith("no task sets thresholds")
-    page = open(os.path.join(out.uri, "index.html")).read()
-    assert "NOT BLESSED" in page and "no task sets thresholds" in page
-    # with thresholds (the shared run), nothing of the kind
-    r = build_report(run.config, run.eval_output, run.model_dir, run.eval_files, blessed=None)
-    assert r["not_blessed_reason"] is None and r["blessed_from"] == "tfma validation result"
 
 
 def test_mtl_fallback_share_is_the_last_logged_and_warned_above_5_percent(run, tmp_path):
