@@ -23,6 +23,8 @@ BENCHMARKS = {
                      "3 datasets x 8 seeds"),
     "mtl_overhead": "mtl_step_overhead_<method>: a gradient method's training step over the plain weighted sum",
     "prep": "prep_vs_pil_loop: Beam conversion images/s vs a PIL loop, 1 and 2 workers; UTKFace per-task cost",
+    "precision": ("train_mfu: the Trainer's model's training FLOP/s over matmul FLOP/s in the same dtype; "
+                  "train_bf16_speedup: images/s under mixed_bfloat16 over float32 (skipped without fast bfloat16)"),
 }
 
 
