@@ -222,7 +222,8 @@ def test_model_card_fields_and_link(report, tmp_path):
     assert all(isinstance(m["value"], str) for m in pm.values())
     lim = " ".join(x["description"] for x in card["considerations"]["limitations"])
     assert "generated" in lim and "no pretrained weights" in lim
-    assert "age: accuracy value threshold" in card["considerations"]["use_cases"][0]["description"]
+    assert card["considerations"]["use_cases"][0]["description"] == (
+        f"Decision: NOT BLESSED: {report['not_blessed_reason']}") and "age: accuracy" in report["not_blessed_reason"]
     page = open(paths[1]).read()
     assert "href='model_card/model_card.html'" in page and "href='model_card/model_card.json'" in page
     card_page = open(paths[3]).read()
