@@ -114,7 +114,10 @@ def _clean(x):
     return x
 
 
-INTERVALS_TFMA = "TFMA Poisson bootstrap (evaluation.confidence_intervals), 20 replicates, t-interval"
+INTERVALS_TFMA = ("proportions (accuracy, precision, recall, false positive / negative rates, within_tolerance, "
+                  "subset and binary accuracy): exact Clopper-Pearson from TFMA's counts k of n, the interval "
+                  "evaluation.gate_on: lower_bound checks; other metrics: TFMA Poisson bootstrap "
+                  "(evaluation.confidence_intervals), 20 replicates, t-interval")
 
 
 def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data: list[str],
@@ -137,8 +140,8 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
     history = training_curves(model_run_dir, config)
     probe = read_probe(model_run_dir) if model_run_dir else None  # which tasks fight: gradient_probe.py
     gallery = error_gallery(config, model_dir, eval_data)  # the most confident errors, per task
-    # TFMA's intervals when on; else Clopper-Pearson for proportions and the numpy bootstrap
-    # for every other metric (intervals.py, bootstrap.py)
+    # Clopper-Pearson for proportions in every mode (what the gate checks); TFMA's intervals for the
+    # rest when on, else the numpy bootstrap (intervals.py, bootstrap.py)
     per_example = gallery.pop("per_example", {})
     tfma_ci = bool(config.evaluation.confidence_intervals)
     # per example and task: id and what the primary metric averages, for make compare (outcomes.py)
@@ -174,13 +177,16 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
                     m = {k: v for k, v in m.items() if not k.startswith("auc")}
                 by_slice[items[0][0]][str(items[0][1])] = m
                 slice_intervals[items[0][0]][str(items[0][1])] = {
-                    k: v for k, v in _task_metrics(task, metrics["intervals"], items).items() if k in m
-                } if tfma_ci else metric_intervals.slice_intervals(task, m, matrices.get((items, task.name)))
+                    **({k: v for k, v in _task_metrics(task, metrics["intervals"], items).items() if k in m}
+                       if tfma_ci else {}),
+                    # proportions: Clopper-Pearson in every mode, as on the overall slice
+                    **metric_intervals.slice_intervals(task, m, matrices.get((items, task.name))),
+                }
         baseline = _task_metrics(task, metrics["baseline"], ())
         matrix = matrices.get(((), task.name))
         if tfma_ci:
-            ints = _task_metrics(task, metrics["intervals"], ())
-            int_methods, int_counts = {k: "tfma" for k in ints}, {}
+            ints, int_methods, int_counts = metric_intervals.tfma_task_intervals(
+                task, overall, matrix, _task_metrics(task, metrics["intervals"], ()))
         else:
             labels, preds = per_example.get(task.name, (np.zeros((0, task.width)), np.zeros((0, task.width))))
             ints, int_methods, int_counts = metric_intervals.task_intervals(task, overall, matrix, labels, preds)
@@ -193,8 +199,8 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
             **chance_levels(task, label_stats[task.name]),
             "thresholds": dict(task.thresholds),
             "metrics": overall,
-            # 95 % intervals beside each metric: TFMA's (components.common.eval_config) when on, else
-            # Clopper-Pearson (proportions) and the bootstrap (the rest): intervals.py
+            # 95 % intervals beside each metric: Clopper-Pearson (proportions) and TFMA's
+            # (components.common.eval_config) or the bootstrap (the rest): intervals.py
             "intervals": ints,
             "interval_methods": int_methods,  # {metric: clopper_pearson | bootstrap | bootstrap_degenerate... | tfma}
             "interval_counts": int_counts,  # {metric: [k, n]} of the Clopper-Pearson ones
@@ -283,7 +289,8 @@ def _bound_failures(config: Config, eval_output_uri: str) -> list[dict[str, Any]
         if f["class_id"] is not None and task_name in config.task_names and config.task(task_name).type != "binary":
             metric = f"{metric}/{config.task(task_name).classes[f['class_id']]}"
         out.append({"task": task_name, "metric": metric, "slice": "overall", "kind": "bound",
-                    "bound": f["bound"], "interval": f["interval"], "value": f["value"],
+                    "bound": f["bound"], "interval": f["interval"], "interval_method": f["interval_method"],
+                    **({"interval_counts": f["counts"]} if "counts" in f else {}), "value": f["value"],
                     "threshold": f["threshold"], "by": f["by"]})
     return out
 

@@ -1,4 +1,9 @@
-"""95 % intervals for every numeric per-task metric of report.json (issue 26), with TFMA's off.
+"""95 % intervals for every numeric per-task metric of report.json (issue 26).
+
+With `evaluation.confidence_intervals: false` all of them come from here; with it on, the
+proportions still do (the gate checks the same Clopper-Pearson interval, so the page and the
+blessing agree) and the rest are TFMA's. The proportion part (k, n and Clopper-Pearson) lives in
+components/common/proportions.py, where the Evaluator's gate reads it too.
 
 Two methods, chosen by what the metric is (docs/report.md, "Intervals for every metric"):
 
@@ -41,14 +46,21 @@ import math
 from typing import Any, Mapping
 
 import numpy as np
-from scipy.stats import beta
 
+from components.common.proportions import (  # noqa: F401  (LEVEL, is_count: the report's names for them)
+    CLOPPER_PEARSON,
+    LEVEL,
+    clopper_pearson,
+    contain,
+    counts,
+    is_count,
+    proportion_interval,
+)
 from components.report.bootstrap import RESAMPLES, SEED, percentiles, poisson_weights, weighted_auc, weighted_mean
 from config import TaskConfig
 
-LEVEL = 0.95
-CLOPPER_PEARSON = "clopper_pearson"
 BOOTSTRAP = "bootstrap"
+TFMA = "tfma"  # TFMA's own interval (evaluation.confidence_intervals: true), non-proportions only
 # degenerate bootstrap widened to the Clopper-Pearson interval of the proportion underneath
 DEGENERATE_CP = "bootstrap_degenerate_clopper_pearson"
 DEGENERATE = "bootstrap_degenerate"  # degenerate, no proportion underneath: [value, value], marked
@@ -58,21 +70,6 @@ METHOD = (f"proportions (accuracy, precision, recall, false positive / negative 
           f"f1, calibration, MAE, MSE, RMSE): numpy Poisson bootstrap over the error gallery's per-example "
           f"predictions, {RESAMPLES} resamples (seed {SEED}), 2.5th-97.5th percentile, a degenerate one widened "
           f"to Clopper-Pearson or marked (tasks[].interval_methods)")
-
-_RATE_NAMES = ("precision", "recall", "false_positive_rate", "false_negative_rate")
-_SHARE_NAMES = ("within_tolerance", "subset_accuracy", "binary_accuracy")  # k / weighted_example_count
-_COUNT_NAMES = ("example_count", "weighted_example_count")
-
-
-def clopper_pearson(k: float, n: float, level: float = LEVEL) -> list[float]:
-    """Exact (Clopper-Pearson) `level` interval of a proportion k / n: [0, 1] when n = 0."""
-    k, n = int(round(k)), int(round(n))
-    if not 0 <= k <= n:
-        raise ValueError(f"k = {k} successes out of n = {n}")
-    a = (1.0 - level) / 2
-    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1.0 - a, k + 1, n - k))
-    return [lo, hi]
 
 
 def _class_of(task: TaskConfig, metric: str) -> tuple[str, int | None]:
@@ -86,26 +83,16 @@ def _class_of(task: TaskConfig, metric: str) -> tuple[str, int | None]:
 def proportion_counts(task: TaskConfig, metrics: Mapping[str, Any],
                       matrix: Any = None) -> dict[str, tuple[int, int]]:
     """{metric: (k, n)} of the task's proportion metrics (report names) in one slice, from its
-    argmax confusion matrix (rows true, columns predicted) and weighted_example_count."""
+    argmax confusion matrix (rows true, columns predicted) and weighted_example_count: the
+    counts the gate (components/common/interval_bounds.py) reads off TFMA's keys."""
+    if task.type not in ("binary", "multiclass"):
+        matrix = None
     out = {}
-    m = None if matrix is None else np.asarray(matrix, np.float64)
-    n_all = metrics.get("weighted_example_count")
     for metric, value in metrics.items():
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            continue
         base, c = _class_of(task, metric)
-        if m is not None and base == "accuracy" and task.type in ("binary", "multiclass"):
-            out[metric] = (np.trace(m), m.sum())
-        elif m is not None and base in _RATE_NAMES and c is not None:
-            tp, row, col, total = m[c, c], m[c].sum(), m[:, c].sum(), m.sum()
-            out[metric] = {"precision": (tp, col), "recall": (tp, row),
-                           "false_positive_rate": (col - tp, total - row),
-                           "false_negative_rate": (row - tp, row)}[base]
-        elif (base in _SHARE_NAMES or base == "accuracy") and n_all:
-            out[metric] = (value * n_all, n_all)
-        else:
-            continue
-        out[metric] = (int(round(out[metric][0])), int(round(out[metric][1])))
+        kn = counts(base, c, value, matrix, metrics.get("weighted_example_count"))
+        if kn is not None:
+            out[metric] = kn
     return out
 
 
@@ -174,10 +161,6 @@ def _degenerate_cp(spec: Mapping[str, Any], value: float) -> list[float] | None:
     return None
 
 
-def _contain(ci: list[float], value: float) -> list[float]:
-    return [min(ci[0], value), max(ci[1], value)]
-
-
 def task_intervals(task: TaskConfig, metrics: Mapping[str, Any], matrix: Any, labels: np.ndarray,
                    preds: np.ndarray, resamples: int = RESAMPLES,
                    seed: int = SEED) -> tuple[dict[str, list[float]], dict[str, str], dict[str, list[int]]]:
@@ -188,7 +171,7 @@ def task_intervals(task: TaskConfig, metrics: Mapping[str, Any], matrix: Any, la
     methods: dict[str, str] = {}
     counts = proportion_counts(task, metrics, matrix)
     for metric, (k, n) in counts.items():
-        ints[metric], methods[metric] = _contain(clopper_pearson(k, n), metrics[metric]), CLOPPER_PEARSON
+        ints[metric], methods[metric] = proportion_interval(k, n, metrics[metric]), CLOPPER_PEARSON
     labels, preds = np.asarray(labels, np.float64), np.asarray(preds, np.float64)
     specs = bootstrap_inputs(task, labels, preds) if len(labels) else {}
     w = poisson_weights(len(labels), resamples, seed) if specs else None
@@ -208,15 +191,26 @@ def task_intervals(task: TaskConfig, metrics: Mapping[str, Any], matrix: Any, la
                 continue  # undefined on every resample (e.g. auc without a positive): no interval
             else:
                 method = DEGENERATE
-        ints[metric], methods[metric] = _contain(ci, value), method
+        ints[metric], methods[metric] = contain(ci, value), method
     return ints, methods, {m: [k, n] for m, (k, n) in counts.items()}
 
 
 def slice_intervals(task: TaskConfig, metrics: Mapping[str, Any], matrix: Any = None) -> dict[str, list[float]]:
     """Clopper-Pearson intervals of one slice's proportion metrics (no per-example bootstrap per slice)."""
-    return {m: _contain(clopper_pearson(k, n), metrics[m])
+    return {m: proportion_interval(k, n, metrics[m])
             for m, (k, n) in proportion_counts(task, metrics, matrix).items()}
 
 
-def is_count(metric: str) -> bool:
-    return metric in _COUNT_NAMES
+
+def tfma_task_intervals(task: TaskConfig, metrics: Mapping[str, Any], matrix: Any,
+                        tfma_ints: Mapping[str, list[float]]
+                        ) -> tuple[dict[str, list[float]], dict[str, str], dict[str, list[int]]]:
+    """(intervals, interval_methods, interval_counts) with `evaluation.confidence_intervals` on:
+    TFMA's interval for every metric but the proportions, which keep their Clopper-Pearson one,
+    because that is the one `gate_on: lower_bound` checks (components/common/interval_bounds.py)
+    and the page must show the numbers the blessing was decided on."""
+    ints, methods = dict(tfma_ints), {k: TFMA for k in tfma_ints}
+    counts = proportion_counts(task, metrics, matrix)
+    for metric, (k, n) in counts.items():
+        ints[metric], methods[metric] = proportion_interval(k, n, metrics[metric]), CLOPPER_PEARSON
+    return ints, methods, {m: [k, n] for m, (k, n) in counts.items()}
