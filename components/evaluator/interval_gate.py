@@ -8,7 +8,9 @@ names the interval. So the gate is applied where the blessing is decided:
 whose executor, after TFMA has
 validated and TFX has written the blessing, re-checks every value threshold of
 the overall slice against the worse end of the metric's 95 % interval (the
-lower bound of a higher-is-better metric, the upper bound of an error metric)
+lower bound of a higher-is-better metric, the upper bound of an error metric:
+for a proportion the exact Clopper-Pearson interval of TFMA's counts, since
+TFMA's own collapses to [1, 1] on an all-right eval set; for the rest TFMA's)
 and turns a BLESSED model into NOT_BLESSED when a bound misses. It never
 blesses a model TFMA did not bless, and change thresholds (against the
 baseline) stay on the point value. The check itself, `bound_failures`, is in
