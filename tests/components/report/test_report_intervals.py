@@ -9,6 +9,7 @@ import tensorflow_model_analysis as tfma
 
 from components.common.eval_config import build_eval_config
 from components.common.interval_bounds import bound_failures
+from components.common.proportions import proportion_interval
 from components.evaluator.interval_gate import apply_gate
 from components.report.component import Report, ReportGen, build_report, write_report
 from components.report.model_card import MODEL_CARD_JSON, SCHEMA_VERSION
@@ -45,7 +46,7 @@ def _tfma_intervals(eval_output):
     return out
 
 
-def test_every_gateable_metric_has_tfmas_interval(run, report):
+def test_every_gateable_metric_has_an_interval(run, report):
     raw = _tfma_intervals(run.eval_output)
     assert raw, "TFMA wrote no confidence intervals"
     for name, t in report["tasks"].items():
@@ -58,11 +59,19 @@ def test_every_gateable_metric_has_tfmas_interval(run, report):
             lo, hi = ints[metric]
             # NaN replicates (a class no replicate predicts: precision 0/0) give NaN bounds, written as null
             assert (lo is None) == (hi is None) and (lo is None or lo <= hi), (name, metric, lo, hi)
-        # the numbers are TFMA's own bounds, not recomputed
+        # proportions: the Clopper-Pearson interval of their counts, the one gate_on: lower_bound checks;
+        # the rest: TFMA's own bounds, not recomputed
         primary = "mean_absolute_error" if t["type"] == "regression" else \
             "subset_accuracy" if t["type"] == "multilabel" else "accuracy"
-        assert ints[primary] == raw[(name, primary, None)] and None not in ints[primary]
+        if t["type"] == "regression":
+            assert ints[primary] == raw[(name, primary, None)] and t["interval_methods"][primary] == "tfma"
+        else:
+            k, n = t["interval_counts"][primary]
+            assert n == t["eval_examples"] and t["interval_methods"][primary] == "clopper_pearson"
+            assert ints[primary] == proportion_interval(k, n, t["metrics"][primary])
+        assert None not in ints[primary]
     assert report["tasks"]["smile"]["intervals"]["auc"] == raw[("smile", "auc", 1)]
+    assert report["tasks"]["smile"]["interval_methods"]["auc"] == "tfma"
     assert report["tasks"]["attrs"]["intervals"]["auc/coat"] == raw[("attrs", "auc", 1)]
     # slices carry intervals too (source slices of smile)
     src = report["tasks"]["smile"]["slice_intervals"]["source"]
@@ -98,6 +107,9 @@ def test_gate_on_lower_bound_fails_a_point_that_passes(run, report):
     assert (a["task"], a["metric"], a["bound"], a["threshold"]) == ("gender", "accuracy", "lower_bound",
                                                                      {"lower_bound": floor})
     assert a["by"] == pytest.approx(floor - acc_lo) and a["value"] == acc
+    # the gate checked the very intervals the report shows: Clopper-Pearson for accuracy, TFMA's for MAE
+    assert (a["interval"], a["interval_method"]) == (g["intervals"]["accuracy"], "clopper_pearson")
+    assert (b["interval"], b["interval_method"]) == (s["intervals"]["mean_absolute_error"], "tfma")
     assert (b["task"], b["metric"], b["bound"]) == ("score", "mean_absolute_error", "upper_bound")
     assert b["by"] == pytest.approx(mae_hi - ceiling)
     assert not r["tasks"]["gender"]["passed"] and not r["tasks"]["score"]["passed"] and r["tasks"]["smile"]["passed"]
