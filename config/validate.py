@@ -50,6 +50,14 @@ def validate(config: Config, *, check_paths: bool = True) -> None:
             _check_layout(where, fmt, source)
 
 
+def label_noise_error(value) -> str | None:
+    """What is wrong with a `sample.label_noise` (the share of ambiguous sample images), or None.
+    Under 0.5, so the class a face shows stays its likeliest label (docs/data_prep.md)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 0.5:
+        return f"expected a share of ambiguous images in [0, 0.5), received {value!r}"
+    return None
+
+
 def _check_sample(where: str, source: SourceConfig, config: Config) -> None:
     """The sample settings bind to the format's generator: `generate(source, config, *, count, seed, ...)`."""
     generate = registry.load(registry.GENERATORS, source.format, "sample-data generator format").generate
@@ -60,6 +68,8 @@ def _check_sample(where: str, source: SourceConfig, config: Config) -> None:
         if unknown:
             fail(f"{where}.sample.{unknown[0]}", f"unknown sample setting for format {source.format}; "
                                                  f"valid: {', '.join(valid)}")
+    if "label_noise" in source.sample and label_noise_error(source.sample["label_noise"]):
+        fail(f"{where}.sample.label_noise", label_noise_error(source.sample["label_noise"]))
     try:
         inspect.signature(generate).bind(source, config, **source.sample)
     except TypeError as e:

@@ -7,6 +7,7 @@ import logging
 import os
 
 from config import Config, SourceConfig
+from config.validate import label_noise_error
 from data_prep import fileio
 from data_prep.formats._options import fail
 from data_prep.generators import get_generator
@@ -20,10 +21,8 @@ def _sample_args(source: SourceConfig, config: Config) -> dict:
     seed = args.setdefault("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         fail(source, config, "sample.seed", f"expected an integer, received {seed!r}")
-    noise = args.get("label_noise", 0.0)
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < 0.5:
-        fail(source, config, "sample.label_noise",
-             f"expected a share of ambiguous images in [0, 0.5), received {noise!r}")
+    if "label_noise" in args and label_noise_error(args["label_noise"]):
+        fail(source, config, "sample.label_noise", label_noise_error(args["label_noise"]))
     return args
 
 

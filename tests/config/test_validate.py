@@ -196,7 +196,13 @@ def test_paths_are_not_checked_where_they_are_not_this_machines():
 def test_unknown_sample_setting(tmp_path):
     assert error(tmp_path, set_in("sources", 0, "sample", {"count": 5, "colour": "red"})) == (
         "config key 'sources[0].sample.colour': unknown sample setting for format genki4k; "
-        "valid: count, seed, size")
+        "valid: count, seed, size, label_noise")
+
+
+def test_label_noise_out_of_range(tmp_path):
+    assert error(tmp_path, set_in("sources", 0, "sample", {"count": 5, "label_noise": 0.5})) == (
+        "config key 'sources[0].sample.label_noise': expected a share of ambiguous images in [0, 0.5), "
+        "received 0.5")
 
 
 # ------------------------------------------------------------ numbers
