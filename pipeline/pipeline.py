@@ -128,8 +128,10 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
         blessing=evaluator.outputs["blessing"],
         config_json=config_json,
         report_dir=paths.report_dir,
+        # what was pushed and against which served version: the serving history (serving/versions.py)
+        pushed_model=pusher.outputs["pushed_model"],
+        baseline_model=baseline.outputs["baseline"],
     )
-    report.add_upstream_node(pusher)
 
     return [example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform,
             trainer, baseline, evaluator, pusher, report]

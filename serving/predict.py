@@ -46,15 +46,18 @@ def pushed_versions(path: str) -> list[str]:
     SavedModel (saved_model.pb), oldest first; [] when `path` is no folder. Local or object store.
 
     The one rule for "the model serving now" (the newest of these): `resolve_model_dir` and the
-    Evaluator's baseline (components/baseline.py) both take it from here.
+    Evaluator's baseline (components/baseline.py) and `python -m serving.versions` take it from here.
     """
-    import tensorflow as tf
+    if "://" in path:
+        import tensorflow as tf  # an object store: only TF's filesystems reach it
 
-    if not tf.io.gfile.isdir(path):
+        isdir, listdir, exists = tf.io.gfile.isdir, tf.io.gfile.listdir, tf.io.gfile.exists
+    else:  # no TensorFlow import (seconds, and lines on stderr) to list a local folder
+        isdir, listdir, exists = os.path.isdir, os.listdir, os.path.exists
+    if not isdir(path):
         return []
-    names = [name.rstrip("/") for name in tf.io.gfile.listdir(path)]
-    return sorted((v for v in names if v.isdigit() and tf.io.gfile.exists(posixpath.join(path, v, "saved_model.pb"))),
-                  key=int)
+    names = [name.rstrip("/") for name in listdir(path)]
+    return sorted((v for v in names if v.isdigit() and exists(posixpath.join(path, v, "saved_model.pb"))), key=int)
 
 
 def resolve_model_dir(path: str) -> str:

@@ -17,6 +17,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from components.artifacts import PrepReport, Report  # TYPE_NAME components.Report
+from components.baseline import PUSHED_VERSION
 from components.common.eval_config import (
     PRIMARY_METRIC,
     build_eval_config,
@@ -47,6 +48,7 @@ from components.report.tfma_reader import (  # noqa: F401
 )
 from config import Config, TaskConfig, config_from_json, split_dir, split_name
 from serving import trained_precision
+from serving.versions import record_push
 
 _Key = Key
 
@@ -356,13 +358,17 @@ def ReportGen(
     blessing: InputArtifact[standard_artifacts.ModelBlessing] = None,
     model_run: InputArtifact[standard_artifacts.ModelRun] = None,
     prep_report: InputArtifact[PrepReport] = None,
+    pushed_model: InputArtifact[standard_artifacts.PushedModel] = None,
+    baseline_model: InputArtifact[standard_artifacts.Model] = None,
 ) -> None:
     """Writes the per-task report to its artifact and, if given, to `report_dir`.
 
     `model_run` (the Trainer's `model_run` output, optional) adds the training
     curves read from its TensorBoard events; `prep_report` (ExampleGen's,
     optional) the data section: per source read / written / rejected by
-    reason and a few dead-letter records."""
+    reason and a few dead-letter records; `pushed_model` (the Pusher's) and
+    `baseline_model` (PushedModelBaseline's) the serving history's record of a
+    push (serving/versions.py)."""
     config = config_from_json(config_json)
     blessed = None
     # Without thresholds the Evaluator publishes a blessing artifact with no `blessed` property
@@ -383,3 +389,16 @@ def ReportGen(
     if report_dir:
         write_report(content, report_dir)
     report.set_int_custom_property("blessed", -1 if content["blessed"] is None else int(content["blessed"]))
+    if pushed_model is not None and _property(pushed_model, "pushed"):
+        # Here, not in the Pusher: only this step knows the run's metrics; artifact properties
+        # (not MLMD queries) so the same code records on Kubeflow.
+        path = record_push(str(_property(pushed_model, "pushed_destination")),
+                           str(_property(pushed_model, "pushed_version")), json.loads(config.to_json()), content,
+                           blessed_against=_property(baseline_model, PUSHED_VERSION) if baseline_model else None,
+                           model_uri=model.uri, report_dir=report_dir)
+        print(f"report: recorded the push in {path}")
+
+
+def _property(artifact, name: str):
+    """A custom property whatever its type (a KFP launcher passes ints back as floats); None if unset."""
+    return artifact.get_custom_property(name) if artifact.has_custom_property(name) else None
