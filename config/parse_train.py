@@ -109,4 +109,5 @@ def parse_train(raw: Any, image: ImageConfig, source_names: list[str]) -> TrainC
         lr_decay=choice("train.lr_decay", d["lr_decay"], LR_DECAYS),
         keep=choice("train.keep", d["keep"], KEEPS),
         precision=choice("train.precision", d["precision"], PRECISIONS),
+        warm_start=boolean("train.warm_start", d["warm_start"]),
     )

@@ -212,6 +212,7 @@ class TrainConfig:
     lr_decay: str = "cosine"   # one of LR_DECAYS, after warm-up
     keep: str = "last"         # one of KEEPS
     precision: str = "float32"  # one of PRECISIONS
+    warm_start: bool = False   # start from the served model's weights (components/trainer/warm_start.py)
 
 
 # How the tasks share the trunk's features (models/sharing.py); a family's params module may

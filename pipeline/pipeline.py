@@ -44,6 +44,7 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
     from components.evaluator.executor import Evaluator
     from components.example_gen.component import DataPrepExampleGen
     from components.report.component import ReportGen
+    from components.trainer.warm_start import trainer_custom_config as warm_start_config
 
     config_json = config.to_json()
     data_json = data_view(config).to_json()  # conversion and Transform: see data_view
@@ -90,7 +91,10 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=train_splits, num_steps=config.train.steps),
         eval_args=tfx.proto.EvalArgs(splits=eval_splits, num_steps=config.train.eval_steps),
-        custom_config={"config": train_view(config).to_json()},  # see train_view
+        custom_config={"config": train_view(config).to_json(),  # see train_view
+                       # train.warm_start: where the served model is and, on a local run, which version
+                       # serves now, so that a new push changes the cache key (docs/warm_start.md)
+                       **warm_start_config(config, paths.serving_model_dir, pin_version=bool(paths.metadata_path))},
     )
 
     # The baseline is the model serving now, picked by a container task, not a

@@ -28,6 +28,7 @@ from components.common.eval_config import (
 )
 from components.common.interval_bounds import bound_failures
 from components.common.probe_file import read_probe
+from components.common.warm_start_file import read_warm_start
 from components.report import intervals as metric_intervals
 from components.report.blessing import decide
 from components.report.fairness import task_fairness
@@ -249,6 +250,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         "model_run_dir": model_run_dir,
         "training_curves_total": history.get("", {}),
         "mtl_fallback_share": fallback_share,
+        "warm_start": read_warm_start(model_run_dir),  # {from, reason}: components/trainer/warm_start.py
         "gradient_conflict": None if probe is None else probe["summary"],
         "gradient_probes": None if probe is None else probe["probes"],
         "error_gallery_scanned": gallery["scanned"],

@@ -17,6 +17,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 
+from components.common.warm_start_file import write_warm_start
 from components.trainer.gradient_probe import GradientConflictProbe, probe_batch
 from components.trainer.input_pipeline import count_records, make_dataset
 from components.trainer.keep import KeepBest
@@ -26,6 +27,7 @@ from components.trainer.precision import Precision, detect, policy_scope
 from components.trainer.samplers import sampling_weights
 from components.trainer.signatures import make_signatures
 from components.trainer.training_model import make_training_model, metrics_for
+from components.trainer.warm_start import apply as warm_start
 from config import STRATEGIES, Config, config_from_custom_config
 from models import get_builder
 from models.tf_compat import skip_autograph_for_tf_keras
@@ -199,8 +201,12 @@ def _train(fn_args, config: Config, strategy: tf.distribute.Strategy, precision:
             logging.info("batch norm synchronized over %d replicas: %d layers",
                          strategy.num_replicas_in_sync, synchronize_batch_norm(model))
         init_regression_biases(model, config, train_ds)
+        # After the initialisers, so the served weights win; before anything is written.
+        warm_from = warm_start(model, config, fn_args.custom_config)
         training_model = make_training_model(model, config, steps)
     chief = is_chief(strategy)
+    if chief:
+        write_warm_start(fn_args.model_run_dir, *warm_from)
     # Non-chief workers run every collective the chief runs (TensorBoard, KeepBest and
     # the save), writing to folders of their own that are removed at the end, also
     # when training fails: nothing of theirs is left behind.
