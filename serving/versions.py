@@ -21,8 +21,9 @@ nothing is lost (a rollback can itself be undone). The copy goes to a
 temporary sibling whose name is not a number and is renamed into place once
 whole; the record is written first, so no rollback serves unrecorded.
 
-Exit status: 0, or 2 (one `error:` line) when there is nothing to list or the
-rollback's version does not exist; the destination is then left unchanged.
+Exit status: 0; 2 (one `error:` line) when there is nothing to list or the
+rollback's version does not exist; 1 when the copy fails (a full disk). The
+destination is then left unchanged.
 """
 from __future__ import annotations
 
@@ -363,6 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VersionsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # noqa: BLE001 - a failed copy (disk full, permissions): rollback() undid it
+        print(f"error: rollback to {args.rollback} failed, nothing changed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(rows, indent=1, sort_keys=True))
         return 0

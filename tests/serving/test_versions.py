@@ -141,15 +141,18 @@ def test_no_versions_is_one_line_exit_2(tmp_path, capsys):
     assert not os.path.exists(tmp_path / "serving_model")
 
 
-def test_a_failed_copy_leaves_nothing(serving):
+def test_a_failed_copy_leaves_nothing(serving, capsys):
     """A file that cannot be read midway (a dangling link: root reads through any chmod) fails the
     rollback; the partial copy and the record are removed, nothing else changed."""
-    snapshot = listing(serving)
     os.symlink(serving / "nowhere", serving / "1700000100" / "variables" / "zz.broken")
     snapshot = listing(serving)
     with pytest.raises(Exception, match="nowhere|zz.broken|No such file"):
         sv.rollback(str(serving), "1700000100")
     assert listing(serving) == snapshot and pushed_versions(str(serving))[-1] == "1700000200"
+    assert sv.main(["--serving-dir", str(serving), "--rollback", "1700000100"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: rollback to 1700000100 failed, nothing changed: FileNotFoundError")
+    assert listing(serving) == snapshot
 
 
 KILL_MIDWAY = """
