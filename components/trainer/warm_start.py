@@ -44,6 +44,8 @@ def trainer_custom_config(config: Config, push_destination: str, pin_version: bo
 
     `pin_version` (local runs) resolves the served version now, so that it is in the cache key;
     "" pins "nothing served". Unpinned (None, a compiled Kubeflow spec) the Trainer resolves it.
+    A pinned version's recorded config is checked here too (ConfigError): a mismatch then stops
+    the run before its first component instead of after the data stages.
     """
     if not config.train.warm_start:
         return {}
@@ -51,6 +53,8 @@ def trainer_custom_config(config: Config, push_destination: str, pin_version: bo
     if pin_version:
         versions = pushed_versions(push_destination)
         version = versions[-1] if versions else ""
+        if version:
+            _check_config(posixpath.join(push_destination, version), config)
     return {CUSTOM_CONFIG_KEY: {"push_destination": push_destination, "served_version": version}}
 
 

@@ -13,7 +13,7 @@ from components.common.warm_start_file import read_warm_start
 from components.trainer.warm_start import OFF_REASON, apply, architecture, differences, trainer_custom_config
 from config import ConfigError, parse
 from models import get_builder
-from serving import METADATA_FILE
+from serving import METADATA_FILE, write_metadata
 from tests.components.trainer import helpers
 
 VERSION = "1700000000"
@@ -60,6 +60,7 @@ def test_custom_config_pins_the_served_version_for_the_cache_key(tmp_path):
     for version in ("9", "10"):  # numbered folders holding a SavedModel; 10 is newer than 9
         os.makedirs(os.path.join(dest, version))
         open(os.path.join(dest, version, "saved_model.pb"), "wb").close()
+        write_metadata(os.path.join(dest, version), config)  # its architecture: checked when pinned
     assert trainer_custom_config(config, dest, pin_version=True) == {
         "warm_start": {"push_destination": dest, "served_version": "10"}}
     # a compiled Kubeflow spec pins nothing: the Trainer resolves it when it runs
@@ -107,6 +108,13 @@ def test_incompatible_served_model_is_one_line_naming_the_difference(trained, tm
     assert named in line and line.count("served ") == 2  # only the one difference (and the model's path)
     for b, w in zip(before, model.weights):  # nothing copied
         np.testing.assert_array_equal(b, w.numpy())
+
+
+def test_local_build_refuses_an_incompatible_served_model_before_any_component(trained, tmp_path):
+    dest = push(trained, tmp_path / "serving_model")
+    with pytest.raises(ConfigError, match=r"image.size: served \[48, 48\], this config \[32, 32\]"):
+        trainer_custom_config(warm_config(size=(32, 32)), dest, pin_version=True)
+    assert trainer_custom_config(warm_config(), dest, pin_version=True)["warm_start"]["served_version"] == VERSION
 
 
 def test_variables_are_checked_all_or_nothing(trained, tmp_path):
