@@ -98,7 +98,7 @@ def walk(root: str, rel_dir: str = "") -> Iterator[tuple[str, str, str]]:
     images are usually listed under their real path already); links to files are read through."""
     try:
         with os.scandir(os.path.join(root, rel_dir) if rel_dir else root) as it:
-            entries = sorted((e.name, e.is_dir(follow_symlinks=False), e.is_symlink() and e.is_dir()) for e in it)
+            entries = sorted((e.name, e.is_dir(follow_symlinks=False), _links_to_folder(e)) for e in it)
     except OSError as e:
         yield "unreadable_folder", rel_dir or ".", f"cannot list the folder: {e.strerror or e}"
         return
@@ -112,6 +112,13 @@ def walk(root: str, rel_dir: str = "") -> Iterator[tuple[str, str, str]]:
             ext = os.path.splitext(name)[1].lower()
             kind = "image" if ext in IMAGE_EXTENSIONS else "unsupported" if ext in UNSUPPORTED_EXTENSIONS else "other"
             yield kind, rel, ""
+
+
+def _links_to_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_symlink() and entry.is_dir()
+    except OSError:  # a link loop (ELOOP): listed as a file, whose read then fails and is dead-lettered
+        return False
 
 
 def read_image(root: str, kind: str, rel: str) -> tuple[bytes | None, str, str]:

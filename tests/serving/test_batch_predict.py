@@ -43,8 +43,10 @@ def folder(tmp_path):
     (root / "b" / "photo.webp").write_bytes(b"RIFF\x00\x00\x00\x00WEBPVP8 ")
     os.symlink(tmp_path / "gone.jpg", root / "a" / "moved.jpg")  # a link whose target is gone
     os.symlink(root / "b", root / "linked")  # a link to a folder
+    os.symlink("loop.jpg", root / "a" / "loop.jpg")  # a link to itself: ELOOP, not a crash
     (root / "labels.txt").write_text("not an image, not predicted\n")
-    dead = {"a/moved.jpg": "unreadable", "b/photo.webp": "unsupported_format", "b/text.jpg": "not_an_image",
+    dead = {"a/loop.jpg": "unreadable", "a/moved.jpg": "unreadable", "b/photo.webp": "unsupported_format",
+            "b/text.jpg": "not_an_image",
             "b/truncated.jpg": "undecodable", "b/zero.jpg": "empty", "linked": "linked_folder"}
     return root, good, dead
 
@@ -75,8 +77,8 @@ def test_rows_are_the_signatures_outputs_and_every_bad_file_is_dead_lettered(tra
     assert "Invalid JPEG data" in details["b/truncated.jpg"]
     assert "<html>" in details["b/text.jpg"]
     summary = capsys.readouterr().out.strip().splitlines()
-    assert summary == [f"5 images predicted, 6 dead-lettered (empty 1, linked_folder 1, not_an_image 1, "
-                       f"undecodable 1, unreadable 1, unsupported_format 1), 1 other files ignored; model "
+    assert summary == [f"5 images predicted, 7 dead-lettered (empty 1, linked_folder 1, not_an_image 1, "
+                       f"undecodable 1, unreadable 2, unsupported_format 1), 1 other files ignored; model "
                        f"{fn_args.serving_model_dir}; wrote {output} and {output}.dead_letter.csv"]
     assert sorted(os.listdir(tmp_path)) == ["images", "predictions.csv", "predictions.csv.dead_letter.csv"]
 
