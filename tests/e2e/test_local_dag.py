@@ -75,6 +75,16 @@ def test_run_writes_report_and_pushes_a_serving_model(first_run):
     assert sorted(preds) == ["age", "gender", "smile"]
     np.testing.assert_allclose(preds["age"].numpy().sum(axis=1), [1.0], rtol=1e-5)
 
+    # ...and ReportGen recorded the push in the serving history (docs/versions.md)
+    from serving.versions import list_versions
+
+    (row,) = list_versions(str(out / "serving_model"))
+    assert row["version"] == os.path.basename(os.path.dirname(pushed[0])) and row["serving"]
+    assert (row["source"], row["blessed"], row["blessed_against"]) == ("push", True, None)  # nothing served before
+    assert row["config"]["name"] == report["config_name"]
+    assert row["metrics"] == {t: {"metric": e["primary_metric"], "value": e["metrics"].get(e["primary_metric"])}
+                              for t, e in report["tasks"].items()}
+
 
 def test_killed_run_recovers_with_the_same_figures(first_run, tmp_path):
     # Runs before test_reruns_reuse_what_did_not_change, which edits the config and data.
