@@ -158,6 +158,7 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
 
     warnings = [f"error gallery left out: {gallery['error']}"] if gallery.get("error") else []
     fallback_share = mtl_fallback_share(model_run_dir)
+    warm_start = read_warm_start(model_run_dir)
     if fallback_share > FALLBACK_WARN:
         warnings.append(f"train.mtl.method {config.train.mtl.method}: its solver failed on {fallback_share:.0%} of "
                         f"the training steps (above {FALLBACK_WARN:.0%}), which kept the previous weights there")
@@ -250,7 +251,8 @@ def build_report(config: Config, eval_output_uri: str, model_dir: str, eval_data
         "model_run_dir": model_run_dir,
         "training_curves_total": history.get("", {}),
         "mtl_fallback_share": fallback_share,
-        "warm_start": read_warm_start(model_run_dir),  # {from, reason}: components/trainer/warm_start.py
+        "warm_start": warm_start,  # {from, reason}: components/trainer/warm_start.py
+        "warm_started_from": (warm_start or {}).get("from"),  # issue 27's key: the served model's path or None
         "gradient_conflict": None if probe is None else probe["summary"],
         "gradient_probes": None if probe is None else probe["probes"],
         "error_gallery_scanned": gallery["scanned"],

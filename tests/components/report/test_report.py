@@ -110,6 +110,7 @@ def test_report_figures_data(run, report):
     assert [e for e, _ in report["training_curves_total"]["learning_rate"]["train"]] == [0, 1, 2]
     assert report["model_run_dir"] == run.model_run_dir and report["max_regression"] == 0.05
     assert report["mtl_fallback_share"] == 0.0  # method none: no solver, nothing logged
+    assert report["warm_started_from"] is None and (report["warm_start"] or {}).get("from") is None
 
 
 def test_training_curves_match_the_events(run):
