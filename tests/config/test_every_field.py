@@ -27,7 +27,7 @@ FIRST = {
               "loss_weighting": {"type": "dwa", "temperature": 3.0},
               "augment": {"flip": True, "crop": 2, "brightness": 0.1},
               "strategy": "mirrored", "warmup": 0.2, "lr_decay": "constant", "keep": "best",
-              "precision": "mixed_bfloat16"},
+              "precision": "mixed_bfloat16", "warm_start": True},
     "model": {"name": "backbone", "params": {"backbone": "mobilenet_v2"},
               "sharing": {"type": "ple", "experts": 2, "expert_units": 16, "task_experts": 2, "levels": 3}},
     "beam": {"args": ["--direct_num_workers=2"]},
