@@ -26,6 +26,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
+from components.trainer.precision import policy_scope
 from config import Config
 from models.preprocess import preprocess_image_batch
 from models.tf_compat import skip_autograph_for_tf_keras
@@ -108,8 +109,11 @@ def _outputs(model: keras.Model, image: tf.Tensor, config: Config) -> dict[str, 
 def make_signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput,
                     config: Config) -> dict[str, Callable]:
     """tf.functions (with input signatures) for model.save(..., signatures=...)."""
-    # Attached to the model so the saved model tracks the Transform graph's assets.
-    model.tft_layer = tf_transform_output.transform_features_layer()
+    # Attached to the model so the saved model tracks the Transform graph's assets. Built
+    # under float32: a layer takes the global policy when it is made, and under a mixed
+    # policy Keras would cast its float inputs to bfloat16, which Transform's graph rejects.
+    with policy_scope("float32"):
+        model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
     serving_spec = _serving_spec(raw_spec)
     image_cfg = config.image

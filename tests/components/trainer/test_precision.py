@@ -98,6 +98,13 @@ def test_a_mixed_bfloat16_run_serves_the_float32_models_interface(trained, trans
         assert v.dtype == tf.float32
         assert np.all(np.isfinite(v.numpy()))
         np.testing.assert_allclose(v.numpy().sum(axis=1), 1.0, rtol=1e-5)  # softmax in float32
+    # TFMA's call: Transform's graph takes and gives float32 whatever the training policy
+    examples = tf.constant([r[0] for r in rows])
+    got, want = (m.signatures["transform_features"](examples=examples) for m in (loaded, loaded32))
+    assert sorted(got) == sorted(want)
+    for k in want:
+        assert got[k].dtype == want[k].dtype
+        np.testing.assert_array_equal(got[k].numpy(), want[k].numpy())
     # it did train in bfloat16, with float32 heads, and says so
     model = keras.models.load_model(fn_args.serving_model_dir)
     assert model.get_layer("block1_conv1").compute_dtype == "bfloat16"
