@@ -35,6 +35,15 @@ the seeds cannot tell the two sides apart.
   BENCH_PARITY_DATASETS  comma-separated subset of sample,fashion_mnist,opencv_digits
   BENCH_DATA_DIR         where the packages and their images are kept
                          (default <repo>/.bench-data)
+  BENCH_PARITY_PRECISION train.precision of both sides (default float32; any of
+                         config.PRECISIONS): the pipeline gets it as train.precision, the
+                         reference loop builds and trains its model under the same Keras
+                         dtype policy (components.trainer.precision), its task outputs and
+                         losses in float32 as the Trainer's. The figure is `train_parity`
+                         under float32 and `train_parity_<precision>` otherwise, so a run
+                         under another precision does not overwrite the float32 figure in
+                         the JSON. The detail names the precision either way
+                         (detail["precision"]: setting, policy, reason).
 """
 from __future__ import annotations
 
@@ -52,6 +61,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(ROOT, "configs", "default.yaml")
 DATASETS = ("sample", "fashion_mnist", "opencv_digits")
 DEFAULT_SEEDS = 8
+DEFAULT_PRECISION = "float32"
 
 
 def dataset_config(name: str, data_dir: str):
@@ -69,6 +79,15 @@ def dataset_config(name: str, data_dir: str):
 
 def with_seed(config, seed: int):
     return dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))
+
+
+def with_precision(config, precision: str):
+    """`config` with train.precision set (both sides read it from there)."""
+    from config import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"BENCH_PARITY_PRECISION: unknown {precision!r}; valid: {', '.join(PRECISIONS)}")
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, precision=precision))
 
 
 def arrays(prepared, split: str):
@@ -140,7 +159,19 @@ def _masked_loss(task, y, p, w):
 
 
 def train_reference(config, train_data):
-    """The plain loop: uniform draws with replacement from the examples in memory."""
+    """The plain loop: uniform draws with replacement from the examples in memory, under the
+    dtype policy train.precision resolves to on this machine, as run_fn trains under it: the
+    model is built inside components.trainer.precision.policy_scope (its task outputs compute
+    in float32 whatever the policy, models/heads.py), the losses are float32, and under
+    mixed_float16 the optimizer is wrapped in a LossScaleOptimizer, as Keras' compile does
+    for the Trainer. The policy is put back on return."""
+    from components.trainer.precision import detect, policy_scope
+
+    with policy_scope(detect(config.train.precision).policy):
+        return _train_reference(config, train_data)
+
+
+def _train_reference(config, train_data):
     import tensorflow as tf
     import tf_keras as keras
 
@@ -155,16 +186,27 @@ def train_reference(config, train_data):
     init_regression_biases(model, config, tf.data.Dataset.from_tensor_slices(
         (images, labels, weights)).batch(config.train.batch_size))
     optimizer = make_optimizer(config.train, config.train.steps)
+    scaled = keras.mixed_precision.global_policy().name == "mixed_float16"
+    if scaled:  # what Keras' compile does under this policy
+        optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
     tasks = list(config.tasks)
 
     @tf.function
     def step(x, ys, ws):
         with tf.GradientTape() as tape:
             out = model(x, training=True)
-            loss = tf.add_n([t.loss_weight * _masked_loss(t, ys[t.name], out[t.name], ws[t.name]) for t in tasks])
+            # float32 whatever the policy: the heads are (models/heads.py); cast to be sure
+            loss = tf.add_n([t.loss_weight * _masked_loss(t, ys[t.name], tf.cast(out[t.name], tf.float32),
+                                                           ws[t.name]) for t in tasks])
             if model.losses:
-                loss += tf.add_n(model.losses)
-        grads = tape.gradient(loss, model.trainable_variables)
+                loss += tf.add_n([tf.cast(r, tf.float32) for r in model.losses])
+            if scaled:
+                loss_to_differentiate = optimizer.get_scaled_loss(loss)
+            else:
+                loss_to_differentiate = loss
+        grads = tape.gradient(loss_to_differentiate, model.trainable_variables)
+        if scaled:
+            grads = optimizer.get_unscaled_gradients(grads)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
@@ -208,11 +250,12 @@ def paired_interval(task, pipeline: list[float], reference: list[float]) -> tupl
     return statistics.mean(diffs) - half, statistics.mean(diffs) + half
 
 
-def compare_dataset(name: str, data_dir: str, seeds: tuple[int, ...]) -> dict:
-    """Trains both sides once per seed; {task: {pipeline: [...], reference: [...], gap}}."""
+def compare_dataset(name: str, data_dir: str, seeds: tuple[int, ...], precision: str = DEFAULT_PRECISION) -> dict:
+    """Trains both sides once per seed under train.precision `precision`;
+    {task: {pipeline: [...], reference: [...], gap}}."""
     from benchmarks.training_data import prepare
 
-    config = dataset_config(name, data_dir)
+    config = with_precision(dataset_config(name, data_dir), precision)
     results = {t.name: {"pipeline": [], "reference": []} for t in config.tasks}
     with tempfile.TemporaryDirectory() as tmp:
         prepared = prepare(config, os.path.join(tmp, "data"))
@@ -247,7 +290,18 @@ def _fmt(values: dict[str, float]) -> str:
     return " ".join(f"{k} {v:.3f}" for k, v in values.items())
 
 
+def figure_name(precision: str) -> str:
+    """`train_parity` under float32 (the default); `train_parity_<precision>` otherwise."""
+    return "train_parity" if precision == DEFAULT_PRECISION else f"train_parity_{precision}"
+
+
 def run() -> list[Figure]:
+    from components.trainer.precision import detect
+    from config import PRECISIONS
+
+    precision = os.environ.get("BENCH_PARITY_PRECISION", DEFAULT_PRECISION)
+    if precision not in PRECISIONS:
+        raise ValueError(f"BENCH_PARITY_PRECISION: unknown {precision!r}; valid: {', '.join(PRECISIONS)}")
     count = int(os.environ.get("BENCH_PARITY_SEEDS", str(DEFAULT_SEEDS)))
     if count < 1:
         raise ValueError(f"BENCH_PARITY_SEEDS must be >= 1, received {count}")
@@ -257,8 +311,13 @@ def run() -> list[Figure]:
     if unknown:
         raise ValueError(f"BENCH_PARITY_DATASETS: unknown {unknown}; valid: {', '.join(DATASETS)}")
     data_dir = os.environ.get("BENCH_DATA_DIR", os.path.join(ROOT, ".bench-data"))
-    detail = {name: compare_dataset(name, data_dir, seeds) for name in names}
+    resolved = detect(precision)
+    print(f"  train.precision {precision!r} on both sides: dtype policy {resolved.policy} ({resolved.reason})",
+          flush=True)
+    detail = {name: compare_dataset(name, data_dir, seeds, precision) for name in names}
     gaps = {f"{d}/{t}": r["gap"] for d, by_task in detail.items() for t, r in by_task.items()}
     worst = min(gaps, key=gaps.get)
-    print(f"  worst gap: {worst} {gaps[worst]:+.3f} over {len(seeds)} seeds", flush=True)
-    return [Figure("train_parity", gaps[worst], -0.01, "acc points", "higher", detail=detail)]
+    print(f"  worst gap: {worst} {gaps[worst]:+.3f} over {len(seeds)} seeds, precision {precision} "
+          f"({resolved.policy})", flush=True)
+    detail = {"precision": resolved.as_json(), **detail}
+    return [Figure(figure_name(precision), gaps[worst], -0.01, "acc points", "higher", detail=detail)]

@@ -129,3 +129,52 @@ def test_raw_instances_keep_the_optional_slice_features():
     rows = _raw_instances([example(2, b"female"), example(0)], spec)
     assert [r["task_index"] for r in rows] == [2, 0]
     assert [list(r["slice_gender"]) for r in rows] == [[b"female"], []]
+
+
+def _separable(precision: str):
+    d = config_dict(size=(8, 8), batch_size=16)
+    d["train"].update(steps=40, seed=3, warmup=0.0, lr_decay="constant", learning_rate=1e-3, precision=precision)
+    d["model"] = {"name": "multibranch", "params": {"filters": [4], "dense": [8]}}
+    config = parse(d, None)
+    rng = np.random.default_rng(0)
+    n = 96
+    task = np.arange(n) % 3
+    classes = rng.integers(0, 2, n)
+    images = (classes[:, None, None, None] * 2.0 - 1.0) * np.ones((n, 8, 8, 1), np.float32)
+    images += rng.normal(0, 0.3, images.shape).astype(np.float32)
+    labels = {"smile": np.eye(2)[classes].astype(np.float32), "gender": np.eye(2)[classes].astype(np.float32),
+              "age": np.eye(5)[classes].astype(np.float32)}
+    weights = {t: (task == i).astype(np.float32) for i, t in enumerate(("smile", "gender", "age"))}
+    return config, (images, labels, weights)
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_reference_loop_trains_under_the_configured_policy_with_float32_outputs(precision):
+    """BENCH_PARITY_PRECISION: the reference model is built under the dtype policy (as run_fn
+    builds the Trainer's), its task outputs stay float32, it still learns, and the global
+    policy is float32 again afterwards."""
+    import tf_keras as keras
+
+    config, data = _separable(precision)
+    model = tp.train_reference(config, data)
+    assert keras.mixed_precision.global_policy().name == "float32"
+    computes = {layer.dtype_policy.compute_dtype for layer in model.layers if layer.weights}
+    assert {"bfloat16" if precision == "mixed_bfloat16" else "float16", "float32"} <= computes
+    assert all(model.get_layer(t).dtype_policy.name == "float32" for t in config.task_names)
+    assert all(v.dtype == "float32" for v in model.weights)
+    outputs = model.predict(data[0], verbose=0)
+    assert all(np.asarray(outputs[t]).dtype == np.float32 for t in config.task_names)
+    assert statistics.mean(tp.scores(config, tp._predictor(model), data).values()) > 0.9
+
+
+def test_precision_setting_names_the_figure_and_is_checked(monkeypatch):
+    config = parse(config_dict(), None)
+    assert tp.with_precision(config, "mixed_bfloat16").train.precision == "mixed_bfloat16"
+    assert tp.with_precision(config, "float32") == config  # the default changes nothing
+    with pytest.raises(ValueError, match="BENCH_PARITY_PRECISION"):
+        tp.with_precision(config, "bfloat16")
+    assert tp.figure_name("float32") == "train_parity"
+    assert tp.figure_name("mixed_bfloat16") == "train_parity_mixed_bfloat16"
+    monkeypatch.setenv("BENCH_PARITY_PRECISION", "half")
+    with pytest.raises(ValueError, match="BENCH_PARITY_PRECISION"):
+        tp.run()
