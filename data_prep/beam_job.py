@@ -40,7 +40,6 @@ from data_prep.tfrecords import write_tfrecords
 
 REJECTED = "rejected"
 COUNTS = "counts"
-_SEP = "\t"  # joins count-key parts; never part of a source, task, split or reason name
 
 
 def examples_prefix(examples_dir: str, split: str, source: str) -> str:
@@ -77,7 +76,7 @@ class ConvertRecordsFn(_SourceFn):
         for key, n in self._counts.items():
             Metrics.counter(f"data_prep.{self._source_name}", "/".join(key)).inc(n)
             yield beam.pvalue.TaggedOutput(COUNTS, WindowedValue(
-                (_SEP.join((self._source_name,) + key), n), MIN_TIMESTAMP, [GlobalWindow()]))
+                (count_key(self._source_name, key), n), MIN_TIMESTAMP, [GlobalWindow()]))
         self._counts.clear()
 
     def process(self, records: list[RawRecord]) -> Iterator[Any]:
@@ -100,6 +99,12 @@ class ConvertRecordsFn(_SourceFn):
                 count["examples_by_split_task", out.split, task] += 1
             for reason in out.missing.values():
                 count["missing_labels_by_reason", reason] += 1
+            for task, class_name in out.label_classes:
+                count["labels_by_task", task, class_name] += 1
+            if out.image_format is not None:
+                count["image_formats", out.image_format] += 1
+            if out.image_size is not None:
+                count["image_sizes", "%dx%d" % out.image_size] += 1
         for split, batch in examples.items():
             if batch:
                 yield beam.pvalue.TaggedOutput(split, batch)
@@ -144,14 +149,21 @@ def _records_input(pipeline: beam.Pipeline, name: str, manifests: list[str]):
             | f"Records[{name}]" >> beam.Map(chunk_records))
 
 
+def count_key(source: str, key: tuple[str, ...]) -> str:
+    """The shuffle key of one count: its parts as a JSON list, so any part may hold any character
+    (class names are free text; a separator character could split one)."""
+    return json.dumps([source, *key])
+
+
 def format_count(kv: tuple[str, int]) -> str:
-    return json.dumps([kv[0].split(_SEP), kv[1]])
+    return json.dumps([json.loads(kv[0]), kv[1]])
 
 
 def _empty_stats(config: Config) -> dict[str, Any]:
     return {"read": 0, "written": 0, "rejected": 0, "rejected_by_reason": {},
             "missing_labels_by_reason": {}, "examples": {s: 0 for s in SPLITS},
-            "examples_by_task": {}, "examples_by_split_task": {s: {} for s in SPLITS}}
+            "examples_by_task": {}, "examples_by_split_task": {s: {} for s in SPLITS},
+            "labels_by_task": {}, "image_formats": {}, "image_sizes": {}}
 
 
 def build_stats(config: Config, count_lines: Sequence[str]) -> dict[str, Any]:

@@ -5,11 +5,14 @@ Everything here runs without Beam so it is testable directly; beam_job wraps
 """
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from config import Config, SourceConfig, validate
+from PIL import Image
+
+from config import Config, SourceConfig, TaskConfig, validate
 from data_prep import fileio
 from data_prep.formats import get_format
 from data_prep.image_prep import prep_image
@@ -26,6 +29,14 @@ class Converted:
     split: str
     examples: tuple[tuple[str, bytes], ...]  # (task name, serialized tf.Example)
     missing: Mapping[str, str] = field(default_factory=dict)  # task -> reason, labels the record lacks
+    # What prep_stats.json counts for the drift check (docs/data_prep.md, "Counting rules"):
+    # (task, class name) of every class an example's label holds (one per binary / multiclass
+    # example, one per positive class of a multilabel one, none for regression), and the raw
+    # image's format as PIL names it and its stored (width, height), before EXIF rotation,
+    # crop or resize.
+    label_classes: tuple[tuple[str, str], ...] = ()
+    image_format: str | None = None
+    image_size: tuple[int, int] | None = None
 
 
 def validate_sources(config: Config) -> None:
@@ -92,7 +103,22 @@ def _parse(fmt: Any, record: RawRecord, source: SourceConfig, config: Config) ->
     return fmt.parse_record(record, source, config)
 
 
-def _image(fmt: Any, record: RawRecord, parsed: Parsed, source: SourceConfig, config: Config) -> bytes:
+@dataclass(frozen=True)
+class _Image:
+    data: bytes  # the prepped image, as the examples hold it
+    format: str | None  # the raw image's, as PIL's Image.format names it
+    size: tuple[int, int]  # the raw image's stored (width, height)
+
+
+def raw_header(data: bytes) -> tuple[str | None, tuple[int, int]]:
+    """The format PIL names (`JPEG`, `PNG`, `MPO`, ...) and the stored (width, height) of image
+    bytes prep_image has accepted: Image.open reads the header only (~45 us for a 96x96 JPEG,
+    an eighth of its prep; prep_image does not hand back the header it parses)."""
+    with Image.open(io.BytesIO(data)) as img:
+        return img.format, img.size
+
+
+def _image(fmt: Any, record: RawRecord, parsed: Parsed, source: SourceConfig, config: Config) -> _Image:
     if hasattr(fmt, "read_image"):
         data = fmt.read_image(record)
     else:
@@ -101,20 +127,31 @@ def _image(fmt: Any, record: RawRecord, parsed: Parsed, source: SourceConfig, co
         if not fileio.confined(record.path, source.path):
             raise Reject("path_escapes_root", f"{record.path} is not inside the source path {source.path}")
         data = read_image_file(record.path)
-    return prep_image(data, config.image, parsed.crop_box, source.prep)
+    prepped = prep_image(data, config.image, parsed.crop_box, source.prep)
+    return _Image(prepped, *raw_header(data))  # after prep: only images it accepted
 
 
-def _converted(record: RawRecord, parsed: Parsed, image: bytes, source: SourceConfig, config: Config) -> Converted:
-    examples = []
+def label_classes(task: TaskConfig, value: Any) -> tuple[str, ...]:
+    """The class names a label of `task` holds (its value as Parsed.labels has it): one for a
+    binary / multiclass label, each positive class of a multilabel one, none for regression."""
+    if task.type == "regression":
+        return ()
+    return tuple(task.classes[i] for i in (value if task.type == "multilabel" else [value]))
+
+
+def _converted(record: RawRecord, parsed: Parsed, image: _Image, source: SourceConfig, config: Config) -> Converted:
+    examples, classes = [], []
     width = config.label_width
     for task_index, task in enumerate(config.tasks):  # config order: stable output order
         if task.name in parsed.labels:
             label = encode_label(task, parsed.labels[task.name], width)
             slices = slice_features(config.tasks, parsed.labels, task.name)
-            examples.append((task.name, make_example(image, task_index, label, source.name,
+            examples.append((task.name, make_example(image.data, task_index, label, source.name,
                                                      example_id(source.name, record.raw_id, task.name), slices)))
+            classes.extend((task.name, c) for c in label_classes(task, parsed.labels[task.name]))
     split = assign_split(parsed.group_id, config.splits.eval, config.splits.salt)
-    return Converted(group_id=parsed.group_id, split=split, examples=tuple(examples), missing=dict(parsed.missing))
+    return Converted(group_id=parsed.group_id, split=split, examples=tuple(examples), missing=dict(parsed.missing),
+                     label_classes=tuple(classes), image_format=image.format, image_size=image.size)
 
 
 def convert_records(records: Sequence[RawRecord], source: SourceConfig, config: Config) -> list[Converted | Failed]:

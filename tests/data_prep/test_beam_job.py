@@ -204,3 +204,29 @@ def test_empty_source_fails_before_beam(tmp_path):
     import gc
 
     assert gc.get_freeze_count() == 0  # the job's gc.freeze() is undone on the way out, error or not
+
+
+def test_label_and_image_counts(run):
+    """labels_by_task / image_formats / image_sizes (the drift check's counts): the numbers of this
+    generated data, and the same classes read back from the written examples' one-hot labels."""
+    config, _, out, stats = run
+    s = stats["sources"]
+    # genki4k's 19 written smile examples: 12 smile + 7 no_smile; wiki's 32 written rows: 31 gender
+    # (15 + 16) and 31 age examples (7 + 5 + 6 + 8 + 5); faces' 24: 3 neutral + 13 happy + 8 sad
+    assert s["genki4k"]["labels_by_task"] == {"smile": {"no_smile": 7, "smile": 12}}
+    assert s["wiki"]["labels_by_task"] == {"gender": {"female": 15, "male": 16},
+                                           "age": {"0-19": 7, "20-29": 5, "30-39": 6, "40-54": 8, "55+": 5}}
+    assert s["faces"]["labels_by_task"] == {"mood": {"neutral": 3, "happy": 13, "sad": 8}}
+    # every sample image is a 96x96 JPEG; one count per written record (not per example)
+    for name in s:
+        assert s[name]["image_formats"] == {"JPEG": s[name]["written"]}
+        assert s[name]["image_sizes"] == {"96x96": s[name]["written"]}
+    for name in s:
+        by_task = {}
+        for ex in read_examples(f"{out}/examples/Split-*_{name}/data_tfrecord-*.gz"):
+            task = config.tasks[feature(ex, "task_index")[0]]
+            cls = task.classes[feature(ex, "label").index(1.0)]
+            by_task.setdefault(task.name, {}).setdefault(cls, 0)
+            by_task[task.name][cls] += 1
+        assert by_task == s[name]["labels_by_task"]
+        assert {t: sum(c.values()) for t, c in by_task.items()} == s[name]["examples_by_task"]
