@@ -42,7 +42,11 @@ from config.checks import (
 )
 from config.errors import ConfigError, fail, show
 from config.parse_train import parse_train
+from config.spans import check_pattern, parse_window
 from config.types import (
+    DRIFT_ACTIONS,
+    DRIFT_COMPARATORS,
+    DRIFT_FEATURES,
     MTL_METHODS,
     NORMALIZATIONS,
     PIPELINE_NAME_PATTERN,
@@ -66,7 +70,9 @@ from config.types import (
     SplitsConfig,
     TaskConfig,
     TFRecordsConfig,
+    ValidationConfig,
 )
+from config.types import DriftConfig as _DriftConfig
 
 _PIPELINE_NAME = re.compile(PIPELINE_NAME_PATTERN + r"\Z")
 MAX_GRID_SEEDS = 20  # compare.seeds: each seed is (variants + tasks) whole-pipeline runs
@@ -182,6 +188,7 @@ def _parse_source(i: int, raw: Any, task_names: tuple[str, ...], base_dir: str |
     path = d["path"]
     if not isinstance(path, str) or not path.strip() or "\0" in path:
         fail(f"{where}.path", f"expected a path, received {show(path)}")
+    check_pattern(f"{where}.path", path)
     # Relative paths are relative to the config file, so a config and its data
     # travel together; URLs (gs://, s3://) are left alone.
     if base_dir and "://" not in path and not os.path.isabs(path):
@@ -189,7 +196,8 @@ def _parse_source(i: int, raw: Any, task_names: tuple[str, ...], base_dir: str |
     return SourceConfig(name=name, format=fmt, path=path, tasks=tuple(tasks),
                         options=plain(f"{where}.options", as_mapping(f"{where}.options", d["options"])),
                         sample=_parse_sample(f"{where}.sample", d["sample"]),
-                        prep=_parse_prep(f"{where}.prep", d["prep"]))
+                        prep=_parse_prep(f"{where}.prep", d["prep"]),
+                        spans=parse_window(f"{where}.spans", d["spans"]))
 
 
 def _parse_sources(raw: Any, tasks: tuple[TaskConfig, ...], base_dir: str | None) -> tuple[SourceConfig, ...]:
@@ -334,6 +342,19 @@ def _parse_compare(raw: Any, model: ModelConfig) -> CompareConfig:
                          seeds=number("compare.seeds", d["seeds"], int, lo=1, hi=MAX_GRID_SEEDS))
 
 
+def _parse_validation(raw: Any) -> ValidationConfig:
+    d = section("validation", raw, ValidationConfig)
+    drift = section("validation.drift", d["drift"], _DriftConfig)
+    given = as_mapping("validation.drift.thresholds", drift["thresholds"] or {}, set(DRIFT_FEATURES))
+    thresholds = dict(_DriftConfig().thresholds)
+    # A distance of 1 is the most an L-infinity norm or a Jensen-Shannon divergence (base 2) can be.
+    thresholds.update({k: number(f"validation.drift.thresholds.{k}", v, lo=0, hi=1) for k, v in given.items()})
+    return ValidationConfig(drift=_DriftConfig(
+        action=choice("validation.drift.action", drift["action"], DRIFT_ACTIONS),
+        comparator=choice("validation.drift.comparator", drift["comparator"], DRIFT_COMPARATORS),
+        thresholds=thresholds))
+
+
 def parse(raw: Any, base_dir: str | None) -> Config:
     """Validates a config mapping (as read from YAML or JSON) into a ``Config``; raises ConfigError.
     `base_dir`: the config file's folder, against which relative paths resolve (None: from JSON)."""
@@ -358,7 +379,8 @@ def parse(raw: Any, base_dir: str | None) -> Config:
                   beam=_parse_beam(d.get("beam")),
                   evaluation=_parse_evaluation(d.get("evaluation"), tasks, sources),
                   tfrecords=_parse_tfrecords(d.get("tfrecords")),
-                  compare=_parse_compare(d.get("compare"), model))
+                  compare=_parse_compare(d.get("compare"), model),
+                  validation=_parse_validation(d.get("validation")))
 
 
 def load(path: str) -> Config:

@@ -148,6 +148,9 @@ class SourceConfig:
     # does not exist, runners generate sample data there first.
     sample: Mapping[str, Any] | None = None
     prep: PrepConfig = PrepConfig()
+    # Which spans (deliveries, a `{SPAN}` in `path`) a run trains on: latest | all | last N
+    # (config/spans.py, docs/spans.md).
+    spans: str = "latest"
 
 
 @dataclass(frozen=True)
@@ -293,6 +296,28 @@ class CompareConfig:
     seeds: int = 3
 
 
+DRIFT_ACTIONS = ("fail", "warn", "off")
+DRIFT_COMPARATORS = ("infinity_norm", "jensen_shannon_divergence")
+DRIFT_FEATURES = ("label_distribution", "examples_share", "image_size", "image_format", "rejection_rate")
+# docs/drift.md: well above two deliveries' sampling noise, below a shifted label share.
+DEFAULT_DRIFT_THRESHOLDS = {"label_distribution": 0.1, "examples_share": 0.1, "image_size": 0.2,
+                            "image_format": 0.2, "rejection_rate": 0.05}
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """`validation.drift`: the newest span against the previous one (components/drift, docs/drift.md)."""
+    action: str = "fail"              # on a breach: fail (stop before Transform and the Trainer) | warn | off
+    comparator: str = "infinity_norm"  # TFDV's drift comparator; one of DRIFT_COMPARATORS
+    # The largest distance each kind of feature may move between spans; DRIFT_FEATURES.
+    thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_DRIFT_THRESHOLDS))
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    drift: DriftConfig = DriftConfig()
+
+
 @dataclass(frozen=True)
 class Config:
     name: str
@@ -306,6 +331,7 @@ class Config:
     evaluation: EvaluationConfig = EvaluationConfig()
     tfrecords: TFRecordsConfig = TFRecordsConfig()
     compare: CompareConfig = CompareConfig()
+    validation: ValidationConfig = ValidationConfig()
 
     @property
     def label_width(self) -> int:
@@ -358,7 +384,7 @@ def data_view(config: Config) -> Config:
         tasks=tuple(dataclasses.replace(t, loss_weight=1.0, thresholds={}, tolerance=None, loss="")
                     for t in config.tasks),
         train=TrainConfig(), model=ModelConfig(), beam=BeamConfig(), evaluation=EvaluationConfig(),
-        compare=CompareConfig(),
+        compare=CompareConfig(), validation=ValidationConfig(),
     )
 
 
@@ -369,5 +395,5 @@ def train_view(config: Config) -> Config:
     return dataclasses.replace(
         config,
         tasks=tuple(dataclasses.replace(t, thresholds={}, tolerance=None) for t in config.tasks),
-        beam=BeamConfig(), evaluation=EvaluationConfig(), compare=CompareConfig(),
+        beam=BeamConfig(), evaluation=EvaluationConfig(), compare=CompareConfig(), validation=ValidationConfig(),
     )

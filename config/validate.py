@@ -11,18 +11,22 @@ entry point runs right after `load`, before any heavy work:
 - `sample:` settings against the format's sample-data generator;
 - with `check_paths` (the default), the source's local path and the layout
   its format reads there (`layout(source)`), unless the source has a
-  `sample:` (then missing data is generated) or its path is a URL.
+  `sample:` (then missing data is generated) or its path is a URL; for a
+  span pattern (`{SPAN}`), that it matches a span, and each chosen span's layout.
 
 Model params, threshold metric names and everything else are checked by
 `parse` already. Raises ConfigError naming the key as the YAML file spells it.
 """
 from __future__ import annotations
 
+import dataclasses
+import glob
 import inspect
 import os
 
 from config import registry
 from config.errors import ConfigError, fail, show
+from config.spans import glob_pattern, has_spans, select, spans_found
 from config.types import Config, SourceConfig
 
 
@@ -47,7 +51,8 @@ def validate(config: Config, *, check_paths: bool = True) -> None:
         if source.sample is not None:
             _check_sample(where, source, config)
         elif check_paths and "://" not in source.path:
-            _check_layout(where, fmt, source)
+            for span_source in _local_spans(where, source):
+                _check_layout(where, fmt, span_source)
 
 
 def label_noise_error(value) -> str | None:
@@ -74,6 +79,15 @@ def _check_sample(where: str, source: SourceConfig, config: Config) -> None:
         inspect.signature(generate).bind(source, config, **source.sample)
     except TypeError as e:
         fail(f"{where}.sample", f"{e}, received {show(dict(source.sample))}; valid keys: {', '.join(valid)}")
+
+
+def _local_spans(where: str, source: SourceConfig) -> list[SourceConfig]:
+    """The source once per span its window chooses (itself when its path has no `{SPAN}`);
+    ConfigError when a span pattern matches nothing."""
+    if not has_spans(source.path):
+        return [source]
+    found = spans_found(f"{where}.path", source.path, glob.glob(glob_pattern(source.path)))
+    return [dataclasses.replace(source, path=found[s]) for s in select(list(found), source.spans)]
 
 
 def _check_layout(where: str, fmt, source: SourceConfig) -> None:

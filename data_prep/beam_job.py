@@ -11,6 +11,7 @@ runner; Beam counters are also emitted for monitoring UIs.
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 import gzip
 import json
@@ -202,7 +203,7 @@ def _ensure_split_dirs(config: Config, examples_dir: str) -> None:
 
 
 def run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stats_path: str,
-                   beam_args: Sequence[str] | None = None) -> dict[str, Any]:
+                   beam_args: Sequence[str] | None = None, only: Sequence[str] | None = None) -> dict[str, Any]:
     """Converts every source of `config`; returns (and writes to `stats_path`) the stats.
 
     stats = {"sources": {name: {read, written, rejected, rejected_by_reason,
@@ -210,7 +211,9 @@ def run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stat
     examples_by_split_task}}, "total": {...}} with read == written + rejected
     (records; `examples` count tf.Examples, one per labelled task).
     Beam args: config.beam.args, then `beam_args`; DirectRunner unless a
-    `--runner` is given. Raises ConfigError / SourceError before Beam starts.
+    `--runner` is given. `only`: the names of the sources to convert (default all; the
+    others are left out of the output and the stats: one span at a time, data_prep/spans.py).
+    Raises ConfigError / SourceError before Beam starts.
     """
     # The objects alive before the job (TensorFlow's and Beam's modules: ~470k in a process that
     # imported TensorFlow, as the DAG's executor has) leave the collector's reach for the job:
@@ -218,14 +221,20 @@ def run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stat
     # unfreeze() hands them back, so nothing is kept from collection after the job.
     gc.freeze()
     try:
-        return _run_conversion(config, examples_dir, dead_letter_dir, stats_path, beam_args)
+        return _run_conversion(config, examples_dir, dead_letter_dir, stats_path, beam_args, only)
     finally:
         gc.unfreeze()
 
 
 def _run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stats_path: str,
-                    beam_args: Sequence[str] | None) -> dict[str, Any]:
+                    beam_args: Sequence[str] | None, only: Sequence[str] | None) -> dict[str, Any]:
     validate_sources(config)
+    config_json = config.to_json()  # the whole config: the workers parse it (every task keeps a source)
+    if only is not None:
+        unknown = sorted(set(only) - {s.name for s in config.sources})
+        if unknown:
+            raise ValueError(f"only: unknown source(s) {', '.join(unknown)}")
+        config = dataclasses.replace(config, sources=tuple(s for s in config.sources if s.name in only))
     for out_dir in (examples_dir, dead_letter_dir):
         if fileio.exists(out_dir) and fileio.listdir(out_dir):
             raise SourceError(f"output directory {out_dir} is not empty; stale shards would mix with new ones")
@@ -245,7 +254,6 @@ def _run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, sta
     args += extra
     logging.info("data_prep: %d records, %s", sum(listed.values()), mode)
     options = PipelineOptions(args)
-    config_json = config.to_json()
     pipeline = beam.Pipeline(options=options)
     all_counts = []
     for source in config.sources:

@@ -7,6 +7,7 @@ import logging
 import os
 
 from config import Config, SourceConfig
+from config.spans import SPAN_TOKEN, glob_pattern, has_spans
 from config.validate import label_noise_error
 from data_prep import fileio
 from data_prep.formats._options import fail
@@ -29,11 +30,16 @@ def _sample_args(source: SourceConfig, config: Config) -> dict:
 def generate_missing(config: Config) -> list[str]:
     """Writes sample data at every `sample:` source's path that does not exist; returns those paths.
 
-    Idempotent: an existing path is never touched. Local data is written to a
+    Idempotent: an existing path is never touched. A span pattern (`{SPAN}`) with no span
+    yet gets its span 1. Local data is written to a
     temporary sibling and renamed, so an interrupted run leaves no half source.
     """
     done = []
     for source in config.sources:
+        if has_spans(source.path):  # a span pattern: sample data is its span 1, when it has none
+            if source.sample is None or fileio.glob(glob_pattern(source.path)):
+                continue
+            source = dataclasses.replace(source, path=source.path.replace(SPAN_TOKEN, "1"))
         if source.sample is None or fileio.exists(source.path):
             continue
         args = _sample_args(source, config)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass
 
 from tfx import v1 as tfx
@@ -33,6 +34,11 @@ class RunOptions:
     source_fingerprint: str = ""
 
 
+def span_store_dir(pipeline_root: str) -> str:
+    """Where converted spans are kept: beside the runs' artifacts, under the pipeline root."""
+    return posixpath.join(pipeline_root, "span_store")
+
+
 def create_components(config: Config, paths: PipelinePaths, options: RunOptions) -> list:
     # Imported here: they pull in TFMA/TFT, which the config-only callers
     # (validation, docs) do not need.
@@ -55,6 +61,8 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
         config_json=data_json,
         source_fingerprint=options.source_fingerprint,
         beam_args_json=json.dumps(list(options.beam_args)),
+        # converted spans, kept across runs so that a span is converted once (data_prep/spans.py)
+        span_store=span_store_dir(paths.pipeline_root),
     )
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"],

@@ -6,7 +6,6 @@ so that statistics and validation are per source.
 """
 
 import json
-import os
 
 from tfx import v1 as tfx
 from tfx.components.util import examples_utils
@@ -22,6 +21,7 @@ def DataPrepExampleGen(
     config_json: tfx.dsl.components.Parameter[str],
     source_fingerprint: tfx.dsl.components.Parameter[str],
     beam_args_json: tfx.dsl.components.Parameter[str],
+    span_store: tfx.dsl.components.Parameter[str],
     examples: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Examples],
     prep_report: tfx.dsl.components.OutputArtifact[PrepReport],
 ):
@@ -29,24 +29,26 @@ def DataPrepExampleGen(
 
     `source_fingerprint` is not read here: it is part of the cache key, so a
     changed source file reruns the conversion while an unchanged one reuses it.
+    Sources with spans (`{SPAN}` in their path) are converted span by span
+    into `span_store`, once each (data_prep/spans.py); the artifact gets the
+    run's window of train splits and the newest span's eval split.
     """
     del source_fingerprint
-    from data_prep.beam_job import run_conversion  # Beam-heavy: import when run
+    from components.example_gen.assemble import convert_all  # Beam-heavy: import when run
 
     config = config_from_json(config_json)
-    stats_path = os.path.join(prep_report.uri, "prep_stats.json")
-    stats = run_conversion(
-        config,
-        examples_dir=examples.uri,
-        dead_letter_dir=os.path.join(prep_report.uri, "dead_letter"),
-        stats_path=stats_path,
-        beam_args=json.loads(beam_args_json),
-    )
-    # run_conversion creates every (split, source) directory, empty or not.
+    stats = convert_all(config, examples.uri, prep_report.uri, span_store, json.loads(beam_args_json))
+    # every (split, source) directory exists, empty or not
     splits = split_names(config, "train") + split_names(config, "eval")
     examples.split_names = artifact_utils.encode_split_names(splits)
     examples.set_string_custom_property("file_format", "tfrecords_gzip")
     examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+    # TFX's span properties: the newest span evaluated (0 without spans); which spans, per source
+    spans = stats["spans"]
+    examples.span = max((s["eval"] for s in spans.values()), default=0)
+    examples.version = 0
+    examples.set_json_value_custom_property("spans", {
+        src: {"train": s["train"], "eval": s["eval"]} for src, s in spans.items()})
     # The per-source accounting, visible in MLMD without opening prep_stats.json.
     prep_report.set_json_value_custom_property("totals", {
         src: {k: s[k] for k in ("read", "written", "rejected")} for src, s in stats["sources"].items()
@@ -54,37 +56,24 @@ def DataPrepExampleGen(
 
 
 def source_fingerprint(config: Config) -> str:
-    """A cheap fingerprint of every source's files (names, sizes, mtimes).
+    """A cheap fingerprint of every source's files (names, sizes, mtimes), span by span.
 
     Runners pass it to DataPrepExampleGen so that editing, adding or removing
-    a source file invalidates the cached conversion.
+    a source file (or a span) invalidates the cached conversion.
     """
     import hashlib
 
-    from data_prep import fileio
+    from config import ConfigError
+    from data_prep.spans import files_fingerprint, list_spans
 
     h = hashlib.sha256()
     for source in config.sources:
         h.update(source.name.encode())
-        if not fileio.exists(source.path):
-            h.update(b"<missing>")
+        try:
+            found = list_spans(source)
+        except ConfigError:  # a pattern matching nothing: the conversion says so
+            h.update(b"<no spans>")
             continue
-        if not fileio.isdir(source.path):
-            h.update(_stat_key(source.path, os.path.basename(source.path)))
-            continue
-        # The conversion's own listing: a link loop or a link out of the dataset is one
-        # entry with its problem here, as it is one dead-letter record there.
-        for rel, problem in fileio.walk_entries(source.path):
-            h.update(f"{rel}\0{problem[0]}\n".encode() if problem else
-                     _stat_key(os.path.join(source.path, rel), rel))
+        for span, path in sorted(found.items()):
+            h.update(f"\0{span}\0{files_fingerprint(path)}\n".encode())
     return h.hexdigest()
-
-
-def _stat_key(path: str, rel: str) -> bytes:
-    import tensorflow as tf
-
-    try:
-        st = tf.io.gfile.stat(path)
-        return f"{rel}\0{st.length}\0{st.mtime_nsec}\n".encode()
-    except tf.errors.OpError:  # vanished or unreadable: the conversion says why
-        return f"{rel}\0<unreadable>\n".encode()

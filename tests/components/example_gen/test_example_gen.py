@@ -33,7 +33,8 @@ def test_executor_writes_one_split_per_source_and_records_totals(tmp_path):
     os.makedirs(report.uri)
     DataPrepExampleGen.EXECUTOR_SPEC.executor_class().Do(
         {}, {"examples": [examples], "prep_report": [report]},
-        {"config_json": config.to_json(), "source_fingerprint": "x", "beam_args_json": "[]"})
+        {"config_json": config.to_json(), "source_fingerprint": "x", "beam_args_json": "[]",
+         "span_store": str(tmp_path / "store")})
 
     assert artifact_utils.decode_split_names(examples.split_names) == [
         "train_genki4k", "train_wiki", "eval_genki4k", "eval_wiki"]
