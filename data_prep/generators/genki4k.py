@@ -9,13 +9,21 @@ from data_prep import fileio
 from data_prep.formats.genki4k import IMAGES_DIR, LABELS_FILE
 from data_prep.generators.faces import LABEL_NOISE, MAX_WRINKLES, Ambiguity, draw_face, jpeg_bytes
 
+SMILE_SHARE = 0.54  # GENKI-4K: 2162 of 4000 smile
+
 
 def generate(source: SourceConfig, config: Config, *, count: int, seed: int = 0, size: int = 96,
-             label_noise: float = LABEL_NOISE) -> None:
+             label_noise: float = LABEL_NOISE, smile_share: float = SMILE_SHARE) -> None:
+    """`smile_share`: the probability that an image is labelled smile, in (0, 1) (a delivery with
+    another label distribution, for the drift check: docs/drift.md). The same draws whatever
+    its value: a seed's images, pose lines and ambiguous faces are those of the default, and
+    only the labels that cross the new share (and their faces) differ."""
+    if isinstance(smile_share, bool) or not isinstance(smile_share, (int, float)) or not 0 < smile_share < 1:
+        raise ValueError(f"smile_share must be a probability strictly between 0 and 1, received {smile_share!r}")
     rng, ambiguity = random.Random(seed), Ambiguity(seed, label_noise)
     lines = []
     for k in range(1, count + 1):
-        smile = rng.random() < 0.54  # GENKI-4K: 2162 of 4000 smile
+        smile = rng.random() < smile_share
         img, _ = draw_face(rng, smile=ambiguity.shown(smile, 2) == 1, long_hair=rng.random() < 0.5,
                            wrinkles=rng.randint(0, MAX_WRINKLES), size=size)
         fileio.write_bytes(os.path.join(source.path, IMAGES_DIR, f"file{k:04d}.jpg"), jpeg_bytes(img))
