@@ -1,0 +1,1 @@
+"""DriftGate: the newest spans data against the previous spans (docs/drift.md)."""
