@@ -11,7 +11,7 @@ export TF_USE_LEGACY_KERAS := 1
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup lint run compare compare-grid test test-fast test-all bench bench-scale lock clean image kfp-local
+.PHONY: setup lint run demo-continuous compare compare-grid test test-fast test-all bench bench-scale lock clean image kfp-local
 
 # Re-runs only when a lock changes. `python3.10` resolves through pyenv thanks
 # to .python-version; the venv keeps pip (TFX needs it). requirements.txt is what
@@ -40,6 +40,11 @@ lint: setup
 
 run: setup
 	$(PY) run_local.py --config $(CONFIG) --output-dir $(OUTPUT)
+
+# Two deliveries of data (spans), drift reported, a warm start, a rollback (docs/continuous.md).
+# OUTPUT must be a new or empty folder.
+demo-continuous: setup
+	$(PY) -m runners.demo_continuous --output-dir $(OUTPUT)
 
 # The multitask run plus one single-task run per task (OUTPUT/compare/<task>/),
 # then a multitask-vs-single-task table in OUTPUT/report (docs/compare.md).

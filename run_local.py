@@ -68,6 +68,20 @@ def blessing_lines(report: dict, elapsed: float) -> list[str]:
     return lines
 
 
+def span_lines(report: dict) -> list[str]:
+    """What the run did with each source's spans, and the drift check's verdict (sources with spans only)."""
+    lines = []
+    for src, s in (report.get("spans_detail") or {}).items():
+        if "{SPAN}" not in (s.get("pattern") or ""):
+            continue
+        lines.append(f"spans {src}: trained on {s.get('train')}, evaluated on {s.get('eval')}; "
+                     f"converted {s.get('converted') or 'none'}, reused {s.get('reused') or 'none'}")
+    check = report.get("drift_check") or {}
+    if lines and check.get("status"):
+        lines.append(f"drift: {check['status']}" + "".join(f"\n  {b}" for b in check.get("breaches") or []))
+    return lines
+
+
 @contextlib.contextmanager
 def _console_to_log(log_path: str):
     """The console keeps what this script prints: progress, the table, one `error:` line. The
@@ -195,10 +209,14 @@ def _run_logged(args, config, held, console, errors) -> int:
     times = run_guard.executions_since(paths.metadata_path, int(start * 1000))
     with open(os.path.join(out, "last_run.json"), "w") as f:
         json.dump({"pipeline_s": round(elapsed, 1),
-                   "components": [{"component": n, "seconds": t, "state": st} for n, t, st in times]},
+                   "components": [{"component": n, "seconds": t, "state": st} for n, t, st in times],
+                   # per source: spans trained on, evaluated, converted by this run, reused from the store
+                   "spans": report.get("spans_detail") or {}},
                   f, indent=2)
     say("\ncomponent times: " + ", ".join(f"{n} {t:.1f} s{' (cached)' if st == 'CACHED' else ''}"
                                             for n, t, st in times))
+    for line in span_lines(report):
+        say(line)
     say()
     for line in blessing_lines(report, elapsed):
         say(line)

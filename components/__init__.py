@@ -1,8 +1,8 @@
 """Code the TFX components run, one sub-package per component as TFX lays out
-its own: `example_gen/`, `transform/`, `trainer/`, `evaluator/`, `report/`,
-plus the small `anomaly_gate` and `baseline` resolver strategy and the
-project's artifact types (`artifacts`)."""
+its own: `example_gen/`, `drift/`, `transform/`, `trainer/`, `evaluator/`,
+`report/`, plus the small `anomaly_gate` and `baseline` (the served model as
+the Evaluator's baseline) and the project's artifact types (`artifacts`)."""
 
 # Artifact classes are imported by their TYPE_NAME (`components.<Class>`) when
 # a Kubeflow pod rebuilds them, so they must be reachable from this package.
-from components.artifacts import PipelineGate, PrepReport, Report  # noqa: F401
+from components.artifacts import DriftReport, PipelineGate, PrepReport, Report  # noqa: F401

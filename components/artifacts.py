@@ -18,3 +18,9 @@ class Report(Artifact):
     """The per-task report (`report.json`, `index.html`)."""
 
     TYPE_NAME = "components.Report"
+
+
+class DriftReport(Artifact):
+    """The newest span against the previous one: `drift.json` (components/drift)."""
+
+    TYPE_NAME = "components.DriftReport"

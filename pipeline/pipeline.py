@@ -1,6 +1,7 @@
 """The one pipeline definition; runners (local, Kubeflow) only configure it."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import posixpath
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
     from components.anomaly_gate import AnomalyGate
     from components.baseline import PushedModelBaseline
     from components.common.eval_config import build_eval_config
+    from components.drift.component import DriftGate
     from components.evaluator.executor import Evaluator
     from components.example_gen.component import DataPrepExampleGen
     from components.report.component import ReportGen
@@ -77,6 +79,10 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    # The newest span against the previous one (docs/drift.md): a breach under action `fail`
+    # stops the run here, before Transform and the Trainer.
+    drift_gate = DriftGate(prep_report=example_gen.outputs["prep_report"],
+                           drift_json=json.dumps(dataclasses.asdict(config.validation.drift), sort_keys=True))
 
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
@@ -91,6 +97,7 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
         disable_statistics=True,
     )
     transform.add_upstream_node(anomaly_gate)
+    transform.add_upstream_node(drift_gate)
 
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
@@ -143,9 +150,10 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
         # what was pushed and against which served version: the serving history (serving/versions.py)
         pushed_model=pusher.outputs["pushed_model"],
         baseline_model=baseline.outputs["baseline"],
+        drift=drift_gate.outputs["drift"],
     )
 
-    return [example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform,
+    return [example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, drift_gate, transform,
             trainer, baseline, evaluator, pusher, report]
 
 

@@ -16,8 +16,9 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
-from components.artifacts import PrepReport, Report  # TYPE_NAME components.Report
+from components.artifacts import DriftReport, PrepReport, Report  # TYPE_NAME components.Report
 from components.baseline import PUSHED_VERSION
+from components.common.drift_file import read_drift
 from components.common.eval_config import (
     PRIMARY_METRIC,
     build_eval_config,
@@ -31,6 +32,7 @@ from components.common.probe_file import read_probe
 from components.common.warm_start_file import read_warm_start
 from components.report import intervals as metric_intervals
 from components.report.blessing import decide
+from components.report.data_page import history_keys
 from components.report.fairness import task_fairness
 from components.report.gallery import error_gallery
 from components.report.history import FALLBACK_WARN, mtl_fallback_share, training_curves
@@ -364,6 +366,7 @@ def ReportGen(
     prep_report: InputArtifact[PrepReport] = None,
     pushed_model: InputArtifact[standard_artifacts.PushedModel] = None,
     baseline_model: InputArtifact[standard_artifacts.Model] = None,
+    drift: InputArtifact[DriftReport] = None,
 ) -> None:
     """Writes the per-task report to its artifact and, if given, to `report_dir`.
 
@@ -372,13 +375,15 @@ def ReportGen(
     optional) the data section: per source read / written / rejected by
     reason and a few dead-letter records; `pushed_model` (the Pusher's) and
     `baseline_model` (PushedModelBaseline's) the serving history's record of a
-    push (serving/versions.py)."""
+    push (serving/versions.py); `drift` (DriftGate's) the spans compared and the
+    drift found (components/report/data_page.py)."""
     config = config_from_json(config_json)
     blessed = None
     # Without thresholds the Evaluator publishes a blessing artifact with no `blessed` property
     # (it validated nothing): that is "no decision", not "not blessed".
     if blessing is not None and blessing.has_custom_property("blessed"):
         blessed = bool(blessing.get_int_custom_property("blessed"))
+    prep_stats, dead_letters = read_prep_report(prep_report.uri) if prep_report is not None else (None, None)
     content = build_report(
         config,
         eval_output_uri=evaluation.uri,
@@ -386,9 +391,9 @@ def ReportGen(
         eval_data=eval_files(examples.uri, config),
         blessed=blessed,
         model_run_dir=model_run.uri if model_run is not None else None,
-        **dict(zip(("prep_stats", "dead_letters"), read_prep_report(prep_report.uri)
-                   if prep_report is not None else (None, None))),
+        prep_stats=prep_stats, dead_letters=dead_letters,
     )
+    content.update(history_keys(prep_stats, read_drift(drift.uri) if drift is not None else None))
     write_report(content, report.uri)
     if report_dir:
         write_report(content, report_dir)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from components.report import plots
+from components.report.data_page import data_section, drift_section, spans_section
 from components.report.fairness import fairness_html
 from components.report.plots import esc
+from components.report.plots import num as _num
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:68em}
@@ -23,16 +25,6 @@ h3{font-size:1.05em;margin-bottom:.2em} .ci{color:#555;font-size:.85em;white-spa
 table.summary td,table.summary th{padding:.3em .7em}
 """
 
-
-
-def _num(x: Any) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, float) and x.is_integer() and abs(x) < 1e9:
-        return str(int(x))
-    if isinstance(x, float):
-        return f"{x:.4f}" if abs(x) < 1e4 else f"{x:.4g}"
-    return esc(x)
 
 
 def _th(name: str) -> str:
@@ -234,32 +226,6 @@ def summary_table(report: dict) -> str:
                "</small></p>" if report.get("intervals_method") else ""))
 
 
-def data_section(report: dict) -> str:
-    """Per source: read, written, rejected by reason, examples per split; a few dead-letter records."""
-    data = report.get("data")
-    if not data:
-        return ""
-    rows = []
-    for src, st in sorted((data.get("sources") or {}).items()):
-        reasons = ", ".join(f"{r}: {n}" for r, n in sorted((st.get("rejected_by_reason") or {}).items())) or "–"
-        ex = st.get("examples") or {}
-        rows.append(f"<tr><td class=l>{esc(src)}</td><td>{_num(st.get('read'))}</td><td>{_num(st.get('written'))}</td>"
-                    f"<td>{_num(st.get('rejected'))}</td><td class=l>{esc(reasons)}</td>"
-                    f"<td>{_num(ex.get('train'))}</td><td>{_num(ex.get('eval'))}</td></tr>")
-    out = ["<h2 id='data'>Data</h2><p><small>the conversion's prep_stats.json (ExampleGen's prep report): records read "
-           "per source, written as examples, rejected into the dead-letter files; examples per split</small></p>"
-           "<table class='data-sources'><tr><th class=l>source</th><th>read</th><th>written</th><th>rejected</th>"
-           "<th class=l>rejected by reason</th><th>train examples</th><th>eval examples</th></tr>"
-           + "".join(rows) + "</table>"]
-    dead = data.get("dead_letter_samples") or []
-    if dead:
-        items = "".join(f"<li><b>{esc(d.get('reason'))}</b>: {esc(d.get('source'))} {esc(d.get('id'))}"
-                        + (f" <small>({esc(d.get('detail'))})</small>" if d.get("detail") else "") + "</li>"
-                        for d in dead)
-        out.append(f"<h3>Dead-letter records (first {len(dead)})</h3><ul class='dead-letter'>{items}</ul>")
-    return "".join(out)
-
-
 def _figures(name: str, t: dict) -> str:
     figs = []
     if t.get("confusion_matrix"):
@@ -315,7 +281,8 @@ def render_html(report: dict) -> str:
               f"(<a href='{esc(report['model_card'])}'>JSON</a>, Model Card Toolkit schema)</p>"
               if report.get("model_card") else ""),
              f"<p><small>model: {esc(report.get('model_dir'))}<br>eval data: {len(report.get('eval_data', []))} file(s)"
-             f"<br>TFMA output: {esc(report.get('eval_output_uri'))}</small></p>", data_section(report)]
+             f"<br>TFMA output: {esc(report.get('eval_output_uri'))}</small></p>", data_section(report),
+             spans_section(report), drift_section(report)]
     for name, t in report.get("tasks", {}).items():
         t = dict(t, _failures=[f for f in report.get("validation", {}).get("failures", []) if f["task"] == name])
         chance = t.get("chance")

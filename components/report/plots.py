@@ -190,3 +190,14 @@ def cosine_heatmap(title: str, pairs: dict[str, float], names: Sequence[str]) ->
                        f'text-anchor="middle" font-size="10">{v:.2f}</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def num(x) -> str:
+    """A value for the page: – for None, integers without a point, 4 decimals, 4 digits when large."""
+    if x is None:
+        return "–"
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e9:
+        return str(int(x))
+    if isinstance(x, float):
+        return f"{x:.4f}" if abs(x) < 1e4 else f"{x:.4g}"
+    return esc(x)

@@ -17,7 +17,7 @@ PIPELINE_ROOT = "gs://bucket/root"
 DATAFLOW_ARGS = ["--runner=DataflowRunner", "--project=my-project", "--region=europe-west1",
                  "--temp_location=gs://bucket/tmp"]
 KFP_NAME = "bknet-smile-gender-age"  # configs/default.yaml's name, '_' -> '-'
-TASKS = ["AnomalyGate", "DataPrepExampleGen", "Evaluator", "ExampleValidator", "ImportSchemaGen",
+TASKS = ["AnomalyGate", "DataPrepExampleGen", "DriftGate", "Evaluator", "ExampleValidator", "ImportSchemaGen",
          "PushedModelBaseline", "Pusher", "ReportGen", "StatisticsGen", "Trainer", "Transform"]
 
 

@@ -24,7 +24,8 @@ def test_reads_every_task_of_the_compiled_spec_in_dependency_order(compiled):
     assert order[0] in ("DataPrepExampleGen", "ImportSchemaGen")
     pos = {n: i for i, n in enumerate(order)}
     for before, after in [("DataPrepExampleGen", "StatisticsGen"), ("AnomalyGate", "Transform"),
-                          ("Transform", "Trainer"), ("Trainer", "PushedModelBaseline"),
+                          ("DataPrepExampleGen", "DriftGate"), ("DriftGate", "Transform"), ("Transform", "Trainer"),
+                          ("Trainer", "PushedModelBaseline"),
                           ("PushedModelBaseline", "Evaluator"), ("Evaluator", "Pusher"), ("Pusher", "ReportGen")]:
         assert pos[before] < pos[after], (before, after, order)
     assert kfp_local.topological_order(tasks) == order  # the same order every time

@@ -53,7 +53,7 @@ def test_spec_holds_every_component_of_the_local_dag(compiled):
     local_ids = sorted(c.id for c in local_dag(config, RunOptions()).components)
     tasks = sorted(compiled["job"]["pipelineSpec"]["root"]["dag"]["tasks"])
     assert tasks == TASKS == local_ids  # one task per local component, nothing else
-    assert len(local_ids) == 11
+    assert len(local_ids) == 12
 
 
 # --- what an open-source KFP v2 backend (kubeflow/pipelines backend/src/v2) would refuse ---
@@ -108,7 +108,8 @@ def test_parameters_equal_the_local_dag_except_paths(compiled):
     options = RunOptions(beam_args=tuple(DATAFLOW_ARGS), source_fingerprint="")
     job = compiled["job"]
     path_params = {("ImportSchemaGen", "schema_file"), ("Pusher", "push_destination"),
-                   ("PushedModelBaseline", "push_destination"), ("ReportGen", "report_dir")}
+                   ("PushedModelBaseline", "push_destination"), ("ReportGen", "report_dir"),
+                   ("DataPrepExampleGen", "span_store")}
     compared = 0
     for comp in local_dag(config, options).components:
         compiled_params = params(job, comp.id)
@@ -162,12 +163,13 @@ def test_parameters_equal_the_local_dag_except_paths(compiled):
     push = json_format.Parse(params(job, "Pusher")["push_destination"], pusher_pb2.PushDestination())
     assert push.filesystem.base_directory == "gs://bucket/root/serving_model/bknet_smile_gender_age"
     assert params(job, "ReportGen")["report_dir"] == "gs://bucket/root/report/bknet_smile_gender_age"
+    assert params(job, "DataPrepExampleGen")["span_store"] == "gs://bucket/root/span_store"  # kept across runs
 
 
 def test_every_container_runs_the_image_with_the_beam_args(compiled):
     executors = compiled["job"]["pipelineSpec"]["deploymentSpec"]["executors"]
     containers = {k: v["container"] for k, v in executors.items() if "container" in v}
-    assert len(containers) == 11  # every task
+    assert len(containers) == 12  # every task
     assert {c["image"] for c in containers.values()} == {IMAGE}
     # Beam-based executors get the Dataflow args on their command line.
     for name in ("StatisticsGen_executor", "Transform_executor", "Evaluator_executor"):
@@ -202,6 +204,7 @@ def test_code_the_spec_names_is_in_the_image(compiled):
     ours = sorted({n for n in named if not n.startswith("tfx.")})
     assert ours == ["components.anomaly_gate.AnomalyGate_Executor",
                     "components.baseline.PushedModelBaseline_Executor",
+                    "components.drift.component.DriftGate_Executor",
                     "components.evaluator.executor.BaselineAwareExecutor",
                     "components.example_gen.component.DataPrepExampleGen_Executor",
                     "components.report.component.ReportGen_Executor",
@@ -216,7 +219,7 @@ def test_code_the_spec_names_is_in_the_image(compiled):
                 schema = json_format.ParseDict(art["artifactType"], pipeline_spec_pb2.ArtifactTypeSchema())
                 titles.add(eu._retrieve_class_path(schema))  # what the pod imports
     custom = sorted(t for t in titles if not t.startswith("tfx."))
-    assert len(custom) == 3, custom  # PrepReport, PipelineGate, the report
+    assert len(custom) == 4, custom  # PrepReport, PipelineGate, DriftReport, the report
     for title in custom:
         cls = import_utils.import_class_by_path(title)
         assert issubclass(cls, Artifact) and cls.TYPE_NAME == title
