@@ -107,9 +107,9 @@ def schema_in_image(config: Config, image_root: str = IMAGE_ROOT) -> str:
 def local_paths_in(config: Config, paths) -> list[str]:
     """'what: path' for every path a task pod could not read."""
     found = [f"sources[{s.name}].path: {s.path}" for s in config.sources if not is_cluster_path(s.path)]
-    for what in ("pipeline_root", "serving_model_dir", "report_dir"):
+    for what in ("pipeline_root", "serving_model_dir", "report_dir", "span_store"):
         value = getattr(paths, what)
-        if not is_cluster_path(value):
+        if value and not is_cluster_path(value):  # span_store "": under the pipeline root
             found.append(f"{what}: {value}")
     return found
 
@@ -124,6 +124,7 @@ def cluster_paths(args, config: Config, schema_file: str):
         serving_model_dir=args.serving_dir or posixpath.join(root, "serving_model", config.name),
         report_dir=args.report_dir or posixpath.join(root, "report", config.name),
         metadata_path=None,  # the cluster's MLMD
+        span_store=args.span_store or "",  # "": PIPELINE_ROOT/span_store
     )
 
 
@@ -172,6 +173,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "the spec names the schema file under it")
     ap.add_argument("--serving-dir", help="the Pusher's destination (default PIPELINE_ROOT/serving_model/NAME)")
     ap.add_argument("--report-dir", help="where the per-task report goes (default PIPELINE_ROOT/report/NAME)")
+    ap.add_argument("--span-store", help="where converted spans are kept across runs "
+                                         "(default PIPELINE_ROOT/span_store; docs/continuous.md)")
     ap.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
                     help="Beam pipeline arg appended to the config's beam.args (repeatable)")
     ap.add_argument("--output", default="pipeline.json",

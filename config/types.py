@@ -300,8 +300,8 @@ DRIFT_ACTIONS = ("fail", "warn", "off")
 DRIFT_COMPARATORS = ("infinity_norm", "jensen_shannon_divergence")
 DRIFT_FEATURES = ("label_distribution", "examples_share", "image_size", "image_format", "rejection_rate")
 # docs/drift.md: well above two deliveries' sampling noise, below a shifted label share.
-DEFAULT_DRIFT_THRESHOLDS = {"label_distribution": 0.1, "examples_share": 0.1, "image_size": 0.2,
-                            "image_format": 0.2, "rejection_rate": 0.05}
+DEFAULT_DRIFT_THRESHOLDS = {"label_distribution": 0.15, "examples_share": 0.1, "image_size": 0.2,
+                            "image_format": 0.2, "rejection_rate": 0.08}
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ class PipelinePaths:
     serving_model_dir: str  # the Pusher's destination
     report_dir: str  # the per-task report a person opens
     metadata_path: str | None = None  # sqlite file for local runs
+    span_store: str = ""  # converted spans, kept across runs; "" = <pipeline_root>/span_store
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def create_components(config: Config, paths: PipelinePaths, options: RunOptions)
         source_fingerprint=options.source_fingerprint,
         beam_args_json=json.dumps(list(options.beam_args)),
         # converted spans, kept across runs so that a span is converted once (data_prep/spans.py)
-        span_store=span_store_dir(paths.pipeline_root),
+        span_store=paths.span_store or span_store_dir(paths.pipeline_root),
     )
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"],

@@ -211,6 +211,7 @@ def compile_spec(config_path: str, out: str, image: str, image_root: str | None 
            # the report and the pushed model go to DIR (mounted at the same path in every task),
            # and so do the sources: local paths, hence --allow-local-paths
            "--serving-dir", os.path.join(out, "serving_model"), "--report-dir", os.path.join(out, "report"),
+           "--span-store", os.path.join(out, "span_store"),
            "--allow-local-paths"] + (["--image-root", image_root] if image_root else [])
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -50,7 +50,7 @@ def test_status_under_each_action():
     assert out["status"] == "breached"
     assert out["features"]["label/smile"]["distance"] == pytest.approx(0.31)  # 0.85 - 0.54
     assert [b.split(" (")[0] for b in out["breaches"]] == [
-        "drift: label/smile infinity_norm distance 0.310 > threshold 0.100"]
+        "drift: label/smile infinity_norm distance 0.310 > threshold 0.150"]
     assert check_drift(shifted, drift("warn"))["status"] == "accepted"
 
 
@@ -66,7 +66,7 @@ def run_gate(tmp_path, stats, action):
 
 
 def test_a_breach_under_fail_stops_with_one_line_naming_feature_distance_and_threshold(tmp_path):
-    with pytest.raises(DriftError, match=r"^drift: label/smile infinity_norm distance 0\.310 > threshold 0\.100 "
+    with pytest.raises(DriftError, match=r"^drift: label/smile infinity_norm distance 0\.310 > threshold 0\.150 "
                                          r".*validation\.drift\.action: warn"):
         run_gate(tmp_path, prep_stats(span_stats(85, 15)), "fail")
     assert read_drift(str(tmp_path / "drift"))["status"] == "breached"  # written before it stops
