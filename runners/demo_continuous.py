@@ -1,6 +1,7 @@
 """The continuous demo: two deliveries, drift reported, a warm start, a rollback.
 
     python -m runners.demo_continuous --output-dir DIR       (make demo-continuous OUTPUT=DIR)
+    python -m runners.demo_continuous --output-dir DIR --runner kfp-local   (from the compiled Kubeflow spec)
 
 1. Writes span 1 of the sample data (configs/continuous.yaml's sources) under
    DIR/data and runs the pipeline (run_local.py) into DIR: version 1 serves.
@@ -11,6 +12,11 @@
    version 1 and is evaluated against it.
 3. Rolls back to version 1 (serving.versions --rollback) and shows that
    serving.predict now loads version 1's model.
+
+`--runner kfp-local` runs each pipeline run from the compiled Kubeflow spec,
+task by task through TFX's Kubeflow v2 entrypoint (runners/kfp_local.py,
+`--runtime process`: this checkout's Python instead of the image), the same
+steps otherwise.
 
 Prints a summary and checks it: exit 0 when every step did what it says, 1
 (with the step that did not) otherwise; 2 on a bad argument. `--quick`
@@ -76,6 +82,13 @@ def _run(argv: list[str]) -> int:
     return subprocess.call([sys.executable, *argv], cwd=ROOT)
 
 
+def pipeline_argv(runner: str, config_path: str, out: str, span: int) -> list[str]:
+    if runner == "kfp-local":
+        return ["-m", "runners.kfp_local", "--runtime", "process", "--config", config_path, "--output-dir", out,
+                "--run-id", f"span-{span}"]
+    return ["run_local.py", "--config", config_path, "--output-dir", out]
+
+
 def _report(out: str) -> dict:
     with open(os.path.join(out, "report", "report.json")) as f:
         return json.load(f)
@@ -85,6 +98,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Two spans, drift, warm start and rollback, end to end.")
     ap.add_argument("--output-dir", required=True, help="where the demo writes its data and runs")
     ap.add_argument("--quick", action="store_true", help="tiny data and training (tests)")
+    ap.add_argument("--runner", choices=("local", "kfp-local"), default="local",
+                    help="run_local.py (LocalDagRunner), or the compiled Kubeflow spec through runners.kfp_local")
     args = ap.parse_args(argv)
     out = os.path.abspath(args.output_dir)
     if os.path.exists(os.path.join(out, "serving_model")):
@@ -99,12 +114,12 @@ def main(argv=None) -> int:
     problems: list[str] = []
 
     write_span(config, 1)
-    if _run(["run_local.py", "--config", config_path, "--output-dir", out]) != 0:
+    if _run(pipeline_argv(args.runner, config_path, out, 1)) != 0:
         print("error: the first run failed", file=sys.stderr)
         return 1
     first = _report(out)
     write_span(config, 2)
-    if _run(["run_local.py", "--config", config_path, "--output-dir", out]) != 0:
+    if _run(pipeline_argv(args.runner, config_path, out, 2)) != 0:
         print("error: the second run failed", file=sys.stderr)
         return 1
     second = _report(out)
