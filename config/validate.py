@@ -75,6 +75,9 @@ def _check_sample(where: str, source: SourceConfig, config: Config) -> None:
                                                  f"valid: {', '.join(valid)}")
     if "label_noise" in source.sample and label_noise_error(source.sample["label_noise"]):
         fail(f"{where}.sample.label_noise", label_noise_error(source.sample["label_noise"]))
+    share = source.sample.get("smile_share", 0.5)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
+        fail(f"{where}.sample.smile_share", f"expected a share of smiling faces in (0, 1), received {show(share)}")
     try:
         inspect.signature(generate).bind(source, config, **source.sample)
     except TypeError as e:
