@@ -32,7 +32,7 @@ from components.common.probe_file import read_probe
 from components.common.warm_start_file import read_warm_start
 from components.report import intervals as metric_intervals
 from components.report.blessing import decide
-from components.report.data_page import history_keys
+from components.report.data_page import history_keys, read_prep_report
 from components.report.fairness import task_fairness
 from components.report.gallery import error_gallery
 from components.report.history import FALLBACK_WARN, mtl_fallback_share, training_curves
@@ -317,25 +317,6 @@ def write_report(report: dict[str, Any], report_dir: str) -> list[str]:
         f.write(render_html(report))
     paths += write_model_card(build_model_card(report), report_dir)
     return paths + ([write_outcomes(outcomes, report_dir)] if outcomes is not None else [])
-
-
-DEAD_LETTER_SAMPLES = 5
-
-
-def read_prep_report(prep_report_uri: str) -> tuple[dict | None, list[dict]]:
-    """(prep_stats.json, the first DEAD_LETTER_SAMPLES dead-letter records) of a PrepReport artifact."""
-    stats_path = os.path.join(prep_report_uri, "prep_stats.json")
-    if not tf.io.gfile.exists(stats_path):
-        return None, []
-    with tf.io.gfile.GFile(stats_path) as f:
-        stats = json.load(f)
-    samples = []
-    for path in sorted(tf.io.gfile.glob(os.path.join(prep_report_uri, "dead_letter", "*.jsonl"))):
-        with tf.io.gfile.GFile(path) as f:
-            for line in f:
-                if line.strip() and len(samples) < DEAD_LETTER_SAMPLES:
-                    samples.append(json.loads(line))
-    return stats, samples
 
 
 def eval_files(examples_uri: str, config: Config) -> list[str]:

@@ -2,10 +2,32 @@
 the drift check (report.json `data`, `spans`, `spans_detail`, `drift`, `drift_check`)."""
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 from components.report.plots import esc
 from components.report.plots import num as _num
+
+DEAD_LETTER_SAMPLES = 5
+
+
+def read_prep_report(prep_report_uri: str) -> tuple[dict | None, list[dict]]:
+    """(prep_stats.json, the first DEAD_LETTER_SAMPLES dead-letter records) of a PrepReport artifact."""
+    import tensorflow as tf
+
+    stats_path = os.path.join(prep_report_uri, "prep_stats.json")
+    if not tf.io.gfile.exists(stats_path):
+        return None, []
+    with tf.io.gfile.GFile(stats_path) as f:
+        stats = json.load(f)
+    samples = []
+    for path in sorted(tf.io.gfile.glob(os.path.join(prep_report_uri, "dead_letter", "*.jsonl"))):
+        with tf.io.gfile.GFile(path) as f:
+            for line in f:
+                if line.strip() and len(samples) < DEAD_LETTER_SAMPLES:
+                    samples.append(json.loads(line))
+    return stats, samples
 
 
 def history_keys(prep_stats: dict | None, drift: dict | None) -> dict[str, Any]:
