@@ -2,11 +2,14 @@
 
 Writes DIR/examples, DIR/dead_letter and DIR/prep_stats.json (replacing any
 previous output of this command there), after generating missing sample
-data. Exit status 2, with one line on stderr, for a bad config or source.
+data. Sources with spans (`{SPAN}`) are converted span by span into
+DIR/span_store, kept across calls, so a span is converted once (docs/continuous.md).
+Exit status 2, with one line on stderr, for a bad config or source.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -33,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from data_prep.generate import generate_missing
     from data_prep.listing import check_source
     from data_prep.records import SourceError
+    from data_prep.spans import list_spans
 
     try:
         config = load(args.config)
@@ -40,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_generate:
             generate_missing(config)
         for source in config.sources:  # fail on a bad source before Beam's start-up cost (up to its
-            check_source(source, config)  # first record: the job lists it, as a stream, again)
+            for path in list_spans(source).values():  # first record: the job lists it, as a stream, again)
+                check_source(dataclasses.replace(source, path=path), config)
     except ConfigError as e:
         print(error_line(e), file=sys.stderr)
         return 2
@@ -48,15 +53,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    from data_prep.beam_job import run_conversion
+    from data_prep.assemble import convert_all
 
     out = args.output_dir
     paths = {k: os.path.join(out, k) for k in ("examples", "dead_letter", "prep_stats.json")}
     for p in paths.values():
         fileio.rmtree(p)
+    fileio.makedirs(out)
     try:
-        stats = run_conversion(config, paths["examples"], paths["dead_letter"], paths["prep_stats.json"],
-                               beam_args=args.beam_arg)
+        stats = convert_all(config, paths["examples"], out, os.path.join(out, "span_store"), args.beam_arg)
     except ConfigError as e:
         print(error_line(e), file=sys.stderr)
         return 2

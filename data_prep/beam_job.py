@@ -208,8 +208,8 @@ def run_conversion(config: Config, examples_dir: str, dead_letter_dir: str, stat
 
     stats = {"sources": {name: {read, written, rejected, rejected_by_reason,
     missing_labels_by_reason, examples: {train, eval}, examples_by_task,
-    examples_by_split_task, labels_by_task, image_formats, image_sizes}}, "total": {...}} with read == written + rejected
-    (records; `examples` count tf.Examples, one per labelled task).
+    examples_by_split_task, labels_by_task, image_formats, image_sizes}}, "total": {...}}
+    with read == written + rejected (records; `examples` count tf.Examples, one per labelled task).
     Beam args: config.beam.args, then `beam_args`; DirectRunner unless a
     `--runner` is given. `only`: the names of the sources to convert (default all; the
     others are left out of the output and the stats: one span at a time, data_prep/spans.py).

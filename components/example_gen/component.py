@@ -34,7 +34,7 @@ def DataPrepExampleGen(
     run's window of train splits and the newest span's eval split.
     """
     del source_fingerprint
-    from components.example_gen.assemble import convert_all  # Beam-heavy: import when run
+    from data_prep.assemble import convert_all  # Beam-heavy: import when run
 
     config = config_from_json(config_json)
     stats = convert_all(config, examples.uri, prep_report.uri, span_store, json.loads(beam_args_json))

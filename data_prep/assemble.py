@@ -1,4 +1,6 @@
-"""DataPrepExampleGen's work: convert what is new, assemble the run's artifact, account for it.
+"""The conversion of a run: convert what is new, assemble the examples, account for it.
+
+DataPrepExampleGen (components/example_gen) and `python -m data_prep` both call `convert_all`.
 
 Sources without spans are converted straight into the artifact, in one Beam
 job. Each span of a source with spans is converted once into the span store
