@@ -196,7 +196,7 @@ def test_paths_are_not_checked_where_they_are_not_this_machines():
 def test_unknown_sample_setting(tmp_path):
     assert error(tmp_path, set_in("sources", 0, "sample", {"count": 5, "colour": "red"})) == (
         "config key 'sources[0].sample.colour': unknown sample setting for format genki4k; "
-        "valid: count, seed, size, label_noise")
+        "valid: count, seed, size, label_noise, smile_share")
 
 
 def test_label_noise_out_of_range(tmp_path):
