@@ -20,7 +20,7 @@ FIRST = {
     "sources": [{"name": "s", "format": "csv", "path": "/data/s", "tasks": ["a", "b"],
                  "options": {"manifest": "m.csv"}, "sample": {"count": 5},
                  "prep": {"color": "grayscale", "resize": "pad", "face_crop": True, "face_margin": 0.1,
-                          "encoding": "jpeg", "jpeg_quality": 80}}],
+                          "encoding": "jpeg", "jpeg_quality": 80}, "spans": "last 2"}],
     "splits": {"eval": 0.3, "salt": "s"},
     "train": {"steps": 7, "batch_size": 8, "eval_steps": 3, "learning_rate": 0.01, "seed": 1,
               "sampling": {"type": "temperature", "temperature": 2.0, "weights": {"s": 1.0}, "min_per_task": 1},
@@ -34,6 +34,8 @@ FIRST = {
     "evaluation": {"max_regression": 0.05, "gate_on": "lower_bound", "confidence_intervals": True,
                    "slices": [{"task": "b", "by": "class"}], "min_slice_size": 10},
     "tfrecords": {"gzip_level": 3},
+    "validation": {"drift": {"action": "warn", "comparator": "jensen_shannon_divergence",
+                             "thresholds": {"label_distribution": 0.02}}},
     "compare": {"methods": ["none", "pcgrad"], "sharing": ["hard", "mmoe"], "seeds": 2},
 }
 SECOND = copy.deepcopy(FIRST)  # what FIRST's choices exclude
