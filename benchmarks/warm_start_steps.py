@@ -182,7 +182,7 @@ def _pipeline(config_path: str, out: str, log: str) -> float:
 def run_seed(root: str, seed: int, quick: bool) -> dict:
     """The three runs of one seed (each skipped when its report copy exists); their reports."""
     from config import load
-    from runners.demo_continuous import write_config, write_span
+    from data_prep.demo_spans import write_config, write_span
 
     warm_dir, scratch_dir = os.path.join(root, "warm"), os.path.join(root, "scratch")
     os.makedirs(warm_dir, exist_ok=True)
