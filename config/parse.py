@@ -42,11 +42,9 @@ from config.checks import (
 )
 from config.errors import ConfigError, fail, show
 from config.parse_train import parse_train
+from config.parse_validation import parse_validation
 from config.spans import check_pattern, parse_window
 from config.types import (
-    DRIFT_ACTIONS,
-    DRIFT_COMPARATORS,
-    DRIFT_FEATURES,
     MTL_METHODS,
     NORMALIZATIONS,
     PIPELINE_NAME_PATTERN,
@@ -70,9 +68,7 @@ from config.types import (
     SplitsConfig,
     TaskConfig,
     TFRecordsConfig,
-    ValidationConfig,
 )
-from config.types import DriftConfig as _DriftConfig
 
 _PIPELINE_NAME = re.compile(PIPELINE_NAME_PATTERN + r"\Z")
 MAX_GRID_SEEDS = 20  # compare.seeds: each seed is (variants + tasks) whole-pipeline runs
@@ -342,19 +338,6 @@ def _parse_compare(raw: Any, model: ModelConfig) -> CompareConfig:
                          seeds=number("compare.seeds", d["seeds"], int, lo=1, hi=MAX_GRID_SEEDS))
 
 
-def _parse_validation(raw: Any) -> ValidationConfig:
-    d = section("validation", raw, ValidationConfig)
-    drift = section("validation.drift", d["drift"], _DriftConfig)
-    given = as_mapping("validation.drift.thresholds", drift["thresholds"] or {}, set(DRIFT_FEATURES))
-    thresholds = dict(_DriftConfig().thresholds)
-    # A distance of 1 is the most an L-infinity norm or a Jensen-Shannon divergence (base 2) can be.
-    thresholds.update({k: number(f"validation.drift.thresholds.{k}", v, lo=0, hi=1) for k, v in given.items()})
-    return ValidationConfig(drift=_DriftConfig(
-        action=choice("validation.drift.action", drift["action"], DRIFT_ACTIONS),
-        comparator=choice("validation.drift.comparator", drift["comparator"], DRIFT_COMPARATORS),
-        thresholds=thresholds))
-
-
 def parse(raw: Any, base_dir: str | None) -> Config:
     """Validates a config mapping (as read from YAML or JSON) into a ``Config``; raises ConfigError.
     `base_dir`: the config file's folder, against which relative paths resolve (None: from JSON)."""
@@ -380,7 +363,7 @@ def parse(raw: Any, base_dir: str | None) -> Config:
                   evaluation=_parse_evaluation(d.get("evaluation"), tasks, sources),
                   tfrecords=_parse_tfrecords(d.get("tfrecords")),
                   compare=_parse_compare(d.get("compare"), model),
-                  validation=_parse_validation(d.get("validation")))
+                  validation=parse_validation(d.get("validation")))
 
 
 def load(path: str) -> Config:

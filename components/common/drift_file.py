@@ -9,30 +9,16 @@
 """
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
+
+from components.common.json_file import read_json, write_json
 
 DRIFT_FILE = "drift.json"
 
 
 def write_drift(uri: str, content: dict[str, Any]) -> str:
-    import tensorflow as tf
-
-    tf.io.gfile.makedirs(uri)
-    path = os.path.join(uri, DRIFT_FILE)
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(content, indent=1, sort_keys=True))
-    return path
+    return write_json(uri, DRIFT_FILE, content)
 
 
 def read_drift(uri: str | None) -> dict[str, Any] | None:
-    import tensorflow as tf
-
-    if not uri:
-        return None
-    path = os.path.join(uri, DRIFT_FILE)
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path) as f:
-        return json.loads(f.read())
+    return read_json(uri, DRIFT_FILE)
