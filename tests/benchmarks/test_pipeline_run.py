@@ -1,0 +1,19 @@
+import pytest
+
+from benchmarks import pipeline_run
+
+
+def test_run_order_alternates_which_side_goes_first():
+    assert pipeline_run.run_order(1) == ["B", "A"]
+    assert pipeline_run.run_order(3) == ["B", "A", "A", "B", "B", "A"]
+
+
+def test_run_order_needs_a_pair():
+    with pytest.raises(ValueError, match="BENCH_RUN_PAIRS must be >= 1, received 0"):
+        pipeline_run.run_order(0)
+
+
+def test_baseline_without_run_local_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_BASELINE_CHECKOUT", str(tmp_path))
+    with pytest.raises(ValueError, match="no run_local.py in"):
+        pipeline_run.run()
