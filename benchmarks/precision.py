@@ -20,7 +20,8 @@ the figures are the model's and not the input pipeline's (that one is
                    dtype (float32, bfloat16, float16), 2 n^3 FLOPs each, on the device the
                    model trains on.
   train_mfu        training FLOP/s (images/s x FLOPs per image) over the matmul FLOP/s of the
-                   same dtype, for the default config's train.precision (float32 now); the
+                   same dtype, for the default config's train.precision (`auto`: the policy it
+                   resolves to on this machine); the
                    other policy's is printed and kept in the figure's detail.
   train_bf16_speedup  images/s under mixed_bfloat16 over float32, same model, batch and
                    weights initialisation. Only where train.precision `auto` would choose

@@ -31,18 +31,19 @@ the seeds cannot tell the two sides apart.
 
   BENCH_PARITY_SEEDS     seeds per side (default 8: a seed's paired gap spreads by ~0.01
                          on the real datasets, so the mean of 3 has a standard error of
-                         ~0.007, the size of the goal's margin; 8 bring it to ~0.004)
+                         ~0.007, the size of the goal's margin; 8 bring it to ~0.004), or
+                         a range FIRST-LAST of seeds (4-8)
   BENCH_PARITY_DATASETS  comma-separated subset of sample,fashion_mnist,opencv_digits
   BENCH_DATA_DIR         where the packages and their images are kept
                          (default <repo>/.bench-data)
-  BENCH_PARITY_PRECISION train.precision of both sides (default float32; any of
+  BENCH_PARITY_PRECISION train.precision of both sides (default auto, the config's; any of
                          config.PRECISIONS): the pipeline gets it as train.precision, the
                          reference loop builds and trains its model under the same Keras
                          dtype policy (components.trainer.precision), its task outputs and
                          losses in float32 as the Trainer's. The figure is `train_parity`
-                         under float32 and `train_parity_<precision>` otherwise, so a run
-                         under another precision does not overwrite the float32 figure in
-                         the JSON. The detail names the precision either way
+                         under the default and `train_parity_<precision>` otherwise, so a
+                         run under another precision does not overwrite the default's
+                         figure in the JSON. The detail names the precision either way
                          (detail["precision"]: setting, policy, reason).
 """
 from __future__ import annotations
@@ -61,7 +62,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(ROOT, "configs", "default.yaml")
 DATASETS = ("sample", "fashion_mnist", "opencv_digits")
 DEFAULT_SEEDS = 8
-DEFAULT_PRECISION = "float32"
+DEFAULT_PRECISION = "auto"  # the config's default: what a user trains under
 
 
 def dataset_config(name: str, data_dir: str):
@@ -290,8 +291,22 @@ def _fmt(values: dict[str, float]) -> str:
     return " ".join(f"{k} {v:.3f}" for k, v in values.items())
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """BENCH_PARITY_SEEDS: a count N (seeds 1..N) or a range FIRST-LAST (e.g. 4-8, to add seeds
+    to an earlier run's: each (dataset, seed) is deterministic)."""
+    first, sep, last = text.strip().partition("-")
+    try:
+        lo, hi = (int(first), int(last)) if sep else (1, int(first))
+    except ValueError:
+        lo = hi = 0
+    if lo < 1 or hi < lo:
+        raise ValueError(f"BENCH_PARITY_SEEDS must be a count >= 1 or a range FIRST-LAST with "
+                         f"1 <= FIRST <= LAST, received {text!r}")
+    return tuple(range(lo, hi + 1))
+
+
 def figure_name(precision: str) -> str:
-    """`train_parity` under float32 (the default); `train_parity_<precision>` otherwise."""
+    """`train_parity` under the default (auto); `train_parity_<precision>` otherwise."""
     return "train_parity" if precision == DEFAULT_PRECISION else f"train_parity_{precision}"
 
 
@@ -302,10 +317,7 @@ def run() -> list[Figure]:
     precision = os.environ.get("BENCH_PARITY_PRECISION", DEFAULT_PRECISION)
     if precision not in PRECISIONS:
         raise ValueError(f"BENCH_PARITY_PRECISION: unknown {precision!r}; valid: {', '.join(PRECISIONS)}")
-    count = int(os.environ.get("BENCH_PARITY_SEEDS", str(DEFAULT_SEEDS)))
-    if count < 1:
-        raise ValueError(f"BENCH_PARITY_SEEDS must be >= 1, received {count}")
-    seeds = tuple(range(1, count + 1))
+    seeds = parse_seeds(os.environ.get("BENCH_PARITY_SEEDS", str(DEFAULT_SEEDS)))
     names = [n for n in os.environ.get("BENCH_PARITY_DATASETS", ",".join(DATASETS)).split(",") if n]
     unknown = sorted(set(names) - set(DATASETS))
     if unknown:

@@ -214,7 +214,7 @@ class TrainConfig:
     warmup: float = 0.1        # share of train.steps over which the learning rate rises linearly from 0
     lr_decay: str = "cosine"   # one of LR_DECAYS, after warm-up
     keep: str = "last"         # one of KEEPS
-    precision: str = "float32"  # one of PRECISIONS
+    precision: str = "auto"  # one of PRECISIONS
     warm_start: bool = False   # start from the served model's weights (components/trainer/warm_start.py)
 
 

@@ -1,11 +1,11 @@
 """`train.precision`: the Keras dtype policy the Trainer builds and trains the model under.
 
-  float32         every layer computes and stores in float32 (the default)
+  float32         every layer computes and stores in float32
   mixed_bfloat16  layers compute in bfloat16, variables stay float32; bfloat16 has
                   float32's exponent range, so no loss scaling is needed
   mixed_float16   layers compute in float16, variables stay float32; Keras wraps the
                   optimizer in a LossScaleOptimizer (float16 gradients underflow without it)
-  auto            chosen from the hardware the Trainer runs on (`resolve`):
+  auto            (the default) chosen from the hardware the Trainer runs on (`resolve`):
                   - any GPU: mixed_bfloat16 when every GPU has compute capability >= 8.0
                     (Ampere and later run bfloat16 on their tensor cores); mixed_float16
                     from 7.0 (Volta, Turing: float16 tensor cores only); float32 below

@@ -170,11 +170,21 @@ def test_reference_loop_trains_under_the_configured_policy_with_float32_outputs(
 def test_precision_setting_names_the_figure_and_is_checked(monkeypatch):
     config = parse(config_dict(), None)
     assert tp.with_precision(config, "mixed_bfloat16").train.precision == "mixed_bfloat16"
-    assert tp.with_precision(config, "float32") == config  # the default changes nothing
+    assert tp.with_precision(config, config.train.precision) == config
     with pytest.raises(ValueError, match="BENCH_PARITY_PRECISION"):
         tp.with_precision(config, "bfloat16")
-    assert tp.figure_name("float32") == "train_parity"
+    assert tp.figure_name("auto") == "train_parity"
+    assert tp.figure_name("float32") == "train_parity_float32"
     assert tp.figure_name("mixed_bfloat16") == "train_parity_mixed_bfloat16"
     monkeypatch.setenv("BENCH_PARITY_PRECISION", "half")
     with pytest.raises(ValueError, match="BENCH_PARITY_PRECISION"):
         tp.run()
+
+
+def test_seeds_are_a_count_or_a_range():
+    assert tp.parse_seeds("3") == (1, 2, 3)
+    assert tp.parse_seeds("4-8") == (4, 5, 6, 7, 8)
+    assert tp.parse_seeds("5-5") == (5,)
+    for bad in ("0", "8-4", "0-3", "x", "-3", "2-"):
+        with pytest.raises(ValueError, match=f"received {bad!r}"):
+            tp.parse_seeds(bad)

@@ -1,4 +1,4 @@
-"""train.precision: a choice like every train key, float32 by default, errors naming what was
+"""train.precision: a choice like every train key, auto by default, errors naming what was
 received and what is valid (components/trainer/precision.py resolves `auto`)."""
 import pytest
 
@@ -19,8 +19,8 @@ def with_precision(value):
     return raw
 
 
-def test_float32_unless_set():
-    assert parse(config_dict(), base_dir=None).train.precision == "float32"
+def test_auto_unless_set():
+    assert parse(config_dict(), base_dir=None).train.precision == "auto"
 
 
 @pytest.mark.parametrize("value", PRECISIONS)

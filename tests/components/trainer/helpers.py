@@ -25,7 +25,10 @@ def config_dict(size=(48, 48), channels=1, normalization="centered", sampling=No
             {"name": "genki4k", "format": "genki4k", "path": "/nonexistent/genki4k", "tasks": ["smile"]},
             {"name": "wiki", "format": "imdb_wiki", "path": "/nonexistent/wiki", "tasks": ["gender", "age"]},
         ],
-        "train": {"batch_size": batch_size, "seed": 7, "sampling": sampling or {"type": "natural"}},
+        # float32, not the default `auto`: these tests' numbers must not depend on whether the CPU
+        # they run on has bfloat16 (the e2e tests run the default; test_precision.py compares both).
+        "train": {"batch_size": batch_size, "seed": 7, "sampling": sampling or {"type": "natural"},
+                  "precision": "float32"},
         "model": {"name": "bknet"},
     }
 
