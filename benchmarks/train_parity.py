@@ -257,7 +257,7 @@ def compare_dataset(name: str, data_dir: str, seeds: tuple[int, ...], precision:
     from benchmarks.training_data import prepare
 
     config = with_precision(dataset_config(name, data_dir), precision)
-    results = {t.name: {"pipeline": [], "reference": []} for t in config.tasks}
+    results = {t.name: {"type": t.type, "pipeline": [], "reference": []} for t in config.tasks}
     with tempfile.TemporaryDirectory() as tmp:
         prepared = prepare(config, os.path.join(tmp, "data"))
         train_data, eval_data = arrays(prepared, "train"), arrays(prepared, "eval")
@@ -331,5 +331,5 @@ def run() -> list[Figure]:
     worst = min(gaps, key=gaps.get)
     print(f"  worst gap: {worst} {gaps[worst]:+.3f} over {len(seeds)} seeds, precision {precision} "
           f"({resolved.policy})", flush=True)
-    detail = {"precision": resolved.as_json(), **detail}
+    detail = {"precision": resolved.as_json(), "seeds": list(seeds), **detail}
     return [Figure(figure_name(precision), gaps[worst], -0.01, "acc points", "higher", detail=detail)]
