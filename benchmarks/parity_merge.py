@@ -44,9 +44,11 @@ def merge(runs: list[tuple[tuple[int, ...], dict]]) -> dict:
     """{seeds, precision, datasets: {dataset: {task: {type, pipeline, reference, gap, gap_ci95}}}},
     each task's lists ordered by seed."""
     seen: set[int] = set()
-    policies = {json.dumps(d.get("precision"), sort_keys=True) for _, d in runs}
+    # the dtype policy trained under decides; `auto` that resolved to bfloat16 and an explicit
+    # mixed_bfloat16 train alike
+    policies = {(d.get("precision") or {}).get("policy") for _, d in runs}
     if len(policies) > 1:
-        raise ValueError(f"the runs were trained under different precisions: {sorted(policies)}")
+        raise ValueError(f"the runs were trained under different dtype policies: {sorted(map(str, policies))}")
     by_seed: dict = {}
     for seeds, detail in runs:
         overlap = seen & set(seeds)

@@ -37,8 +37,15 @@ def test_overlapping_seeds_and_other_precisions_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"seeds \[2\] are in more than one run"):
         parity_merge.merge([parity_merge.load_run(p, "train_parity") for p in (a, b)])
     c = _write(tmp_path / "c.json", [3], [0.5], [0.8], precision={**F32, "policy": "mixed_bfloat16"})
-    with pytest.raises(ValueError, match="different precisions"):
+    with pytest.raises(ValueError, match=r"different dtype policies: \['float32', 'mixed_bfloat16'\]"):
         parity_merge.merge([parity_merge.load_run(p, "train_parity") for p in (a, c)])
+
+
+def test_auto_and_the_policy_it_chose_merge(tmp_path):
+    a = _write(tmp_path / "a.json", [1], [0.9], [0.8], precision={**F32, "setting": "auto", "reason": "no GPU"})
+    b = _write(tmp_path / "b.json", [2], [0.7], [0.8])
+    merged = parity_merge.merge([parity_merge.load_run(p, "train_parity") for p in (a, b)])
+    assert merged["datasets"]["d"]["t"]["pipeline"] == [0.9, 0.7]
 
 
 def test_a_file_without_its_seeds_needs_them_named(tmp_path, capsys):
