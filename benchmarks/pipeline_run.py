@@ -18,6 +18,7 @@ so no timed run includes the generation.
 """
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -47,6 +48,14 @@ def _timed_run(output_dir: str, checkout: str = ROOT) -> float:
     return time.perf_counter() - start
 
 
+def component_seconds(last_run_json: str) -> dict[str, float]:
+    """{component: seconds} from a run's last_run.json; {} where the run wrote none."""
+    if not os.path.exists(last_run_json):
+        return {}
+    with open(last_run_json) as f:
+        return {c["component"]: round(c["seconds"], 1) for c in json.load(f).get("components", [])}
+
+
 def run_order(pairs: int) -> list[str]:
     """'B' (baseline) and 'A' (this checkout) alternated as B A A B B A ...: each side runs
     first in half the pairs, so a drift in the machine's load cancels."""
@@ -64,11 +73,16 @@ def _compare(baseline: str, pairs: int, tmp: str) -> tuple[list[Figure], str]:
         subprocess.run([sys.executable, "-c", _GENERATE], cwd=checkout, check=True, env=_env(checkout),
                        stdout=subprocess.DEVNULL)
     times: dict[str, list[float]] = {"A": [], "B": []}
+    components: dict[str, list[dict]] = {"A": [], "B": []}
     for i, side in enumerate(run_order(pairs)):
         out = os.path.join(tmp, f"{side}{i}")
         seconds = _timed_run(out, ROOT if side == "A" else baseline)
         times[side].append(seconds)
-        print(f"  run {i + 1}: {'this checkout' if side == 'A' else 'baseline'} {seconds:.1f} s", flush=True)
+        # where a slow run lost its time (run_local writes each component's seconds)
+        components[side].append(component_seconds(os.path.join(out, "last_run.json")))
+        shown = ", ".join(f"{k} {v:.0f}" for k, v in components[side][-1].items() if v >= 1)
+        print(f"  run {i + 1}: {'this checkout' if side == 'A' else 'baseline'} {seconds:.1f} s ({shown})",
+              flush=True)
     mine, base = statistics.median(times["A"]), statistics.median(times["B"])
     print(f"  this checkout {[round(t, 1) for t in times['A']]} s, baseline {baseline} "
           f"{[round(t, 1) for t in times['B']]} s", flush=True)
@@ -77,7 +91,8 @@ def _compare(baseline: str, pairs: int, tmp: str) -> tuple[list[Figure], str]:
         Figure("default_run_s", round(mine, 1), 300.0, "s", "lower"),
         Figure("default_run_baseline_s", round(base, 1), 300.0, "s", "lower"),
         Figure("default_run_ratio", round(mine / base, 3), RATIO_GOAL, "ratio", "lower",
-               detail={"this_checkout_s": times["A"], "baseline_s": times["B"], "baseline": baseline}),
+               detail={"this_checkout_s": times["A"], "baseline_s": times["B"], "baseline": baseline,
+                       "this_checkout_components_s": components["A"], "baseline_components_s": components["B"]}),
     ], first_mine
 
 

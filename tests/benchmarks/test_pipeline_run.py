@@ -17,3 +17,11 @@ def test_baseline_without_run_local_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_BASELINE_CHECKOUT", str(tmp_path))
     with pytest.raises(ValueError, match="no run_local.py in"):
         pipeline_run.run()
+
+
+def test_component_seconds_read_from_last_run(tmp_path):
+    path = tmp_path / "last_run.json"
+    assert pipeline_run.component_seconds(str(path)) == {}
+    path.write_text('{"pipeline_s": 9, "components": [{"component": "Trainer", "seconds": 86.84, '
+                    '"state": "COMPLETE"}, {"component": "Pusher", "seconds": 0.03, "state": "COMPLETE"}]}')
+    assert pipeline_run.component_seconds(str(path)) == {"Trainer": 86.8, "Pusher": 0.0}
