@@ -102,3 +102,27 @@ def test_chunks_give_the_whole_batch_gradient():
             assert (gw is None) == (gc is None)
             if gw is not None:
                 np.testing.assert_allclose(gw.numpy(), gc.numpy(), rtol=1e-6)
+
+
+def test_the_probe_graph_gives_the_eager_gradients_with_one_trace(tmp_path):
+    """The probe runs chunk_gradients as one tf.function with the batch dimension open: chunks of
+    3 and 1 run the same graph, and the gradients are the eager ones (w = 0.5: dL_a/dw over a's two
+    examples = 2 (0.5 - 2) = -3, dL_b/dw = 2 (0.5 + 1) = 3)."""
+    from components.trainer.gradient_probe import task_gradients
+
+    config, model, training = two_regression_tasks()
+    model.get_layer("trunk").kernel.assign([[0.5]])
+    probe = GradientConflictProbe(model, training, batch(2.0, -1.0), ["a", "b"], None, None)
+    stats = probe.probe(step=0)
+    assert stats["norm"] == {"a": pytest.approx(3.0), "b": pytest.approx(3.0)}
+    assert stats["cosine"] == {"a/b": pytest.approx(-1.0)}
+    compiled = task_gradients(model, training.task_losses, ["a", "b"], batch(2.0, -1.0), chunk=3,
+                              chunk_fn=probe._chunk_fn)
+    eager = task_gradients(model, training.task_losses, ["a", "b"], batch(2.0, -1.0), chunk=3)
+    assert probe._chunk_fn.experimental_get_tracing_count() == 1
+    for c, e in zip(compiled, eager):
+        for gc, ge in zip(c, e):
+            assert (gc is None) == (ge is None)
+            if gc is not None:
+                np.testing.assert_allclose(gc.numpy(), ge.numpy(), rtol=1e-6)
+    assert float(compiled[0][0][0, 0]) == pytest.approx(-3.0)
