@@ -13,8 +13,10 @@ default 2), so a load change on the machine falls on both sides alike:
   default_run_ratio       the two medians' ratio (goal <= 0.75, issue 28)
 
 Both checkouts run their own `run_local.py` on their own configs/default.yaml
-with this Python; their sample data is generated before the first timed run,
-so no timed run includes the generation.
+with their own `.venv/bin/python` (what `make run` runs there; this Python
+where a checkout has no .venv), so each side runs as its own `make setup`
+installed it. Their sample data is generated before the first timed run, so no
+timed run includes the generation.
 """
 from __future__ import annotations
 
@@ -40,9 +42,15 @@ def _env(checkout: str) -> dict:
     return {**os.environ, "PYTHONPATH": checkout}
 
 
+def python_of(checkout: str) -> str:
+    """The checkout's own venv Python (the one its `make run` uses), else this one."""
+    own = os.path.join(checkout, ".venv", "bin", "python")
+    return own if os.access(own, os.X_OK) else sys.executable
+
+
 def _timed_run(output_dir: str, checkout: str = ROOT) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "run_local.py", "--config", "configs/default.yaml",
+    subprocess.run([python_of(checkout), "run_local.py", "--config", "configs/default.yaml",
                     "--output-dir", output_dir], cwd=checkout, check=True, env=_env(checkout),
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
@@ -70,7 +78,7 @@ def _compare(baseline: str, pairs: int, tmp: str) -> tuple[list[Figure], str]:
     if not os.path.exists(os.path.join(baseline, "run_local.py")):
         raise ValueError(f"BENCH_BASELINE_CHECKOUT: no run_local.py in {baseline!r}")
     for checkout in (ROOT, baseline):
-        subprocess.run([sys.executable, "-c", _GENERATE], cwd=checkout, check=True, env=_env(checkout),
+        subprocess.run([python_of(checkout), "-c", _GENERATE], cwd=checkout, check=True, env=_env(checkout),
                        stdout=subprocess.DEVNULL)
     times: dict[str, list[float]] = {"A": [], "B": []}
     components: dict[str, list[dict]] = {"A": [], "B": []}
@@ -92,6 +100,7 @@ def _compare(baseline: str, pairs: int, tmp: str) -> tuple[list[Figure], str]:
         Figure("default_run_baseline_s", round(base, 1), 300.0, "s", "lower"),
         Figure("default_run_ratio", round(mine / base, 3), RATIO_GOAL, "ratio", "lower",
                detail={"this_checkout_s": times["A"], "baseline_s": times["B"], "baseline": baseline,
+                       "this_checkout_python": python_of(ROOT), "baseline_python": python_of(baseline),
                        "this_checkout_components_s": components["A"], "baseline_components_s": components["B"]}),
     ], first_mine
 

@@ -25,3 +25,16 @@ def test_component_seconds_read_from_last_run(tmp_path):
     path.write_text('{"pipeline_s": 9, "components": [{"component": "Trainer", "seconds": 86.84, '
                     '"state": "COMPLETE"}, {"component": "Pusher", "seconds": 0.03, "state": "COMPLETE"}]}')
     assert pipeline_run.component_seconds(str(path)) == {"Trainer": 86.8, "Pusher": 0.0}
+
+
+def test_each_checkout_runs_on_its_own_venv(tmp_path):
+    """A checkout with a .venv is timed on that venv's Python (what its `make run` uses), so each
+    side runs as its own `make setup` installed it; one without runs on this Python."""
+    import sys
+
+    assert pipeline_run.python_of(str(tmp_path)) == sys.executable
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    assert pipeline_run.python_of(str(tmp_path)) == str(python)
