@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from types import SimpleNamespace
 
-from benchmarks.train_parity import gap, paired_interval, parse_seeds
+from benchmarks.train_parity import gap, mean_sd, paired_interval, parse_seeds
 
 _NOT_DATASETS = ("precision", "seeds")
 
@@ -84,14 +83,9 @@ def table(merged: dict) -> str:
     for dataset, tasks in merged["datasets"].items():
         for task, r in tasks.items():
             lo, hi = r["gap_ci95"]
-            rows.append(f"| {dataset} | {task} | {_ms(r['pipeline'])} | {_ms(r['reference'])} | "
+            rows.append(f"| {dataset} | {task} | {mean_sd(r['pipeline'])} | {mean_sd(r['reference'])} | "
                         f"{r['gap']:+.3f} | {lo:+.3f} .. {hi:+.3f} |")
     return "\n".join(rows)
-
-
-def _ms(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
 
 
 def main(argv=None) -> int:

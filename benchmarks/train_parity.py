@@ -220,9 +220,14 @@ def _train_reference(config, train_data):
     return model
 
 
-def _summary(values: list[float]) -> str:
+def mean_sd(values: list[float]) -> str:
+    """'mean ± sample standard deviation' (± 0 for one value), to 3 decimals."""
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {sd:.3f} [{min(values):.3f}, {max(values):.3f}]"
+    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+
+
+def _summary(values: list[float]) -> str:
+    return f"{mean_sd(values)} [{min(values):.3f}, {max(values):.3f}]"
 
 
 def gap(task, pipeline: list[float], reference: list[float]) -> float:
