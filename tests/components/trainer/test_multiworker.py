@@ -199,12 +199,13 @@ def test_two_workers_train_the_one_worker_model(transformed_data, tmp_path):
 
     # Nothing left behind: the workers' temporary folders are gone, BackupAndRestore's
     # backups too (its folder stays, empty, as in a 1-worker run), and the ModelRun
-    # folder holds the chief's TensorBoard logs and gradient-conflict probe alone.
+    # folder holds the chief's TensorBoard logs, gradient-conflict probe and warm-start
+    # record (warm_start.json, written by every Trainer run) alone.
     for i in range(2):
         assert _files_under(tmp_path / f"tmp_worker{i}") == [], f"worker {i} left files behind"
     left = _files_under(multi.model_run_dir)
     assert sorted({f.split(os.sep)[0] for f in left}) == [
-        "backup", "gradient_conflict.json", "gradients", "train", "validation"], left
+        "backup", "gradient_conflict.json", "gradients", "train", "validation", "warm_start.json"], left
     assert [f for f in left if f.startswith("backup" + os.sep)] == [], left
     for logs in ("train", "gradients"):
         assert len(tf.io.gfile.glob(os.path.join(multi.model_run_dir, logs, "events.out.tfevents.*"))) == 1
